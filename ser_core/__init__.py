@@ -1,0 +1,81 @@
+"""ser_core — speech-emotion recognition from audio bytes. Knows nothing about Discord.
+
+The public API::
+
+    from ser_core import load_model, predict
+    model = load_model()                  # the shipped default model (or load_model("my.npz"))
+    pred = model.predict(audio_bytes)     # bytes | path | binary file → Prediction
+    pred.label, pred.confidence, pred.probabilities, pred.timeline
+
+Every error raised on purpose is a ``SerError``; ``AudioError`` messages are meant for the end user.
+"""
+
+from __future__ import annotations
+
+from .audio import Limits, decode
+from .constants import EMOTIONS, SAMPLE_RATE
+from .errors import (
+    AudioError,
+    ConfigError,
+    CorruptAudioError,
+    DatasetError,
+    DecodeTimeoutError,
+    EmptyAudioError,
+    ModelError,
+    SerError,
+    SilentAudioError,
+    TooLargeError,
+    TooLongError,
+    TooShortError,
+    UnsupportedFormatError,
+)
+from .features import PRESETS, FeatureConfig, extract, get_preset
+from .model import Model, Prediction, Segment, default_model_path, load_model
+
+__all__ = [
+    "EMOTIONS",
+    "PRESETS",
+    "SAMPLE_RATE",
+    "AudioError",
+    "ConfigError",
+    "CorruptAudioError",
+    "DatasetError",
+    "DecodeTimeoutError",
+    "EmptyAudioError",
+    "FeatureConfig",
+    "Limits",
+    "Model",
+    "ModelError",
+    "Prediction",
+    "Segment",
+    "SerError",
+    "SilentAudioError",
+    "TooLargeError",
+    "TooLongError",
+    "TooShortError",
+    "UnsupportedFormatError",
+    "decode",
+    "default_model_path",
+    "extract",
+    "get_preset",
+    "load_model",
+    "predict",
+]
+
+__version__ = "0.1.0"
+
+
+def predict(audio, *, model: Model | None = None, limits: Limits | None = None) -> Prediction:
+    """Predict the emotion of ``audio`` (bytes, path or binary file) with ``model`` (default: shipped)."""
+    m = model if model is not None else _default()
+    return m.predict(audio, limits=limits or Limits())
+
+
+_DEFAULT: Model | None = None
+
+
+def _default() -> Model:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_model()
+    return _DEFAULT

@@ -1,0 +1,346 @@
+"""Decoding: bytes | path | file → mono float32 at one fixed rate.
+
+OGG (Opus, Vorbis), MP3, FLAC, WAV and the other libsndfile formats decode in-process with soundfile;
+other containers (M4A/AAC, WebM, MP4, WMA, AMR, ...) go through ffmpeg. The system ffmpeg is used when on
+PATH, else the one the ``imageio-ffmpeg`` wheel ships, so a pip-only install still decodes phone M4A files.
+
+ffmpeg is run directly rather than through pydub: pydub's ``from_file`` has no time limit, buffers the whole
+output with no size cap and needs ffprobe (which the wheel lacks). Here the child is killed after
+``ffmpeg_timeout`` seconds and its output is capped by ``-t``.
+
+Every limit is checked as early as the input allows: bytes before reading, the header's duration before
+decoding, and decoding itself reads in blocks and stops one block past the duration limit, so a small file
+that claims hours of audio never allocates more than the limit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, FFMPEG_TIMEOUT_S, MIN_SECONDS, SAMPLE_RATE
+from .errors import (
+    AudioError,
+    CorruptAudioError,
+    DecodeTimeoutError,
+    EmptyAudioError,
+    SilentAudioError,
+    TooLargeError,
+    TooLongError,
+    TooShortError,
+    UnsupportedFormatError,
+)
+
+AudioSource = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
+
+#: Plausible input sample rates (Hz); anything outside is a broken header.
+MIN_INPUT_RATE = 1_000
+MAX_INPUT_RATE = 384_000
+MAX_CHANNELS = 64
+
+#: A clip whose loudest 50 ms is quieter than this (dBFS RMS) has nothing to analyse.
+SILENCE_DBFS = -60.0
+
+_BLOCK_S = 2.0  # decode block length: bounds memory to one block past the limit
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits: bytes, seconds, and the ffmpeg wall-clock timeout (s)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    min_seconds: float = MIN_SECONDS
+    ffmpeg_timeout: float = FFMPEG_TIMEOUT_S
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _mb(n: float) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def read_bytes(source: AudioSource, max_bytes: int) -> bytes:
+    """Read ``source`` fully, refusing more than ``max_bytes`` before reading it all."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise UnsupportedFormatError(f"File not found: {path}") from None
+        except OSError as exc:
+            raise UnsupportedFormatError(f"Cannot read {path}: {exc.strerror}") from None
+        if size > max_bytes:
+            raise TooLargeError(f"The file is {_mb(size)}; the limit is {_mb(max_bytes)}. Send a shorter clip.")
+        data = path.read_bytes()
+    elif hasattr(source, "read"):
+        data = source.read(max_bytes + 1)
+        if not isinstance(data, bytes | bytearray):
+            raise UnsupportedFormatError("The file object must be opened in binary mode.")
+        data = bytes(data)
+    else:
+        raise TypeError(f"expected bytes, a path or a binary file, not {type(source).__name__}")
+    if len(data) > max_bytes:
+        raise TooLargeError(f"The file is over {_mb(max_bytes)}, the limit. Send a shorter clip.")
+    if not data:
+        raise EmptyAudioError("The file is empty (0 bytes). Record the note again and resend it.")
+    return data
+
+
+def sniff(data: bytes) -> str:
+    """Guess the container from magic bytes: 'wav', 'flac', 'ogg', 'mp3', 'mp4', 'webm', 'aiff', 'caf',
+    'asf', 'amr', 'image', 'document', 'text' or 'unknown'."""
+    head = data[:64]
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mp3"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"caff":
+        return "caf"
+    if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
+        return "asf"
+    if head[:5] == b"#!AMR":
+        return "amr"
+    if (
+        head[:8] == b"\x89PNG\r\n\x1a\n"
+        or head[:3] == b"\xff\xd8\xff"
+        or head[:4] == b"GIF8"
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    ):
+        return "image"
+    if head[:4] in (b"%PDF", b"PK\x03\x04"):
+        return "document"
+    sample = data[:512]
+    try:
+        sample.decode("utf-8")
+        if all(b >= 9 for b in sample):
+            return "text"
+    except UnicodeDecodeError:
+        pass
+    return "unknown"
+
+
+_AUDIO_KINDS = {"wav", "flac", "ogg", "mp3", "mp4", "webm", "aiff", "caf", "asf", "amr"}
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str | None:
+    """Path of the ffmpeg to use: ``SER_FFMPEG``, then PATH, then the imageio-ffmpeg wheel's; None if none."""
+    explicit = os.environ.get("SER_FFMPEG")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # the wheel is optional at run time; no ffmpeg means no fallback decoding
+        return None
+
+
+def _too_long(seconds: float, limits: Limits) -> TooLongError:
+    return TooLongError(
+        f"The clip is {seconds:.0f} s long; the limit is {limits.max_seconds:.0f} s. Send a shorter clip."
+    )
+
+
+def _decode_soundfile(data: bytes, sr: int, limits: Limits) -> np.ndarray:
+    """libsndfile path; raises ``sf.LibsndfileError``/``RuntimeError`` when it cannot open the data."""
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        in_sr, channels = int(f.samplerate), int(f.channels)
+        if not MIN_INPUT_RATE <= in_sr <= MAX_INPUT_RATE:
+            raise CorruptAudioError(
+                f"The file's header gives an impossible sample rate ({in_sr} Hz); the file is damaged. "
+                "Re-export it as WAV, MP3 or OGG."
+            )
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise CorruptAudioError(f"The file's header gives {channels} channels; the file is damaged.")
+        max_in = int(limits.max_seconds * in_sr)
+        # libsndfile knows the length of every format it reads from the header or a cheap scan.
+        if f.frames > 0 and f.frames > max_in and f.frames < 2**62:
+            raise _too_long(f.frames / in_sr, limits)
+        block = max(1, int(_BLOCK_S * in_sr))
+        rs = soxr.ResampleStream(in_sr, sr, 1, dtype="float32") if in_sr != sr else None
+        out: list[np.ndarray] = []
+        read = 0
+        while True:
+            chunk = f.read(block, dtype="float32", always_2d=True)
+            n = chunk.shape[0]
+            read += n
+            if read > max_in:
+                raise _too_long(read / in_sr, limits)
+            last = n < block
+            if n:
+                if not np.isfinite(chunk).all():
+                    raise CorruptAudioError(
+                        "The file contains invalid samples (NaN or infinity). Re-export it from your recorder."
+                    )
+                mono = chunk.mean(axis=1) if channels > 1 else chunk[:, 0]
+                out.append(rs.resample_chunk(mono, last=last) if rs else mono.copy())
+            elif rs is not None:
+                out.append(rs.resample_chunk(np.zeros(0, np.float32), last=True))
+            if last:
+                break
+    return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+
+
+def _decode_ffmpeg(data: bytes, sr: int, limits: Limits, exe: str) -> np.ndarray:
+    """ffmpeg path: a temp file (MP4 needs seeking), mono f32le at ``sr`` on stdout, killed on timeout."""
+    with tempfile.TemporaryDirectory(prefix="ser-") as tmp:
+        src = Path(tmp) / "input"
+        src.write_bytes(data)
+        cmd = [
+            exe, "-nostdin", "-hide_banner", "-loglevel", "error",
+            "-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-ac", "1", "-ar", str(sr),
+            # Cap the output one second past the limit: bounded memory, and we still see "too long".
+            "-t", f"{limits.max_seconds + 1:.3f}",
+            "-f", "f32le", "-",
+        ]  # fmt: skip
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=limits.ffmpeg_timeout, check=False)
+        except subprocess.TimeoutExpired:
+            # subprocess.run has already killed and reaped the child.
+            raise DecodeTimeoutError(
+                f"Decoding took longer than {limits.ffmpeg_timeout:.0f} s and was stopped. "
+                "Send the clip as OGG, MP3 or WAV."
+            ) from None
+        except OSError as exc:
+            raise UnsupportedFormatError(f"ffmpeg could not be started ({exc.strerror}).") from None
+    if proc.returncode != 0:
+        raise _FfmpegFailed(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""])
+    y = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
+    if y.size > limits.max_seconds * sr:
+        raise _too_long(y.size / sr, limits)
+    if not np.isfinite(y).all():
+        raise CorruptAudioError("The file contains invalid samples (NaN or infinity).")
+    return y
+
+
+class _FfmpegFailed(Exception):
+    pass
+
+
+def decode(
+    source: AudioSource, *, sr: int = SAMPLE_RATE, limits: Limits = DEFAULT_LIMITS, check_silence: bool = True
+) -> np.ndarray:
+    """Decode ``source`` to mono float32 at ``sr`` Hz.
+
+    Parameters
+    ----------
+    source : bytes, path or binary file
+    sr : output rate (Hz)
+    limits : byte, duration and timeout limits
+    check_silence : raise ``SilentAudioError`` when the clip holds no sound at all
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32], samples in [-1, 1] (more for float input that clips)
+
+    Raises
+    ------
+    AudioError subclasses, each with a message for the user.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, io
+    >>> buf = io.BytesIO(); sf.write(buf, np.sin(np.arange(48000) / 10) * 0.3, 48000, format="WAV")
+    >>> decode(buf.getvalue()).shape
+    (16000,)
+    """
+    data = read_bytes(source, limits.max_bytes)
+    kind = sniff(data)
+    if kind in ("image", "document", "text"):
+        raise UnsupportedFormatError(
+            f"This is not an audio file (it looks like {'an' if kind == 'image' else 'a'} {kind}). "
+            "Send a voice message or an audio file (OGG, MP3, WAV, FLAC, M4A)."
+        )
+    y: np.ndarray | None = None
+    try:
+        y = _decode_soundfile(data, sr, limits)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, EOFError, soxr_error()):
+        y = None
+    if y is None or (y.size == 0 and kind not in ("wav", "flac")):
+        exe = ffmpeg_exe()
+        if exe is None:
+            if kind in _AUDIO_KINDS:
+                raise UnsupportedFormatError(
+                    f"Decoding this {kind.upper()} file needs ffmpeg, which is not installed. "
+                    "Install ffmpeg, or send OGG, MP3, WAV or FLAC."
+                )
+            raise UnsupportedFormatError(
+                "This file is not in an audio format I can read. Send OGG, MP3, WAV, FLAC or M4A."
+            )
+        try:
+            y = _decode_ffmpeg(data, sr, limits, exe)
+        except _FfmpegFailed:
+            if kind in _AUDIO_KINDS:
+                raise CorruptAudioError(
+                    f"The {kind.upper()} file is damaged or truncated and cannot be decoded. "
+                    "Record or export it again."
+                ) from None
+            raise UnsupportedFormatError(
+                "This file is not in an audio format I can read. Send OGG, MP3, WAV, FLAC or M4A."
+            ) from None
+    duration = y.size / sr
+    if y.size == 0:
+        raise CorruptAudioError("The file holds no audio samples. Record the note again.")
+    if duration < limits.min_seconds:
+        raise TooShortError(
+            f"The clip is only {duration:.2f} s long; at least {limits.min_seconds:.2f} s is needed. "
+            "Say a full sentence."
+        )
+    if check_silence and peak_dbfs(y, sr) < SILENCE_DBFS:
+        raise SilentAudioError("The clip is silent. Check that your microphone is on and record again.")
+    return y
+
+
+def soxr_error() -> type[Exception]:
+    return getattr(soxr, "SoxrError", RuntimeError)
+
+
+def peak_dbfs(y: np.ndarray, sr: int, frame_s: float = 0.05) -> float:
+    """RMS level of the loudest ``frame_s`` frame, in dBFS (−inf for digital silence)."""
+    n = max(1, int(frame_s * sr))
+    m = y.size // n
+    if m == 0:
+        frames = y[None, :]
+    else:
+        frames = y[: m * n].reshape(m, n)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)).max()
+    return float(20 * np.log10(rms)) if rms > 0 else float("-inf")
+
+
+def encode(y: np.ndarray, sr: int, fmt: str = "WAV", subtype: str | None = None) -> bytes:
+    """Write ``y`` (mono float) to bytes in a soundfile format (``"WAV"``, ``"FLAC"``, ``"OGG"`` + ``"OPUS"``...)."""
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()

@@ -1,0 +1,161 @@
+"""Data sets: the RAVDESS scanner and a generic labelled-folder loader.
+
+Both return a list of ``Clip``; nothing is decoded here.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .constants import AUDIO_EXTENSIONS, EMOTIONS, RAVDESS_CODES
+from .errors import DatasetError
+
+RAVDESS_FILES = 1440
+RAVDESS_ACTORS = 24
+_RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One labelled recording. ``speaker`` groups clips for speaker-independent splits."""
+
+    path: Path
+    emotion: str
+    speaker: str
+    intensity: str = ""
+    statement: str = ""
+    repetition: str = ""
+
+
+@dataclass
+class ScanReport:
+    """What a scan found: usable clips, and files it skipped with the reason."""
+
+    clips: list[Clip]
+    skipped: list[tuple[Path, str]]
+    missing_actors: list[str]
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({c.speaker for c in self.clips})
+
+    def summary(self) -> str:
+        lines = [f"{len(self.clips)} clips, {len(self.speakers)} speakers"]
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} files skipped, e.g. {self.skipped[0][0].name}: {self.skipped[0][1]}")
+        if self.missing_actors:
+            lines.append(f"missing actors: {', '.join(self.missing_actors)}")
+        return "; ".join(lines)
+
+
+def parse_ravdess_name(stem: str) -> dict[str, str]:
+    """Fields of a RAVDESS name such as ``03-01-05-02-01-01-12``; ``DatasetError`` if it is not one."""
+    m = _RAVDESS_NAME.match(stem)
+    if not m:
+        raise DatasetError(f"{stem!r} is not a RAVDESS name (seven two-digit fields)")
+    modality, channel, emo, intensity, statement, rep, actor = m.groups()
+    problems = []
+    if modality not in ("01", "02", "03"):
+        problems.append(f"modality {modality}")
+    if channel not in ("01", "02"):
+        problems.append(f"vocal channel {channel}")
+    if emo not in RAVDESS_CODES:
+        problems.append(f"emotion {emo}")
+    if intensity not in ("01", "02") or (emo == "01" and intensity == "02"):
+        problems.append(f"intensity {intensity}")
+    if statement not in ("01", "02"):
+        problems.append(f"statement {statement}")
+    if rep not in ("01", "02"):
+        problems.append(f"repetition {rep}")
+    if not 1 <= int(actor) <= 24:
+        problems.append(f"actor {actor}")
+    if problems:
+        raise DatasetError(f"{stem}: invalid {', '.join(problems)}")
+    return {
+        "modality": modality, "channel": channel, "emotion": RAVDESS_CODES[emo], "intensity": intensity,
+        "statement": statement, "repetition": rep, "actor": actor,
+    }  # fmt: skip
+
+
+def scan_ravdess(root: str | Path, *, strict: bool = False) -> ScanReport:
+    """Find RAVDESS speech clips (audio-only, speech) under ``root``.
+
+    Accepts the original ``Actor_XX/`` layout or a flat folder, any audio extension. With ``strict``,
+    anything other than the full 1440-file, 24-actor set raises ``DatasetError``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"RAVDESS folder not found: {root}. Set SER_RAVDESS_DIR or pass --data.")
+    clips, skipped = [], []
+    seen: set[str] = set()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        try:
+            f = parse_ravdess_name(path.stem)
+        except DatasetError as exc:
+            skipped.append((path, str(exc)))
+            continue
+        if f["modality"] != "03" or f["channel"] != "01":
+            skipped.append((path, "not audio-only speech"))
+            continue
+        if path.stem in seen:
+            skipped.append((path, "duplicate name"))
+            continue
+        parent = path.parent.name
+        if parent.startswith("Actor_") and parent != f"Actor_{f['actor']}":
+            skipped.append((path, f"in {parent} but named for actor {f['actor']}"))
+            continue
+        seen.add(path.stem)
+        clips.append(Clip(path, f["emotion"], f["actor"], f["intensity"], f["statement"], f["repetition"]))
+    if not clips:
+        raise DatasetError(f"no RAVDESS clips (names like 03-01-05-02-01-01-12.wav) found under {root}")
+    actors = {c.speaker for c in clips}
+    missing = [f"{i:02d}" for i in range(1, RAVDESS_ACTORS + 1) if f"{i:02d}" not in actors]
+    report = ScanReport(clips, skipped, missing)
+    if strict and (len(clips) != RAVDESS_FILES or missing):
+        raise DatasetError(f"expected {RAVDESS_FILES} clips from {RAVDESS_ACTORS} actors: {report.summary()}")
+    return report
+
+
+def load_labelled_folder(root: str | Path) -> ScanReport:
+    """Clips listed in ``root/labels.csv`` (header ``path,emotion[,speaker]``; paths relative to ``root``).
+
+    Paths must stay inside ``root``. Emotions must be one of the eight labels. A missing speaker becomes
+    ``"unknown"``, which speaker-independent protocols treat as one speaker.
+    """
+    root = Path(root)
+    table = root / "labels.csv"
+    if not table.is_file():
+        raise DatasetError(f"{table} not found: a labelled folder needs labels.csv with path,emotion[,speaker]")
+    base = root.resolve()
+    clips, skipped = [], []
+    with table.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"path", "emotion"} <= set(reader.fieldnames):
+            raise DatasetError(f"{table} needs a header with at least path,emotion")
+        for row in reader:
+            rel = (row.get("path") or "").strip()
+            emo = (row.get("emotion") or "").strip().lower()
+            speaker = (row.get("speaker") or "").strip() or "unknown"
+            path = (root / rel).resolve()
+            if not rel or not path.is_relative_to(base):
+                skipped.append((Path(rel), "path outside the folder"))
+            elif emo not in EMOTIONS:
+                skipped.append((path, f"unknown emotion {emo!r}"))
+            elif not path.is_file():
+                skipped.append((path, "file not found"))
+            else:
+                clips.append(Clip(path, emo, speaker))
+    if not clips:
+        raise DatasetError(f"{table} lists no usable clips" + (f" ({skipped[0][1]})" if skipped else ""))
+    return ScanReport(clips, skipped, [])
+
+
+def load_dataset(root: str | Path) -> ScanReport:
+    """A labelled folder if ``root/labels.csv`` exists, else a RAVDESS scan."""
+    root = Path(root)
+    return load_labelled_folder(root) if (root / "labels.csv").is_file() else scan_ravdess(root)

@@ -1,0 +1,300 @@
+"""Features: pure functions, signal → frame matrix → clip vector.
+
+Two presets (``PRESETS``):
+
+- ``seed``: the classic recipe — 40 MFCCs (librosa defaults: 2048-point FFT, hop 512) averaged over time.
+- ``rich`` (the default): 169 frame features from one 25 ms / 10 ms STFT — 64 log-mel bands, 40 MFCCs and
+  their deltas, 7 spectral-contrast bands, 12 chroma bins, centroid, bandwidth, roll-off, flatness, ZCR and log
+  energy — each summarised over the clip by mean, std, 10/50/90th percentiles, skewness and linear slope, plus
+  10 statistics of the pitch contour (autocorrelation F0 with a voicing threshold). Richer clip statistics
+  measured +5.5 points over mean+std on unseen speakers.
+
+Everything here is deterministic and free of I/O; ``ser_core.cache`` adds parallel extraction and caching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+
+import librosa
+import numpy as np
+
+from .constants import SAMPLE_RATE
+from .errors import ConfigError
+
+#: Clip statistics a preset can ask for, in output order.
+STAT_NAMES = ("mean", "std", "p10", "p25", "p50", "p75", "p90", "min", "max", "skew", "kurt", "slope")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything that determines a feature vector; its ``key`` names cached vectors."""
+
+    preset: str
+    sr: int = SAMPLE_RATE
+    n_mfcc: int = 40
+    n_mels: int = 64
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms at 16 kHz
+    hop_length: int = 160  # 10 ms at 16 kHz
+    stats: tuple[str, ...] = ("mean", "std", "p10", "p50", "p90", "skew", "slope")
+    pitch: bool = True
+    fmin: float = 60.0
+    fmax: float = 500.0
+    trim_silence: bool = False
+    version: int = 1  # bump when the extraction code changes what it computes
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stats"] = list(self.stats)
+        d.pop("extra")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureConfig:
+        d = dict(d)
+        d["stats"] = tuple(d.get("stats", ()))
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown feature settings {sorted(unknown)}; the model needs a newer ser_core")
+        return cls(**d)
+
+    @property
+    def key(self) -> str:
+        """Short stable hash of the settings (cache directory name)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return f"{self.preset}-{hashlib.sha256(blob).hexdigest()[:12]}"
+
+    @property
+    def dim(self) -> int:
+        return len(feature_names(self))
+
+
+PRESETS: dict[str, FeatureConfig] = {
+    "seed": FeatureConfig(
+        preset="seed", n_mfcc=40, n_mels=128, n_fft=2048, win_length=2048, hop_length=512,
+        stats=("mean",), pitch=False,
+    ),  # fmt: skip
+    "rich": FeatureConfig(preset="rich"),
+}
+DEFAULT_PRESET = "rich"
+
+
+def get_preset(name: str) -> FeatureConfig:
+    """The ``FeatureConfig`` of a preset name; ``ConfigError`` listing the choices if unknown."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------------------------- frames
+
+
+@lru_cache(maxsize=8)
+def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=20.0, fmax=sr / 2).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
+
+
+FRAME_GROUPS_RICH = (("logmel", "n_mels"), ("mfcc", "n_mfcc"), ("dmfcc", "n_mfcc"), ("contrast", 7),
+                     ("chroma", 12), ("centroid", 1), ("bandwidth", 1), ("rolloff", 1), ("flatness", 1),
+                     ("zcr", 1), ("logrms", 1))  # fmt: skip
+
+
+def frame_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Frame-level features of a mono signal at ``cfg.sr``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], float32 samples
+    cfg : feature settings
+
+    Returns
+    -------
+    F : np.ndarray [shape=(d, t), dtype=float32]; ``d`` = 40 for ``seed``, 169 for ``rich``;
+        ``t`` = frames at ``cfg.hop_length`` samples.
+    """
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if cfg.preset == "seed":
+        return librosa.feature.mfcc(y=y, sr=cfg.sr, n_mfcc=cfg.n_mfcc).astype(np.float32)
+    spec = np.abs(
+        librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, center=True)
+    ).astype(np.float32)
+    power = spec**2
+    mel = _mel_basis(cfg.sr, cfg.n_fft, cfg.n_mels) @ power
+    logmel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=cfg.n_mfcc)
+    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2)) if mfcc.shape[1] >= 3 else 0
+    dmfcc = librosa.feature.delta(mfcc, width=width) if width >= 3 else np.zeros_like(mfcc)
+    contrast = librosa.feature.spectral_contrast(S=spec, sr=cfg.sr, n_fft=cfg.n_fft, fmin=100.0, n_bands=6)
+    chroma = _chroma_basis(cfg.sr, cfg.n_fft) @ power
+    chroma = chroma / (chroma.max(axis=0, keepdims=True) + 1e-10)
+    freqs = librosa.fft_frequencies(sr=cfg.sr, n_fft=cfg.n_fft).astype(np.float32)[:, None]
+    total = spec.sum(axis=0, keepdims=True) + 1e-10
+    centroid = (freqs * spec).sum(axis=0, keepdims=True) / total
+    bandwidth = np.sqrt(((freqs - centroid) ** 2 * spec).sum(axis=0, keepdims=True) / total)
+    cum = np.cumsum(spec, axis=0)
+    rolloff = freqs[np.argmax(cum >= 0.85 * cum[-1:], axis=0)].T
+    flatness = np.exp(np.mean(np.log(power + 1e-10), axis=0, keepdims=True)) / (
+        np.mean(power, axis=0, keepdims=True) + 1e-10
+    )
+    zcr = librosa.feature.zero_crossing_rate(
+        y, frame_length=cfg.win_length, hop_length=cfg.hop_length, center=True
+    )[:, : spec.shape[1]]
+    logrms = 10 * np.log10(np.mean(power, axis=0, keepdims=True) + 1e-10)
+    F = np.vstack([logmel, mfcc, dmfcc, contrast, chroma, centroid / 1000, bandwidth / 1000, rolloff / 1000,
+                   flatness, zcr, logrms])  # fmt: skip
+    return F.astype(np.float32)
+
+
+def pitch_track(y: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Autocorrelation F0 with voicing.
+
+    Returns
+    -------
+    f0 : np.ndarray [shape=(t,)], Hz (0 where unvoiced)
+    voicing : np.ndarray [shape=(t,)], normalised autocorrelation peak in [0, 1]
+    """
+    frame = int(0.04 * cfg.sr)  # 40 ms: two periods of the lowest pitch
+    hop = cfg.hop_length
+    if y.size < frame:
+        y = np.pad(y, (0, frame - y.size))
+    frames = librosa.util.frame(y.astype(np.float32), frame_length=frame, hop_length=hop).T
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    frames = frames * np.hanning(frame).astype(np.float32)
+    n = 1 << (2 * frame - 1).bit_length()
+    ac = np.fft.irfft(np.abs(np.fft.rfft(frames, n=n, axis=1)) ** 2, n=n, axis=1)[:, :frame]
+    # Normalise by the window's own autocorrelation so the peak height is a periodicity measure.
+    w = np.hanning(frame)
+    wac = np.fft.irfft(np.abs(np.fft.rfft(w, n=n)) ** 2, n=n)[:frame]
+    ac = ac / (ac[:, :1] + 1e-10) / (wac / wac[0] + 1e-3)
+    lo, hi = int(cfg.sr / cfg.fmax), min(frame - 2, int(cfg.sr / cfg.fmin))
+    seg = ac[:, lo:hi]
+    k = np.argmax(seg, axis=1)
+    peak = seg[np.arange(seg.shape[0]), k]
+    # Parabolic interpolation around the peak for sub-sample lag.
+    km = np.clip(k, 1, seg.shape[1] - 2)
+    a, b, c = seg[np.arange(len(km)), km - 1], seg[np.arange(len(km)), km], seg[np.arange(len(km)), km + 1]
+    denom = a - 2 * b + c
+    offset = np.where(np.abs(denom) > 1e-9, 0.5 * (a - c) / np.where(denom == 0, 1, denom), 0.0)
+    lag = lo + km + np.clip(offset, -1, 1)
+    energy = np.sqrt(np.mean(frames**2, axis=1))
+    voiced = (peak > 0.5) & (energy > 0.02 * (energy.max() + 1e-10))
+    f0 = np.where(voiced, cfg.sr / lag, 0.0)
+    return f0.astype(np.float32), np.clip(peak, 0, 1).astype(np.float32)
+
+
+PITCH_NAMES = ("f0_mean", "f0_std", "f0_p10", "f0_p50", "f0_p90", "f0_range", "f0_slope", "f0_dslope",
+               "voiced_frac", "voicing_mean")  # fmt: skip
+
+
+def pitch_stats(f0: np.ndarray) -> np.ndarray:
+    """Ten statistics of a pitch track (semitones re 100 Hz over voiced frames), shape (10,)."""
+    voiced = f0 > 0
+    frac = float(voiced.mean()) if f0.size else 0.0
+    if voiced.sum() < 3:
+        return np.array([0, 0, 0, 0, 0, 0, 0, 0, frac, 0], dtype=np.float32)
+    st = 12 * np.log2(f0[voiced] / 100.0)
+    p10, p50, p90 = np.percentile(st, [10, 50, 90])
+    t = np.linspace(0, 1, st.size)
+    slope = np.polyfit(t, st, 1)[0]
+    d = np.diff(st)
+    return np.array(
+        [st.mean(), st.std(), p10, p50, p90, p90 - p10, slope, np.abs(d).mean(), frac, 0.0], dtype=np.float32
+    )
+
+
+def clip_stats(F: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
+    """Summarise frames over time.
+
+    Parameters
+    ----------
+    F : np.ndarray [shape=(d, t)]
+    stats : names from ``STAT_NAMES``
+
+    Returns
+    -------
+    v : np.ndarray [shape=(d * len(stats),)], grouped by statistic (all ``mean``, then all ``std``, ...)
+    """
+    F = F.astype(np.float64)
+    d, t = F.shape
+    if t == 0:
+        return np.zeros(d * len(stats), dtype=np.float32)
+    mu = F.mean(axis=1)
+    sd = F.std(axis=1)
+    pct_names = [s for s in stats if s.startswith("p")]
+    pcts = dict(zip(pct_names, np.percentile(F, [int(s[1:]) for s in pct_names], axis=1), strict=True))
+    out = []
+    for s in stats:
+        if s == "mean":
+            out.append(mu)
+        elif s == "std":
+            out.append(sd)
+        elif s in pcts:
+            out.append(pcts[s])
+        elif s == "min":
+            out.append(F.min(axis=1))
+        elif s == "max":
+            out.append(F.max(axis=1))
+        elif s in ("skew", "kurt"):
+            z = (F - mu[:, None]) / (sd[:, None] + 1e-8)
+            out.append((z**3).mean(axis=1) if s == "skew" else (z**4).mean(axis=1) - 3.0)
+        elif s == "slope":
+            tt = np.linspace(-0.5, 0.5, t) if t > 1 else np.zeros(1)
+            out.append((F - mu[:, None]) @ tt / (tt @ tt + 1e-12))
+        else:
+            raise ConfigError(f"unknown statistic {s!r}; choose from {', '.join(STAT_NAMES)}")
+    return np.concatenate(out).astype(np.float32)
+
+
+def extract(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Clip feature vector of a mono signal at ``cfg.sr``: shape ``(cfg.dim,)``, float32, all finite."""
+    if cfg.trim_silence:
+        from .vad import trim
+
+        y = trim(y, cfg.sr)
+    v = clip_stats(frame_features(y, cfg), cfg.stats)
+    if cfg.pitch:
+        f0, voicing = pitch_track(y, cfg)
+        p = pitch_stats(f0)
+        p[-1] = voicing.mean()
+        v = np.concatenate([v, p])
+    return np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def frame_names(cfg: FeatureConfig) -> list[str]:
+    """Names of the rows of ``frame_features``."""
+    if cfg.preset == "seed":
+        return [f"mfcc{i}" for i in range(cfg.n_mfcc)]
+    names = []
+    for group, size in FRAME_GROUPS_RICH:
+        n = getattr(cfg, size) if isinstance(size, str) else size
+        names += [group] if n == 1 else [f"{group}{i}" for i in range(n)]
+    return names
+
+
+def feature_names(cfg: FeatureConfig) -> list[str]:
+    """Names of the entries of ``extract``'s vector, e.g. ``mean:mfcc0``."""
+    fr = frame_names(cfg)
+    names = [f"{s}:{n}" for s in cfg.stats for n in fr]
+    if cfg.pitch:
+        names += list(PITCH_NAMES)
+    return names
+
+
+def with_overrides(cfg: FeatureConfig, **kw) -> FeatureConfig:
+    """A copy of ``cfg`` with some settings changed (``ConfigError`` for unknown names)."""
+    unknown = set(kw) - set(cfg.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown feature settings {sorted(unknown)}")
+    return replace(cfg, **kw)

@@ -1,0 +1,345 @@
+"""The model: arrays + JSON in one ``.npz`` file, a numpy forward pass, and ``Prediction``.
+
+A trained scikit-learn ``Pipeline(StandardScaler, MLPClassifier)`` is exported to plain arrays (scaler mean and
+scale, each layer's weights and biases) plus a JSON model card. ``np.load(..., allow_pickle=False)`` cannot
+execute code, so a model file from anywhere is safe to load; a checksum over the arrays catches corruption and
+casual tampering, and shape checks catch files from an incompatible version.
+
+The forward pass (ReLU hidden layers, softmax output, optional temperature) reproduces
+``MLPClassifier.predict_proba`` to float precision; ``tests/test_model.py`` checks that.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .audio import DEFAULT_LIMITS, AudioSource, Limits, decode
+from .constants import EMOTIONS
+from .errors import ModelError
+from .features import FeatureConfig, extract
+
+FORMAT = "ser-model"
+FORMAT_VERSION = 1
+
+#: Long clips are also scored in windows of this length and hop (s) for the timeline.
+WINDOW_S = 3.0
+HOP_S = 1.5
+TIMELINE_MIN_S = 6.0
+
+#: The reply calls the result uncertain when the top class leads the runner-up by less than this.
+UNCERTAIN_MARGIN = 0.10
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One window of the timeline: ``start_s``/``end_s`` in seconds, its top label and all probabilities."""
+
+    start_s: float
+    end_s: float
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Result of one clip.
+
+    ``probabilities`` maps every class (in ``Model.labels`` order) to a probability; they sum to 1.
+    ``timeline`` is empty for clips shorter than ``TIMELINE_MIN_S``.
+    """
+
+    label: str
+    probabilities: dict[str, float]
+    duration_s: float
+    model_version: str
+    timeline: tuple[Segment, ...] = ()
+    speaker_adapted: bool = False
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label]
+
+    @property
+    def ranked(self) -> list[tuple[str, float]]:
+        """(label, probability) pairs, most likely first."""
+        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])
+
+    @property
+    def uncertain(self) -> bool:
+        """True when the top class is not clearly ahead of the second."""
+        (_, p1), (_, p2) = self.ranked[:2]
+        return p1 - p2 < UNCERTAIN_MARGIN
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 4),
+            "uncertain": self.uncertain,
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "duration_s": round(self.duration_s, 3),
+            "model_version": self.model_version,
+            "speaker_adapted": self.speaker_adapted,
+            "timeline": [
+                {"start_s": s.start_s, "end_s": s.end_s, "label": s.label,
+                 "probabilities": {k: round(v, 4) for k, v in s.probabilities.items()}}
+                for s in self.timeline
+            ],  # fmt: skip
+        }
+
+
+@dataclass
+class Network:
+    """One MLP: ``weights[i]`` has shape (n_in, n_out); ReLU between layers, logits at the end."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    def logits(self, Z: np.ndarray) -> np.ndarray:
+        h = Z
+        for i, (W, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ W + b
+            if i < len(self.weights) - 1:
+                np.maximum(h, 0, out=h)
+        return h
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``; shape preserved."""
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class Model:
+    """A trained classifier with its feature settings and model card.
+
+    ``predict_proba`` takes feature vectors (n, d) and returns (n, n_classes) probabilities, the average
+    of the ensemble's softmax outputs (each at ``temperature``).
+    """
+
+    labels: tuple[str, ...]
+    features: FeatureConfig
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    networks: list[Network]
+    temperature: float = 1.0
+    card: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "unversioned"))
+
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, dtype=np.float64) - self.scaler_mean) / self.scaler_scale
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """Mean logits of the ensemble, shape (n, n_classes)."""
+        Z = self.standardize(np.atleast_2d(X))
+        return np.mean([net.logits(Z) for net in self.networks], axis=0)
+
+    def predict_proba(self, X: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """Class probabilities for feature vectors ``X`` [shape=(n, d)] → [shape=(n, n_classes)]."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if X.shape[1] != self.scaler_mean.shape[0]:
+            raise ModelError(
+                f"feature vectors have {X.shape[1]} values but the model expects {self.scaler_mean.shape[0]}"
+            )
+        T = self.temperature if temperature is None else temperature
+        Z = self.standardize(X)
+        return np.mean([softmax(net.logits(Z), T) for net in self.networks], axis=0)
+
+    def _probs_dict(self, p: np.ndarray) -> dict[str, float]:
+        return {lab: float(p[i]) for i, lab in enumerate(self.labels)}
+
+    def predict_signal(self, y: np.ndarray, *, sr: int | None = None, speaker=None) -> Prediction:
+        """Predict from a decoded mono signal at the model's rate."""
+        sr = sr or self.features.sr
+        if sr != self.features.sr:
+            raise ModelError(f"signal is at {sr} Hz; the model needs {self.features.sr} Hz")
+        duration = y.size / sr
+        segments: list[tuple[float, float, np.ndarray]] = []
+        vecs = [extract(y, self.features)]
+        if duration >= TIMELINE_MIN_S:
+            win, hop = int(WINDOW_S * sr), int(HOP_S * sr)
+            starts = list(range(0, y.size - win + 1, hop))
+            if starts[-1] + win < y.size:  # cover the tail too
+                starts.append(y.size - win)
+            for s in starts:
+                vecs.append(extract(y[s : s + win], self.features))
+                segments.append((s / sr, (s + win) / sr, vecs[-1]))
+        X = np.vstack(vecs)
+        adapted = False
+        if speaker is not None:
+            X, adapted = speaker.normalize(X)
+        P = self.predict_proba(X)
+        probs = self._probs_dict(P[0])
+        timeline = tuple(
+            Segment(round(a, 2), round(b, 2), self.labels[int(np.argmax(P[i + 1]))], self._probs_dict(P[i + 1]))
+            for i, (a, b, _) in enumerate(segments)
+        )
+        return Prediction(
+            label=max(probs, key=probs.__getitem__),
+            probabilities=probs,
+            duration_s=duration,
+            model_version=self.version,
+            timeline=timeline,
+            speaker_adapted=adapted,
+        )
+
+    def predict(self, audio: AudioSource, *, limits: Limits = DEFAULT_LIMITS, speaker=None) -> Prediction:
+        """Decode ``audio`` (bytes, path or binary file) and predict. Raises ``AudioError`` subclasses."""
+        return self.predict_signal(decode(audio, sr=self.features.sr, limits=limits), speaker=speaker)
+
+    # ------------------------------------------------------------------ persistence
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"scaler_mean": self.scaler_mean, "scaler_scale": self.scaler_scale}
+        for k, net in enumerate(self.networks):
+            for i, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+                arrays[f"net{k}_W{i}"] = W
+                arrays[f"net{k}_b{i}"] = b
+        return {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in arrays.items()}
+
+    def _meta(self, arrays: dict[str, np.ndarray]) -> dict:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "labels": list(self.labels),
+            "features": self.features.to_dict(),
+            "n_networks": len(self.networks),
+            "n_layers": len(self.networks[0].weights),
+            "temperature": self.temperature,
+            "checksum": _checksum(arrays),
+            "card": self.card,
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model atomically (temp file in the same folder, then ``os.replace``)."""
+        if "version" not in self.card:
+            self.card["version"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        arrays = self._arrays()
+        meta = json.dumps(self._meta(arrays), sort_keys=True)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, meta=np.array(meta), **arrays)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buf.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name], dtype=np.float32)
+        h.update(name.encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def default_model_path() -> Path:
+    """Path of the model that ships inside the package."""
+    return Path(str(resources.files("ser_core") / "models" / "default.npz"))
+
+
+def load_model(path: str | os.PathLike | None = None) -> Model:
+    """Load a model file (``None``: the shipped default). Raises ``ModelError`` with the reason."""
+    path = Path(path) if path is not None else default_model_path()
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ModelError(f"{path} holds pickled objects; refusing to load it (not a ser model)") from None
+        raise ModelError(f"{path} is not a ser model file ({exc})") from None
+    except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError ...: all mean "not a model file"
+        raise ModelError(f"{path} is not a ser model file or is damaged ({type(exc).__name__})") from None
+    if "meta" not in arrays or arrays["meta"].dtype.kind != "U":
+        raise ModelError(f"{path} is not a ser model file (no metadata)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError:
+        raise ModelError(f"{path} has unreadable metadata; the file is damaged") from None
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a ser model file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            f"{path} has model format {meta.get('format_version')}; this ser_core reads {FORMAT_VERSION}. "
+            "Retrain the model or upgrade ser_core."
+        )
+    if _checksum(arrays) != meta.get("checksum"):
+        raise ModelError(f"{path} failed its checksum: the file was modified or damaged. Retrain or restore it.")
+    try:
+        features = FeatureConfig.from_dict(meta["features"])
+        labels = tuple(meta["labels"])
+        networks = []
+        for k in range(int(meta["n_networks"])):
+            n_layers = int(meta["n_layers"])
+            networks.append(
+                Network(
+                    [arrays[f"net{k}_W{i}"].astype(np.float64) for i in range(n_layers)],
+                    [arrays[f"net{k}_b{i}"].astype(np.float64) for i in range(n_layers)],
+                )
+            )
+        model = Model(
+            labels=labels,
+            features=features,
+            scaler_mean=arrays["scaler_mean"].astype(np.float64),
+            scaler_scale=arrays["scaler_scale"].astype(np.float64),
+            networks=networks,
+            temperature=float(meta.get("temperature", 1.0)),
+            card=dict(meta.get("card", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path} is incomplete or from an incompatible version ({exc})") from None
+    _validate(model, path)
+    return model
+
+
+def _validate(model: Model, path: Path) -> None:
+    d = model.features.dim
+    if model.scaler_mean.shape != (d,) or model.scaler_scale.shape != (d,):
+        raise ModelError(f"{path}: scaler has {model.scaler_mean.shape} values, features have {d}")
+    if not model.labels or len(set(model.labels)) != len(model.labels):
+        raise ModelError(f"{path}: bad class labels {model.labels}")
+    if not 0.05 <= model.temperature <= 20:
+        raise ModelError(f"{path}: implausible temperature {model.temperature}")
+    for net in model.networks:
+        n_in = d
+        for W, b in zip(net.weights, net.biases, strict=True):
+            if W.ndim != 2 or W.shape[0] != n_in or b.shape != (W.shape[1],):
+                raise ModelError(f"{path}: layer shapes do not chain ({W.shape}, {b.shape})")
+            n_in = W.shape[1]
+        if n_in != len(model.labels):
+            raise ModelError(f"{path}: output layer has {n_in} units for {len(model.labels)} classes")
+        if not all(np.isfinite(a).all() for a in (*net.weights, *net.biases)):
+            raise ModelError(f"{path}: weights contain NaN or infinity")
+    if not (np.isfinite(model.scaler_mean).all() and (model.scaler_scale > 0).all()):
+        raise ModelError(f"{path}: bad scaler values")
+
+
+def known_labels_ok(labels: tuple[str, ...]) -> bool:
+    return all(lab in EMOTIONS for lab in labels)
