@@ -1,0 +1,111 @@
+"""``ser-bot`` / ``python -m bot``: read settings, load the model, open the database, run until a signal.
+
+``ser-bot --demo`` runs the real bot against the in-process loopback fake Discord, posts one synthetic voice
+message, prints the reply and exits (no token needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .settings import Settings, SettingsError
+
+log = logging.getLogger("bot")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ser-bot", description="Speech-emotion Discord bot.")
+    parser.add_argument("--demo", action="store_true", help="run offline against a fake Discord and exit")
+    parser.add_argument("--env-file", default=".env", help="settings file to read (default: .env)")
+    args = parser.parse_args(argv)
+
+    from dotenv import load_dotenv
+
+    load_dotenv(args.env_file, override=False)
+    try:
+        settings = Settings.from_env(require_token=not args.demo)
+    except SettingsError as exc:
+        print(f"ser-bot: {exc}", file=sys.stderr)
+        return _exit(2)
+
+    import discord
+
+    discord.utils.setup_logging(level=logging.INFO)
+    if args.demo:
+        from .demo import run_demo
+
+        return _exit(asyncio.run(run_demo(settings)))
+    try:
+        return _exit(asyncio.run(run(settings)))
+    except SettingsError as exc:  # a setting that only fails when used (the model file, the database)
+        print(f"ser-bot: {exc}", file=sys.stderr)
+        return _exit(2)
+
+
+def _exit(code: int) -> int:
+    if __name__ == "__main__":
+        sys.exit(code)
+    return code
+
+
+def load(settings: Settings):
+    """Load the model named by the settings; a bad file is a settings error."""
+    from ser_core import ModelError, load_model
+
+    try:
+        return load_model(settings.model_path)
+    except ModelError as exc:
+        where = "SER_MODEL_PATH" if settings.model_path else "the shipped model"
+        raise SettingsError(f"cannot load {where}: {exc}") from None
+
+
+async def run(settings: Settings, *, ready: asyncio.Event | None = None) -> int:
+    """Run the bot until SIGTERM/SIGINT (or the connection ends). Returns the exit code."""
+    import discord
+
+    from .bot import EmotionBot
+    from .storage import Storage
+
+    if settings.api_base or settings.gateway_url:
+        from .fakediscord import point_discord_at
+
+        point_discord_at(settings.api_base or discord.http.Route.BASE,
+                         settings.gateway_url or str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY))  # fmt: skip
+    model = load(settings)
+    try:
+        storage = await Storage.open(settings.db_path)
+    except Exception as exc:
+        raise SettingsError(f"cannot open the database in SER_DATA_DIR={settings.data_dir}: {exc}") from None
+    bot = EmotionBot(settings=settings, model=model, storage=storage)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt instead
+            pass
+    async with bot:
+        runner = asyncio.create_task(bot.start(settings.token), name="ser-bot")
+        stopper = asyncio.create_task(stop.wait(), name="ser-bot-signal")
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            log.info("signal received, shutting down")
+            await bot.close()
+            await asyncio.wait({runner}, timeout=15)
+        stopper.cancel()
+        if runner.done() and not runner.cancelled() and runner.exception() is not None:
+            exc = runner.exception()
+            if isinstance(exc, discord.LoginFailure):
+                print("ser-bot: Discord refused DISCORD_TOKEN (LoginFailure); check the token.", file=sys.stderr)
+                return 2
+            log.error("the bot stopped with an error", exc_info=exc)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""The Bot subclass: owns the model, settings, storage, the bounded worker and the rate limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ser_core import AudioError, Limits, Model, Prediction
+
+from . import logic, views
+from .settings import Settings
+from .storage import Detection, Storage, now
+from .worker import Busy, Closed, Worker
+
+log = logging.getLogger(__name__)
+
+INITIAL_EXTENSIONS: tuple[str, ...] = (
+    "bot.cogs.listen",
+    "bot.cogs.emotion",
+)
+
+DOWNLOAD_TIMEOUT_S = 30.0
+BUSY_TEXT = "I'm busy with other notes right now. Try again in a few seconds."
+CLOSING_TEXT = "I'm restarting right now. Send the note again in a minute."
+APOLOGY_TEXT = "Sorry, something went wrong on my side while analysing this. The error was logged."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one analysis: a prediction, or a sentence for the user saying why not."""
+
+    prediction: Prediction | None = None
+    error: str | None = None
+    filename: str | None = None
+
+    def reply_kwargs(self) -> dict:
+        if self.prediction is not None:
+            return {"embed": views.result_embed(self.prediction, filename=self.filename)}
+        return {"content": views.error_text(self.error or APOLOGY_TEXT, self.filename)}
+
+
+class EmotionBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        model: Model,
+        storage: Storage,
+        worker: Worker | None = None,
+        rate_limiter: logic.RateLimiter | None = None,
+        message_content: bool = True,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = message_content
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            chunk_guilds_at_startup=False,
+            tree_cls=_Tree,
+        )
+        self.settings = settings
+        self.model = model
+        self.storage = storage
+        self.worker = worker or Worker()
+        self.rate_limiter = rate_limiter or logic.RateLimiter()
+        self._closing = False
+        self._jobs: set[asyncio.Task] = set()
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds)
+
+    @property
+    def listening_to_content(self) -> bool:
+        return self._connection._intents.message_content
+
+    async def setup_hook(self) -> None:
+        for extension in INITIAL_EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("Failed to load extension %s.", extension)
+        try:
+            if self.settings.dev_guild_id:
+                guild = discord.Object(self.settings.dev_guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("synced %d commands to guild %s", len(synced), guild.id)
+            else:
+                synced = await self.tree.sync()
+                log.info("synced %d global commands (they can take a while to appear)", len(synced))
+        except discord.HTTPException:
+            log.exception("could not sync application commands; existing ones stay registered")
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s (id %s) in %d server(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    @property
+    def accepting(self) -> bool:
+        """False once shutdown has begun: handlers take no new work."""
+        return not self._closing
+
+    @contextlib.asynccontextmanager
+    async def job(self) -> AsyncIterator[None]:
+        """Track the current task (analysis + reply) so shutdown can finish or cancel it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
+
+    # ------------------------------------------------------------------ the one analysis path
+    async def analyze(
+        self,
+        attachment: discord.Attachment,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        message_id: int | None,
+        requester_id: int | None = None,
+    ) -> Outcome:
+        """Pre-check, rate-limit, download, predict (in the worker), store. Never raises for user errors.
+
+        ``user_id`` is the speaker (the result is stored under them, so ``/emotion forget`` finds it);
+        ``requester_id`` (default: the speaker) is who is rate-limited.
+        """
+        name = attachment.filename
+        reason = logic.precheck(attachment, max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds)
+        if reason:
+            return Outcome(error=reason, filename=name)
+        wait = self.rate_limiter.hit(requester_id if requester_id is not None else user_id)
+        if wait:
+            return Outcome(error=f"You are sending notes faster than I can listen. Try again in {wait:.0f} s.")
+        try:
+            async with self.worker.reserve():
+                try:
+                    data = await asyncio.wait_for(attachment.read(), DOWNLOAD_TIMEOUT_S)
+                except (discord.HTTPException, asyncio.TimeoutError) as exc:
+                    log.warning("download of %s failed: %r", attachment.url, exc)
+                    return Outcome(error="I could not download the file from Discord. Try again.", filename=name)
+                if len(data) > self.settings.max_bytes:  # the metadata lied or was missing
+                    return Outcome(error=logic.precheck_size(len(data), self.settings.max_bytes), filename=name)
+                pred = await self.worker.run(self.model.predict, data, limits=self.limits)
+                if guild_id is not None:
+                    await self.storage.add_detection(
+                        Detection(
+                            guild_id=guild_id, channel_id=channel_id, user_id=user_id, message_id=message_id,
+                            created_at=now(), label=pred.label, confidence=pred.confidence,
+                            probabilities=pred.probabilities, duration_s=pred.duration_s,
+                            model_version=pred.model_version,
+                        )
+                    )  # fmt: skip
+                return Outcome(prediction=pred, filename=name)
+        except Busy:
+            return Outcome(error=BUSY_TEXT)
+        except Closed:
+            return Outcome(error=CLOSING_TEXT)
+        except AudioError as exc:
+            return Outcome(error=str(exc), filename=name)
+        except Exception:
+            log.exception("analysis of %s (%s) failed", name, attachment.url)
+            return Outcome(error=APOLOGY_TEXT, filename=name)
+
+    # ------------------------------------------------------------------ running and stopping
+    async def start(self, token: str, *, reconnect: bool = True) -> None:
+        """Log in and connect; without the Message Content intent, keep going with slash commands only."""
+        await self.login(token)
+        while True:
+            try:
+                await self.connect(reconnect=reconnect)
+                return
+            except discord.PrivilegedIntentsRequired:
+                if not self._connection._intents.message_content:
+                    raise
+                log.error(
+                    "Discord refused the Message Content intent: automatic analysis of voice messages is OFF. "
+                    "Enable it in the Developer Portal → your application → Bot → Privileged Gateway Intents → "
+                    "Message Content Intent, then restart. Slash commands and the context menu still work."
+                )
+                # The gateway reads the intents from the connection state at each IDENTIFY.
+                self._connection._intents.message_content = False
+
+    async def close(self) -> None:
+        if self._closing:
+            return await super().close()
+        self._closing = True
+        log.info("shutting down: no new analyses; finishing the %d in flight", len(self._jobs))
+        jobs = {t for t in self._jobs if t is not asyncio.current_task()}
+        if jobs:
+            _, pending = await asyncio.wait(jobs, timeout=10.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("cancelled %d analyses still running after 10 s", len(pending))
+                await asyncio.wait(pending, timeout=2.0)
+        await self.worker.close(timeout=2.0)
+        await super().close()
+        await self.storage.close()
+        log.info("shut down cleanly")
+
+
+class _Tree(app_commands.CommandTree):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            text = str(error) or "You cannot use this command here."
+        else:
+            log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error)
+            text = APOLOGY_TEXT
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not report an error to the user")

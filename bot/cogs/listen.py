@@ -1,0 +1,70 @@
+"""Automatic analysis of voice messages and audio attachments, and the "Detect emotion" context menu."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .. import logic
+from ..bot import EmotionBot
+
+log = logging.getLogger(__name__)
+
+
+class Listen(commands.Cog):
+    def __init__(self, bot: EmotionBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Detect emotion", callback=self.detect_emotion)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.guild is None or not self.bot.accepting:
+            return
+        attachment = logic.pick_audio(message.attachments)
+        if attachment is None:
+            return
+        if not await self.bot.storage.is_listening(message.channel.id):
+            return
+        async with self.bot.job():
+            outcome = await self.bot.analyze(
+                attachment,
+                user_id=message.author.id,
+                guild_id=message.guild.id,
+                channel_id=message.channel.id,
+                message_id=message.id,
+            )
+            try:
+                await message.reply(**outcome.reply_kwargs(), mention_author=False)
+            except discord.HTTPException as exc:
+                log.warning("could not reply in channel %s: %s", message.channel.id, exc)
+
+    async def detect_emotion(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Detect the emotion in this message's audio."""
+        attachment = logic.pick_audio(message.attachments) or (message.attachments[0] if message.attachments else None)
+        if attachment is None:
+            await interaction.response.send_message("That message has no audio attachment.", ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        async with self.bot.job():
+            outcome = await self.bot.analyze(
+                attachment,
+                user_id=message.author.id,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                message_id=message.id,
+                requester_id=interaction.user.id,
+            )
+            await interaction.followup.send(**outcome.reply_kwargs())
+
+
+async def setup(bot: EmotionBot) -> None:
+    await bot.add_cog(Listen(bot))

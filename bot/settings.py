@@ -1,0 +1,115 @@
+"""Settings: the environment (and a ``.env`` file) → one frozen ``Settings``, validated once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A missing or invalid setting; the message is one line for the person starting the bot."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    data_dir: Path = Path("./data")
+    model_path: Path | None = None  # None: the model shipped with ser_core
+    dev_guild_id: int | None = None
+    max_file_mb: float = 25.0
+    max_seconds: float = 120.0
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    ravdess_dir: Path | None = None
+    # Loopback fake Discord (tests, demo, benchmark); not for users.
+    api_base: str | None = None
+    gateway_url: str | None = None
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "ser-bot.sqlite3"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require_token: bool = True) -> Settings:
+        """Read and validate every ``SER_*`` setting and ``DISCORD_TOKEN``; raise ``SettingsError``."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        token = get("DISCORD_TOKEN")
+        if token is None and require_token:
+            raise SettingsError(
+                "DISCORD_TOKEN is not set: put the bot token in the environment or in a .env file "
+                "(see .env.example), or run `ser-bot --demo` to try the bot offline."
+            )
+        model_path = _path(get("SER_MODEL_PATH"))
+        if model_path is not None and not model_path.is_file():
+            raise SettingsError(f"SER_MODEL_PATH={model_path} does not exist or is not a file.")
+        ravdess_dir = _path(get("SER_RAVDESS_DIR"))
+        if ravdess_dir is not None and not ravdess_dir.is_dir():
+            raise SettingsError(f"SER_RAVDESS_DIR={ravdess_dir} is not a folder.")
+        data_dir = _path(get("SER_DATA_DIR")) or Path("./data")
+        if data_dir.exists() and not data_dir.is_dir():
+            raise SettingsError(f"SER_DATA_DIR={data_dir} exists but is not a folder.")
+        return cls(
+            token=token or "",
+            data_dir=data_dir,
+            model_path=model_path,
+            dev_guild_id=_snowflake("SER_DEV_GUILD_ID", get("SER_DEV_GUILD_ID")),
+            max_file_mb=_number("SER_MAX_FILE_MB", get("SER_MAX_FILE_MB"), 25.0, 0.01, 500.0),
+            max_seconds=_number("SER_MAX_SECONDS", get("SER_MAX_SECONDS"), 120.0, 1.0, 3600.0),
+            admin_ids=_id_list("SER_ADMIN_IDS", get("SER_ADMIN_IDS")),
+            ravdess_dir=ravdess_dir,
+            api_base=_url("SER_DISCORD_API_BASE", get("SER_DISCORD_API_BASE"), ("http://", "https://")),
+            gateway_url=_url("SER_DISCORD_GATEWAY", get("SER_DISCORD_GATEWAY"), ("ws://", "wss://")),
+        )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _number(name: str, value: str | None, default: float, lo: float, hi: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number.") from None
+    if not lo <= number <= hi:
+        raise SettingsError(f"{name}={value!r} is out of range; use a number from {lo:g} to {hi:g}.")
+    return number
+
+
+def _snowflake(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise SettingsError(f"{name}={value!r} is not a Discord id (a positive whole number).")
+    return int(value)
+
+
+def _id_list(name: str, value: str | None) -> frozenset[int]:
+    if value is None:
+        return frozenset()
+    ids = set()
+    for part in value.split(","):
+        part = part.strip()
+        if part:
+            ids.add(_snowflake(name, part))
+    return frozenset(ids)
+
+
+def _url(name: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(schemes):
+        raise SettingsError(f"{name}={value!r} must start with {' or '.join(schemes)}.")
+    return value.rstrip("/")

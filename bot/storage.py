@@ -1,0 +1,196 @@
+"""SQLite persistence (aiosqlite, WAL): detections and per-channel settings. No audio is ever stored.
+
+The schema is versioned: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1`` and runs once, in a
+transaction, when the database is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 → 1
+    """
+    CREATE TABLE detections (
+        id INTEGER PRIMARY KEY,
+        guild_id INTEGER,
+        channel_id INTEGER,
+        user_id INTEGER NOT NULL,
+        message_id INTEGER,
+        created_at REAL NOT NULL,
+        label TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        probabilities TEXT NOT NULL,
+        duration_s REAL NOT NULL,
+        model_version TEXT NOT NULL
+    );
+    CREATE TABLE channel_settings (
+        channel_id INTEGER PRIMARY KEY,
+        guild_id INTEGER,
+        listen INTEGER NOT NULL DEFAULT 1
+    );
+    """,
+    # 1 → 2
+    """
+    CREATE INDEX detections_guild_user_time ON detections (guild_id, user_id, created_at);
+    CREATE INDEX detections_user ON detections (user_id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Detection:
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
+    message_id: int | None
+    created_at: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    duration_s: float
+    model_version: str
+
+
+class Storage:
+    """One aiosqlite connection; open with ``await Storage.open(path)``, close with ``await close()``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Storage:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path))
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def schema_version(self) -> int:
+        return await _version(self._db)
+
+    # ------------------------------------------------------------------ detections
+    async def add_detection(self, d: Detection) -> None:
+        await self._db.execute(
+            "INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label, confidence,"
+            " probabilities, duration_s, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.guild_id, d.channel_id, d.user_id, d.message_id, d.created_at, d.label, d.confidence,
+             json.dumps(d.probabilities, sort_keys=True), d.duration_s, d.model_version),
+        )  # fmt: skip
+        await self._db.commit()
+
+    async def history(self, guild_id: int, *, user_id: int | None = None, limit: int = 10) -> list[Detection]:
+        """The latest detections in ``guild_id`` (of ``user_id`` if given), newest first."""
+        sql = "SELECT * FROM detections WHERE guild_id = ?"
+        args: list = [guild_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return await self._select(sql, args)
+
+    async def since(self, guild_id: int, since: float, *, user_id: int | None = None) -> list[Detection]:
+        """Detections in ``guild_id`` at or after ``since`` (unix time), oldest first."""
+        sql = "SELECT * FROM detections WHERE guild_id = ? AND created_at >= ?"
+        args: list = [guild_id, since]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        sql += " ORDER BY created_at, id"
+        return await self._select(sql, args)
+
+    async def count(self, *, user_id: int | None = None) -> int:
+        if user_id is None:
+            cur = await self._db.execute("SELECT COUNT(*) FROM detections")
+        else:
+            cur = await self._db.execute("SELECT COUNT(*) FROM detections WHERE user_id = ?", (user_id,))
+        (n,) = await cur.fetchone()
+        await cur.close()
+        return int(n)
+
+    async def forget_user(self, user_id: int) -> int:
+        """Delete every stored result of ``user_id`` (all servers); return how many rows went."""
+        cur = await self._db.execute("DELETE FROM detections WHERE user_id = ?", (user_id,))
+        await self._db.commit()
+        return cur.rowcount
+
+    async def _select(self, sql: str, args: list) -> list[Detection]:
+        self._db.row_factory = aiosqlite.Row
+        async with self._db.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [
+            Detection(
+                guild_id=r["guild_id"], channel_id=r["channel_id"], user_id=r["user_id"],
+                message_id=r["message_id"], created_at=r["created_at"], label=r["label"],
+                confidence=r["confidence"], probabilities=json.loads(r["probabilities"]),
+                duration_s=r["duration_s"], model_version=r["model_version"],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    # ------------------------------------------------------------------ channel settings
+    async def set_listening(self, channel_id: int, guild_id: int | None, on: bool) -> None:
+        await self._db.execute(
+            "INSERT INTO channel_settings (channel_id, guild_id, listen) VALUES (?, ?, ?)"
+            " ON CONFLICT(channel_id) DO UPDATE SET listen = excluded.listen",
+            (channel_id, guild_id, int(on)),
+        )
+        await self._db.commit()
+
+    async def is_listening(self, channel_id: int) -> bool:
+        """Listening is on unless someone turned it off for this channel."""
+        async with self._db.execute("SELECT listen FROM channel_settings WHERE channel_id = ?", (channel_id,)) as c:
+            row = await c.fetchone()
+        return True if row is None else bool(row[0])
+
+
+async def _version(db: aiosqlite.Connection) -> int:
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0] or 0)
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the schema to ``SCHEMA_VERSION``; each step commits with its version row. Returns the version."""
+    version = await _version(db)
+    await db.commit()
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the database has schema version {version}, newer than this bot ({SCHEMA_VERSION}); upgrade the bot"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        statements = [s.strip() for s in MIGRATIONS[target - 1].split(";") if s.strip()]
+        await db.execute("BEGIN")
+        try:
+            for stmt in statements:
+                await db.execute(stmt)
+            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+    return SCHEMA_VERSION
+
+
+def now() -> float:
+    return time.time()

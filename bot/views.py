@@ -1,0 +1,206 @@
+"""What users see: the result embed, history, stats and model card embeds, and the stats chart.
+
+Pure functions of their inputs. ``render_chart`` is CPU-bound (matplotlib, Agg) and is run in the bot's
+executor, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+
+import discord
+
+from ser_core import Prediction
+
+from .logic import Stats
+from .storage import Detection
+
+EMOJI = {
+    "neutral": "😐", "calm": "😌", "happy": "😄", "sad": "😢",
+    "angry": "😠", "fearful": "😨", "disgust": "🤢", "surprised": "😲",
+}  # fmt: skip
+COLOURS = {
+    "neutral": 0x95A5A6, "calm": 0x1ABC9C, "happy": 0xF1C40F, "sad": 0x3498DB,
+    "angry": 0xE74C3C, "fearful": 0x9B59B6, "disgust": 0x2ECC71, "surprised": 0xE67E22,
+}  # fmt: skip
+BAR_WIDTH = 16
+MAX_TIMELINE_LINES = 12
+
+
+def emoji(label: str) -> str:
+    return EMOJI.get(label, "🎙️")
+
+
+def pct(p: float) -> str:
+    return f"{round(p * 100):d} %"
+
+
+def bar(p: float, width: int = BAR_WIDTH) -> str:
+    filled = round(max(0.0, min(1.0, p)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def probability_bars(pred: Prediction) -> str:
+    """One line per class, most likely first: ``label  ████░░  71 %`` in a code block."""
+    width = max(len(lab) for lab in pred.probabilities)
+    lines = [f"{lab:<{width}} {bar(p)} {pct(p):>5}" for lab, p in pred.ranked]
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def timeline_lines(pred: Prediction, max_lines: int = MAX_TIMELINE_LINES) -> list[str]:
+    """Consecutive windows with the same top label merged: ``0.0–4.5 s  😠 angry``."""
+    runs: list[list] = []  # [start, end, label, [confidences]]
+    for seg in pred.timeline:
+        conf = seg.probabilities.get(seg.label, 0.0)
+        if runs and runs[-1][2] == seg.label:
+            runs[-1][1] = seg.end_s
+            runs[-1][3].append(conf)
+        else:
+            runs.append([seg.start_s, seg.end_s, seg.label, [conf]])
+    lines = [
+        f"`{a:5.1f}–{b:5.1f} s` {emoji(lab)} {lab} ({pct(sum(c) / len(c))})" for a, b, lab, c in runs
+    ]
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [f"… and {len(lines) - max_lines + 1} more changes"]
+    return lines
+
+
+def result_embed(pred: Prediction, *, filename: str | None = None) -> discord.Embed:
+    """The reply to one clip. The top emotion is the first emotion word (in the title); every class's
+    probability follows as a bar."""
+    top, p1 = pred.ranked[0]
+    embed = discord.Embed(title=f"{emoji(top)} {top} ({pct(p1)})", colour=COLOURS.get(top, 0x5865F2))
+    if pred.uncertain:
+        second, p2 = pred.ranked[1]
+        head = (
+            f"Uncertain: **{top}** or **{second}** ({pct(p1)} vs {pct(p2)}); "
+            "the model cannot tell these apart well here."
+        )
+    else:
+        head = f"Sounds **{top}**."
+    embed.description = head + "\n" + probability_bars(pred)
+    if pred.timeline:
+        value = "\n".join(timeline_lines(pred))
+        embed.add_field(name="Timeline", value=value[:1024], inline=False)
+    footer = f"{pred.duration_s:.1f} s · model {pred.model_version}"
+    if filename:
+        footer = f"{filename} · {footer}"
+    embed.set_footer(text=footer + " · an estimate from the voice, not a diagnosis")
+    return embed
+
+
+def result_text(embed: discord.Embed) -> str:
+    """A plain-text rendering of an embed (the demo prints this)."""
+    parts = [embed.title or "", embed.description or ""]
+    parts += [f"{f.name}:\n{f.value}" for f in embed.fields]
+    if embed.footer and embed.footer.text:
+        parts.append(embed.footer.text)
+    return "\n".join(p for p in parts if p)
+
+
+def error_text(reason: str, filename: str | None = None) -> str:
+    what = f"**{filename}**" if filename else "this clip"
+    return f"⚠️ I couldn't analyse {what}: {reason}"
+
+
+def history_embed(rows: Sequence[Detection], *, who: str) -> discord.Embed:
+    embed = discord.Embed(title=f"Latest detections — {who}", colour=0x5865F2)
+    if not rows:
+        embed.description = "Nothing stored yet."
+        return embed
+    lines = []
+    for r in rows:
+        when = discord.utils.format_dt(dt.datetime.fromtimestamp(r.created_at, dt.timezone.utc), "R")
+        link = ""
+        if r.guild_id and r.channel_id and r.message_id:
+            link = f" · [note](https://discord.com/channels/{r.guild_id}/{r.channel_id}/{r.message_id})"
+        lines.append(f"{emoji(r.label)} **{r.label}** {pct(r.confidence)} · <@{r.user_id}> · {when}{link}")
+    embed.description = "\n".join(lines)[:4096]
+    return embed
+
+
+def stats_embed(stats: Stats, *, who: str, days: int, chart_name: str | None) -> discord.Embed:
+    embed = discord.Embed(title=f"Emotions over the last {days} days — {who}", colour=0x5865F2)
+    if stats.total == 0:
+        embed.description = "No detections in this period."
+        return embed
+    width = max(len(lab) for lab in stats.counts)
+    lines = [f"{lab:<{width}} {bar(n / stats.total)} {n:>4}" for lab, n in stats.counts.items()]
+    embed.description = (
+        f"{stats.total} notes, mean confidence {pct(stats.mean_confidence)}\n```\n" + "\n".join(lines) + "\n```"
+    )
+    if chart_name:
+        embed.set_image(url=f"attachment://{chart_name}")
+    return embed
+
+
+def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.Embed:
+    """The model card: data, protocols, scores, classes, date."""
+    embed = discord.Embed(title=f"Model {version}", colour=0x5865F2)
+    data = card.get("data") or card.get("dataset") or "not recorded"
+    embed.add_field(name="Data", value=_short(data), inline=False)
+    protocols = card.get("protocols") or card.get("protocol")
+    if protocols:
+        embed.add_field(name="Protocols", value=_short(protocols), inline=False)
+    scores = card.get("scores")
+    embed.add_field(name="Scores", value=_short(scores) if scores else "not evaluated", inline=False)
+    embed.add_field(name="Classes", value=", ".join(labels), inline=False)
+    embed.add_field(name="Created", value=str(card.get("created", "unknown")), inline=True)
+    if card.get("n_train"):
+        embed.add_field(name="Training clips", value=str(card["n_train"]), inline=True)
+    versions = card.get("versions")
+    if isinstance(versions, dict):
+        embed.set_footer(text=" · ".join(f"{k} {v}" for k, v in versions.items())[:2048])
+    return embed
+
+
+def _short(value, limit: int = 1000) -> str:
+    if isinstance(value, dict):
+        text = "\n".join(f"**{k}**: {_inline(v)}" for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        text = "\n".join(f"• {_inline(v)}" for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _inline(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_inline(x)}" for k, x in v.items())
+    if isinstance(v, list | tuple):
+        return ", ".join(_inline(x) for x in v)
+    return str(v)
+
+
+def render_chart(stats: Stats, *, title: str) -> bytes:
+    """Stacked bars of detections per day and emotion → PNG bytes. CPU-bound: call from an executor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    # A bare Figure (no pyplot) holds no global state, so it is safe in worker threads.
+    fig = Figure(figsize=(8, 3.6), dpi=100)
+    ax = fig.add_subplot()
+    x = list(range(len(stats.days)))
+    bottom = [0] * len(x)
+    for label, values in stats.per_day.items():
+        if not any(values):
+            continue
+        colour = f"#{COLOURS.get(label, 0x5865F2):06x}"
+        ax.bar(x, values, bottom=bottom, label=label, color=colour, width=0.8)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    step = max(1, len(x) // 10)
+    ax.set_xticks(x[::step], [d.strftime("%m-%d") for d in stats.days][::step])
+    ax.set_ylabel("notes")
+    ax.set_title(title)
+    if stats.total:
+        ax.legend(loc="upper left", fontsize="small", ncols=4)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
