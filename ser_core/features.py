@@ -45,7 +45,7 @@ class FeatureConfig:
     fmin: float = 60.0
     fmax: float = 500.0
     trim_silence: bool = False
-    version: int = 1  # bump when the extraction code changes what it computes
+    version: int = 2  # bump when the extraction code changes what it computes
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict:
@@ -180,8 +180,17 @@ def pitch_track(y: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarr
     ac = ac / (ac[:, :1] + 1e-10) / (wac / wac[0] + 1e-3)
     lo, hi = int(cfg.sr / cfg.fmax), min(frame - 2, int(cfg.sr / cfg.fmin))
     seg = ac[:, lo:hi]
-    k = np.argmax(seg, axis=1)
-    peak = seg[np.arange(seg.shape[0]), k]
+    rows = np.arange(seg.shape[0])
+    # Multiples of the period score almost as high as the period itself; take the shortest lag within
+    # 10 % of the best, then climb to its local maximum.
+    best = seg.max(axis=1, keepdims=True)
+    k = np.argmax(seg >= 0.9 * best, axis=1)
+    for _ in range(8):
+        step = (k + 1 < seg.shape[1]) & (seg[rows, np.minimum(k + 1, seg.shape[1] - 1)] > seg[rows, k])
+        if not step.any():
+            break
+        k = k + step
+    peak = seg[rows, k]
     # Parabolic interpolation around the peak for sub-sample lag.
     km = np.clip(k, 1, seg.shape[1] - 2)
     a, b, c = seg[np.arange(len(km)), km - 1], seg[np.arange(len(km)), km], seg[np.arange(len(km)), km + 1]

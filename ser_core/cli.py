@@ -1,0 +1,187 @@
+"""``ser``: train, evaluate, predict, info.
+
+Exit codes: 0 success; 2 bad input or usage (one line on stderr, no traceback); 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import SerError
+
+log = logging.getLogger("ser")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage + message by default)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _progress_printer(enabled: bool):
+    """A (stage, done, total) callback drawing one tqdm bar per stage on stderr."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def cb(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step", leave=False, dynamic_ncols=True)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return cb
+
+
+def _data_dir(arg: str | None) -> str:
+    data = arg or os.environ.get("SER_RAVDESS_DIR")
+    if not data:
+        raise SerError("no data folder: pass --data DIR or set SER_RAVDESS_DIR")
+    return data
+
+
+def cmd_train(args) -> int:
+    from .workflow import card_markdown, parse_classes, train_model
+
+    protocols = [] if args.no_evaluate else ["actors", "random"]
+    model = train_model(_data_dir(args.data), preset=args.preset, classes=parse_classes(args.classes),
+                        protocols=protocols, progress=_progress_printer(not args.quiet), n_jobs=args.jobs,
+                        cache=not args.no_cache)  # fmt: skip
+    out = Path(args.out)
+    model.save(out)
+    out.with_suffix(".md").write_text(card_markdown(model))
+    scores = model.card.get("scores", {})
+    summary = ", ".join(f"{p} {s['accuracy']:.1%}" for p, s in scores.items()) or "not evaluated"
+    print(f"wrote {out} (version {model.version}; accuracy {summary})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import plot_confusion
+    from .workflow import evaluate_dataset, load_features, parse_classes, preset_parts
+
+    features, _ = preset_parts(args.preset)
+    progress = _progress_printer(not args.quiet and not args.json)
+    ds = load_features(_data_dir(args.data), features, classes=parse_classes(args.classes), progress=progress,
+                       n_jobs=args.jobs, cache=not args.no_cache)  # fmt: skip
+    scores = evaluate_dataset(ds, args.protocol, args.preset, progress=progress)
+    if args.confusion:
+        plot_confusion(scores, args.confusion, f"{args.preset}, {args.protocol}: accuracy {scores.accuracy:.1%}")
+    result = scores.to_dict() | {"preset": args.preset}
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"preset {args.preset}, protocol {args.protocol}, {scores.n_files} files")
+        print(f"accuracy {scores.accuracy:.1%}  macro-F1 {scores.macro_f1:.1%}  UAR {scores.uar:.1%}")
+        for lab, r in scores.per_class.items():
+            print(f"  {lab:10s} {r:6.1%}")
+        for f in scores.folds:
+            print(f"  fold {f['fold']:14s} {f['accuracy']:.1%} ({f['n_test']} clips)")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .audio import Limits
+    from .model import load_model
+
+    model = load_model(args.model)
+    limits = Limits(max_seconds=args.max_seconds)
+    failed = 0
+    for f in args.files:
+        try:
+            pred = model.predict(f, limits=limits)
+        except SerError as exc:
+            failed += 1
+            print(f"{f}: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"file": f} | pred.to_dict()))
+        else:
+            head = f"{pred.label} ({pred.confidence:.0%})"
+            if pred.uncertain:
+                (a, pa), (b, pb) = pred.ranked[:2]
+                head = f"{a} ({pa:.0%}), uncertain: maybe {b} ({pb:.0%})"
+            print(f"{f}: {head}  " + " ".join(f"{k} {v:.0%}" for k, v in pred.ranked[1:]))
+            for s in pred.timeline:
+                print(f"  {s.start_s:6.1f}-{s.end_s:6.1f} s  {s.label}")
+    return 2 if failed else 0
+
+
+def cmd_info(args) -> int:
+    from .model import load_model
+    from .workflow import card_markdown
+
+    model = load_model(args.model)
+    if args.json:
+        print(json.dumps({"version": model.version, "labels": list(model.labels),
+                          "features": model.features.to_dict(), "card": model.card}, indent=1))  # fmt: skip
+    else:
+        print(card_markdown(model), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ser", description="Speech-emotion recognition: train, evaluate, predict.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sp, data=True):
+        if data:
+            sp.add_argument("--data", help="RAVDESS folder or a folder with labels.csv (default: $SER_RAVDESS_DIR)")
+            sp.add_argument("--preset", default="rich", help="feature preset: seed (classic recipe) or rich")
+            sp.add_argument("--classes", help="train/evaluate on these classes only, e.g. calm,happy,sad,angry")
+            sp.add_argument("--jobs", type=int, default=None, help="feature extraction processes (default: cores)")
+            sp.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+            sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    t = sub.add_parser("train", help="train a model on a data folder")
+    common(t)
+    t.add_argument("--out", default="model.npz", help="model file to write (a .md model card goes beside it)")
+    t.add_argument("--no-evaluate", action="store_true", help="skip the cross-validated scores for the card")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="cross-validate a preset")
+    common(e)
+    e.add_argument("--protocol", choices=["actors", "random"], default="actors",
+                   help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds")  # fmt: skip
+    e.add_argument("--json", action="store_true", help="print the scores as JSON")
+    e.add_argument("--confusion", metavar="FILE.png", help="write the confusion matrix as a PNG")
+    e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="predict the emotion of audio files")
+    pr.add_argument("files", nargs="+")
+    pr.add_argument("--model", help="model file (default: the shipped model)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per file")
+    pr.add_argument("--max-seconds", type=float, default=120.0, help="refuse longer clips (default 120)")
+    pr.set_defaults(func=cmd_predict)
+
+    i = sub.add_parser("info", help="show a model's card")
+    i.add_argument("model", nargs="?", help="model file (default: the shipped model)")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SerError as exc:
+        print(f"ser {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ser: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Whole jobs on a data folder: evaluate a preset under a protocol; train a model with its card.
+
+These are what ``ser train`` / ``ser evaluate`` (and the bot's retraining) run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .cache import extract_files
+from .constants import EMOTIONS
+from .datasets import Clip, load_dataset
+from .errors import ConfigError, DatasetError
+from .evaluate import Scores, cross_validate
+from .features import FeatureConfig, get_preset
+from .model import Model
+from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit
+
+#: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
+PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS}
+
+RAVDESS_NOTE = (
+    "RAVDESS audio-only speech (Livingstone & Russo 2018, PLoS ONE 13(5): e0196391, "
+    "doi:10.1371/journal.pone.0196391), licensed CC BY-NC-SA 4.0: models trained on it are for "
+    "non-commercial use and must credit the data set."
+)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class Dataset:
+    clips: list[Clip]
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    description: dict
+
+
+def parse_classes(spec: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``"calm,happy,sad"`` → canonical tuple; ``ConfigError`` naming unknown classes."""
+    if spec is None or spec == "" or spec == ():
+        return None
+    names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    unknown = [n for n in names if n not in EMOTIONS]
+    if unknown:
+        raise ConfigError(f"unknown class {', '.join(map(repr, unknown))}; choose from: {', '.join(EMOTIONS)}")
+    if len(set(names)) < 2:
+        raise ConfigError("--classes needs at least two different emotions")
+    return canonical_labels(names)
+
+
+def preset_parts(preset: str) -> tuple[FeatureConfig, MLPParams]:
+    return get_preset(preset), PRESET_PARAMS.get(preset, DEFAULT_PARAMS)
+
+
+def load_features(
+    data: str | Path,
+    features: FeatureConfig,
+    *,
+    classes: tuple[str, ...] | None = None,
+    extra_clips: Sequence[Clip] = (),
+    progress: Progress | None = None,
+    n_jobs: int | None = None,
+    cache: bool = True,
+) -> Dataset:
+    """Scan ``data`` (RAVDESS or a labelled folder), add ``extra_clips``, extract (cached) features."""
+    report = load_dataset(data)
+    clips = list(report.clips) + list(extra_clips)
+    if classes:
+        clips = [c for c in clips if c.emotion in classes]
+        if not clips:
+            raise DatasetError(f"no clips of the classes {', '.join(classes)} in {data}")
+    cb = (lambda done, total: progress("features", done, total)) if progress else True
+    X = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs, progress=cb)
+    y = np.array([c.emotion for c in clips])
+    groups = np.array([c.speaker for c in clips])
+    desc = {
+        "folder": Path(data).name,
+        "n_clips": len(clips),
+        "n_speakers": len(set(groups.tolist())),
+        "n_extra_clips": len(extra_clips),
+        "classes": list(canonical_labels(y.tolist())),
+        "skipped": len(report.skipped),
+    }
+    return Dataset(clips, X, y, groups, desc)
+
+
+def evaluate_dataset(ds: Dataset, protocol: str, preset: str, *, progress: Progress | None = None) -> Scores:
+    """Cross-validate ``preset`` on ``ds`` under ``protocol`` (fits only on each training part)."""
+    features, params = preset_parts(preset)
+    labels = canonical_labels(ds.y.tolist())
+
+    def fitter(X, y, groups):
+        return fit(X, y, features=features, params=params).predict_proba
+
+    cb = (lambda done, total: progress(f"evaluate:{protocol}", done, total)) if progress else None
+    return cross_validate(protocol, ds.X, ds.y, ds.groups, fitter, labels, progress=cb)
+
+
+def train_model(
+    data: str | Path,
+    *,
+    preset: str = "rich",
+    classes: tuple[str, ...] | None = None,
+    protocols: Sequence[str] = ("actors", "random"),
+    extra_clips: Sequence[Clip] = (),
+    progress: Progress | None = None,
+    n_jobs: int | None = None,
+    cache: bool = True,
+) -> Model:
+    """Train ``preset`` on every clip of ``data`` and fill the model card with ``protocols`` scores."""
+    features, params = preset_parts(preset)
+    t0 = time.perf_counter()
+    ds = load_features(data, features, classes=classes, extra_clips=extra_clips, progress=progress,
+                       n_jobs=n_jobs, cache=cache)  # fmt: skip
+    t_features = time.perf_counter() - t0
+    scores = {}
+    for protocol in protocols:
+        scores[protocol] = evaluate_dataset(ds, protocol, preset, progress=progress).to_dict()
+    if progress:
+        progress("fit", 0, 1)
+    t1 = time.perf_counter()
+    model = fit(ds.X, ds.y, features=features, params=params)
+    if progress:
+        progress("fit", 1, 1)
+    is_ravdess = ds.description["n_speakers"] > 1 and all(
+        c.path.stem.startswith("03-01-") for c in ds.clips[: len(ds.clips) - len(extra_clips)]
+    )
+    model.card.update(
+        {
+            "preset": preset,
+            "data": {**ds.description, "name": "RAVDESS speech" if is_ravdess else "labelled folder",
+                     "licence": RAVDESS_NOTE if is_ravdess else "as the data's own licence"},  # fmt: skip
+            "scores": {p: {k: v for k, v in s.items() if k != "folds"} | {"folds": s["folds"]}
+                       for p, s in scores.items()},  # fmt: skip
+            "timing_s": {"features": round(t_features, 1), "fit": round(time.perf_counter() - t1, 1)},
+            "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
+    return model
+
+
+def card_markdown(model: Model) -> str:
+    """The model card as Markdown (shipped beside the model file and shown by ``ser info``)."""
+    c = model.card
+    lines = [f"# Model card: `{model.version}`", ""]
+    lines.append(f"- Preset: `{c.get('preset', model.features.preset)}` "
+                 f"({model.features.dim} features at {model.features.sr} Hz)")  # fmt: skip
+    lines.append(f"- Classes: {', '.join(model.labels)}")
+    clf = c.get("classifier", {})
+    if clf:
+        lines.append(f"- Classifier: {clf.get('type')} hidden={clf.get('hidden')} alpha={clf.get('alpha')} "
+                     f"ensemble={clf.get('n_ensemble')} max_iter={clf.get('max_iter')}")  # fmt: skip
+    data = c.get("data", {})
+    if data:
+        lines.append(f"- Data: {data.get('name')}: {data.get('n_clips')} clips, {data.get('n_speakers')} speakers")
+        lines.append(f"- Licence of the data: {data.get('licence')}")
+    lines.append(f"- Trained: {c.get('trained', c.get('created', '?'))}")
+    if "versions" in c:
+        lines.append("- Libraries: " + ", ".join(f"{k} {v}" for k, v in c["versions"].items()))
+    scores = c.get("scores", {})
+    if scores:
+        lines += ["", "## Scores", "", "| protocol | accuracy | macro-F1 | UAR |", "|---|---|---|---|"]
+        for p, s in scores.items():
+            what = "speaker-independent, 6 actor folds" if p == "actors" else "stratified 80/20, 5 seeds"
+            lines.append(f"| {p} ({what}) | {s['accuracy']:.1%} | {s['macro_f1']:.1%} | {s['uar']:.1%} |")
+        if "actors" in scores:
+            pc = scores["actors"]["per_class"]
+            lines += ["", "Per-class recall, speaker-independent: "
+                      + ", ".join(f"{k} {v:.0%}" for k, v in pc.items())]  # fmt: skip
+        lines += ["", "The speaker-independent number is what to expect on a voice the model has never heard."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,97 @@
+"""The `ser` command: exit codes, one-line errors, JSON output, train → load → predict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from synth import SR, noise, tone
+
+from ser_core.audio import encode
+from ser_core.cli import main
+from ser_core.model import load_model
+
+
+def run(*args, cwd=None):
+    """Run the CLI in a subprocess as a user would; returns (code, stdout, stderr)."""
+    p = subprocess.run([sys.executable, "-m", "ser_core.cli", *args], capture_output=True, text=True,
+                       timeout=240, cwd=cwd)  # fmt: skip
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """A tiny labelled folder: 3 'speakers' x 3 clearly different classes x 4 clips."""
+    root = tmp_path_factory.mktemp("labelled")
+    rows = ["path,emotion,speaker"]
+    for spk in range(3):
+        for i in range(4):
+            s = spk * 10 + i
+            for lab, y in {"sad": tone(110 + 3 * i, 1.2, amp=0.1, seed=s), "angry": tone(320 + 5 * i, 1.2, amp=0.6, seed=s),
+                           "fearful": noise(1.2, amp=0.15, seed=s)}.items():  # fmt: skip
+                name = f"{lab}_{spk}_{i}.wav"
+                (root / name).write_bytes(encode(y, SR, "WAV"))
+                rows.append(f"{name},{lab},spk{spk}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_train_then_predict_with_the_trained_model(labelled, tmp_path):
+    out = tmp_path / "m.npz"
+    code, stdout, stderr = run("train", "--data", str(labelled), "--out", str(out), "-q")
+    assert code == 0, stderr
+    assert "wrote" in stdout and out.is_file() and out.with_suffix(".md").is_file()
+    model = load_model(out)
+    assert model.labels == ("sad", "angry", "fearful")
+    assert model.card["scores"]["actors"]["n_files"] == 36
+    clip = tmp_path / "loud.wav"
+    clip.write_bytes(encode(tone(330, 1.2, amp=0.6), SR, "WAV"))
+    code, stdout, _ = run("predict", str(clip), "--model", str(out), "--json")
+    assert code == 0
+    assert json.loads(stdout)["label"] == "angry"
+
+
+def test_evaluate_json(labelled, capsys):
+    assert main(["evaluate", "--data", str(labelled), "--protocol", "actors", "--json", "--jobs", "1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "macro_f1", "uar", "per_class", "protocol", "preset", "n_files"} <= set(res)
+    assert res["protocol"] == "actors" and res["n_files"] == 36 and res["preset"] == "rich"
+    assert res["accuracy"] > 0.8  # three very different sounds, unseen 'speakers'
+
+
+def test_evaluate_confusion_png_and_classes(labelled, tmp_path, capsys):
+    png = tmp_path / "cm.png"
+    assert main(["evaluate", "--data", str(labelled), "--protocol", "random", "--classes", "sad,angry",
+                 "--confusion", str(png), "--json", "--jobs", "1"]) == 0  # fmt: skip
+    res = json.loads(capsys.readouterr().out)
+    assert res["labels"] == ["sad", "angry"] and res["n_files"] == 24
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["evaluate", "--data", "/nonexistent", "--json"], "not found"),
+     (["evaluate", "--data", ".", "--classes", "calm,bored"], "unknown class 'bored'"),
+     (["evaluate", "--data", ".", "--preset", "huge"], "unknown preset"),
+     (["info", "/nonexistent.npz"], "not found"),
+     (["frobnicate"], "invalid choice")],
+)  # fmt: skip
+def test_errors_exit_2_with_one_line(args, message):
+    code, stdout, stderr = run(*args)
+    assert code == 2
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert message in stderr and "Traceback" not in stderr
+
+
+def test_predict_bad_files_exit_2_one_line_each(tmp_path):
+    bad = tmp_path / "bad.ogg"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    silent = tmp_path / "silent.wav"
+    silent.write_bytes(encode(np.zeros(SR * 2, np.float32), SR, "WAV"))
+    code, stdout, stderr = run("predict", str(bad), str(silent))
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 2 and "bad.ogg" in lines[0] and "silent" in lines[1]

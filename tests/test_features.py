@@ -1,0 +1,98 @@
+"""Features are pure, deterministic functions with documented shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from synth import SR, noise, tone
+
+from ser_core.errors import ConfigError
+from ser_core.features import (
+    PRESETS,
+    clip_stats,
+    extract,
+    feature_names,
+    frame_features,
+    get_preset,
+    pitch_stats,
+    pitch_track,
+)
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_extract_shape_names_and_determinism(preset):
+    cfg = get_preset(preset)
+    y = tone(200, 2.0)
+    v = extract(y, cfg)
+    assert v.shape == (cfg.dim,) == (len(feature_names(cfg)),)
+    assert v.dtype == np.float32 and np.isfinite(v).all()
+    np.testing.assert_array_equal(v, extract(y.copy(), cfg))
+
+
+def test_seed_preset_is_the_classic_recipe():
+    import librosa
+
+    y = tone(200, 2.0)
+    expected = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=40).mean(axis=1)
+    np.testing.assert_allclose(extract(y, get_preset("seed")), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_frame_features_rows_and_frames():
+    cfg = get_preset("rich")
+    F = frame_features(tone(200, 1.0), cfg)
+    assert F.shape == (169, 1 + SR // cfg.hop_length)
+
+
+def test_clip_stats_match_numpy_and_scipy():
+    rng = np.random.default_rng(0)
+    F = rng.gamma(2.0, size=(3, 500))
+    v = clip_stats(F, ("mean", "std", "p10", "p50", "p90", "skew", "kurt", "min", "max"))
+    parts = v.reshape(9, 3)
+    np.testing.assert_allclose(parts[0], F.mean(1), rtol=1e-5)
+    np.testing.assert_allclose(parts[1], F.std(1), rtol=1e-5)
+    np.testing.assert_allclose(parts[2:5], np.percentile(F, [10, 50, 90], axis=1), rtol=1e-5)
+    np.testing.assert_allclose(parts[5], sps.skew(F, axis=1), rtol=1e-4)
+    np.testing.assert_allclose(parts[6], sps.kurtosis(F, axis=1), rtol=1e-4)
+    np.testing.assert_allclose(parts[7:9], [F.min(1), F.max(1)], rtol=1e-5)
+
+
+def test_slope_of_a_ramp():
+    F = np.vstack([np.linspace(0, 10, 200), np.full(200, 3.0)])
+    slope = clip_stats(F, ("slope",))
+    np.testing.assert_allclose(slope, [10.0, 0.0], atol=1e-4)  # change over the whole clip
+
+
+def test_unknown_stat_and_preset():
+    with pytest.raises(ConfigError, match="unknown statistic"):
+        clip_stats(np.zeros((2, 5)), ("median",))
+    with pytest.raises(ConfigError, match="seed, rich"):
+        get_preset("nope")
+
+
+@pytest.mark.parametrize("f0", [110.0, 220.0, 330.0])
+def test_pitch_track_finds_the_fundamental(f0):
+    track, voicing = pitch_track(tone(f0, 1.0), get_preset("rich"))
+    voiced = track[track > 0]
+    assert voiced.size > 0.8 * track.size
+    assert abs(np.median(voiced) - f0) / f0 < 0.03
+    assert voicing.mean() > 0.5
+
+
+def test_noise_is_mostly_unvoiced():
+    track, _ = pitch_track(noise(1.0), get_preset("rich"))
+    assert (track > 0).mean() < 0.2
+
+
+def test_pitch_stats_of_a_glide():
+    t = np.linspace(0, 1, 100)
+    s = pitch_stats(100 * 2 ** (t * 12 / 12))  # one octave up: 0 → 12 semitones
+    assert s.shape == (10,)
+    assert abs(s[6] - 12) < 0.5  # slope over the clip, semitones
+    assert s[8] == 1.0  # all voiced
+
+
+def test_features_differ_for_different_sounds():
+    cfg = get_preset("rich")
+    a, b = extract(tone(120, 2.0), cfg), extract(noise(2.0), cfg)
+    assert np.linalg.norm(a - b) > 10

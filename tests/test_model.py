@@ -1,0 +1,168 @@
+"""Model: numpy forward pass equals scikit-learn; the file format is safe, atomic and checked."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from synth import SR, noise, tone
+
+from ser_core.audio import encode
+from ser_core.errors import ConfigError, DatasetError, ModelError
+from ser_core.features import extract, get_preset
+from ser_core.model import load_model
+from ser_core.train import MLPParams, fit, pipeline
+
+SMALL = MLPParams(hidden=(32, 16), max_iter=150)
+
+
+def _toy(n_per=15, d=None, seed=0):
+    cfg = get_preset("seed")
+    rng = np.random.default_rng(seed)
+    labels = ["angry", "sad", "happy", "calm"]
+    X = rng.normal(size=(n_per * len(labels), d or cfg.dim))
+    y = np.repeat(labels, n_per)
+    for i, lab in enumerate(labels):
+        X[y == lab, i] += 4
+    return X, y, cfg
+
+
+def test_forward_pass_matches_sklearn():
+    X, y, cfg = _toy()
+    from sklearn.preprocessing import LabelEncoder
+
+    enc = LabelEncoder().fit(y)
+    pipe = pipeline(SMALL, seed=3).fit(X, enc.transform(y))
+    model = fit(X, y, features=cfg, params=SMALL, seed=3)
+    ref = pipe.predict_proba(X)
+    # Model output is in canonical order; sklearn's in LabelEncoder (alphabetical) order.
+    cols = [list(enc.classes_).index(lab) for lab in model.labels]
+    np.testing.assert_allclose(model.predict_proba(X), ref[:, cols], atol=1e-6)
+    assert model.labels == ("calm", "happy", "sad", "angry")
+
+
+def test_binary_classifier_exports_two_columns():
+    X, y, cfg = _toy()
+    keep = np.isin(y, ["sad", "angry"])
+    model = fit(X[keep], y[keep], features=cfg, params=SMALL)
+    P = model.predict_proba(X[keep])
+    assert P.shape == (keep.sum(), 2) and np.allclose(P.sum(1), 1)
+    assert (np.array(model.labels)[P.argmax(1)] == y[keep]).mean() > 0.95
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y, cfg = _toy()
+    model = fit(X, y, features=cfg, params=MLPParams(hidden=(16, 8), n_ensemble=2, max_iter=100))
+    path = model.save(tmp_path / "m.npz")
+    loaded = load_model(path)
+    assert loaded.labels == model.labels and loaded.version == model.version
+    assert loaded.features == cfg
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-5)
+    assert not list(tmp_path.glob("*.tmp"))  # atomic write leaves no temp file
+
+
+def _rewrite(path, mutate):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    mutate(arrays)
+    np.savez(path, **arrays)
+
+
+def test_tampered_weights_fail_the_checksum(tmp_path):
+    X, y, cfg = _toy()
+    path = fit(X, y, features=cfg, params=SMALL).save(tmp_path / "m.npz")
+
+    def bump(a):
+        a["net0_W0"] = a["net0_W0"] + 1e-3
+
+    _rewrite(path, bump)
+    with pytest.raises(ModelError, match="checksum"):
+        load_model(path)
+
+
+def test_incompatible_format_version(tmp_path):
+    X, y, cfg = _toy()
+    path = fit(X, y, features=cfg, params=SMALL).save(tmp_path / "m.npz")
+
+    def bump(a):
+        meta = json.loads(str(a["meta"]))
+        meta["format_version"] = 99
+        a["meta"] = np.array(json.dumps(meta))
+
+    _rewrite(path, bump)
+    with pytest.raises(ModelError, match="format 99"):
+        load_model(path)
+
+
+def test_pickled_payload_is_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, meta=np.array([{"format": "ser-model"}], dtype=object))
+    with pytest.raises(ModelError, match="pickle"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04garbage"])
+def test_garbage_files(tmp_path, content):
+    path = tmp_path / "m.npz"
+    path.write_bytes(content)
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
+def test_zip_without_meta(tmp_path):
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", b"")
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
+def test_missing_file():
+    with pytest.raises(ModelError, match="not found"):
+        load_model("/nonexistent/model.npz")
+
+
+def test_fit_rejects_bad_input():
+    X, y, cfg = _toy()
+    with pytest.raises(ConfigError, match="features"):
+        fit(X[:, :10], y, features=cfg)
+    with pytest.raises(DatasetError, match="two classes"):
+        fit(X[:5], np.array(["sad"] * 5), features=cfg)
+
+
+def test_synthetic_training_separates_different_sounds():
+    """Four clearly different sound classes, rich features, held-out 'speakers' (seeds): near perfect."""
+    cfg = get_preset("rich")
+    makers = {
+        "sad": lambda s: tone(110 + 5 * s, 1.5, amp=0.1, seed=s),
+        "angry": lambda s: tone(300 + 10 * s, 1.5, amp=0.6, seed=s),
+        "fearful": lambda s: noise(1.5, amp=0.1, seed=s),
+        "happy": lambda s: tone(220, 1.5, amp=0.3, vibrato=0.08 + 0.005 * s, seed=s),
+    }
+    X, y, g = [], [], []
+    for lab, make in makers.items():
+        for s in range(10):
+            X.append(extract(make(s), cfg))
+            y.append(lab)
+            g.append(s)
+    X, y, g = np.array(X), np.array(y), np.array(g)
+    train = g < 7
+    model = fit(X[train], y[train], features=cfg, params=MLPParams(hidden=(64, 32), max_iter=200))
+    pred = np.array(model.labels)[model.predict_proba(X[~train]).argmax(1)]
+    assert (pred == y[~train]).mean() >= 0.9
+
+
+def test_predict_from_bytes_gives_timeline_for_long_clips():
+    X, y, _ = _toy(d=get_preset("seed").dim)
+    model = fit(X, y, features=get_preset("seed"), params=SMALL)
+    short = model.predict(encode(tone(200, 3.0), SR, "WAV"))
+    assert short.timeline == () and abs(short.duration_s - 3.0) < 0.01
+    assert abs(sum(short.probabilities.values()) - 1) < 1e-6
+    assert short.label == max(short.probabilities, key=short.probabilities.get)
+    long = model.predict(encode(tone(200, 9.0), SR, "OGG", "OPUS"))
+    assert len(long.timeline) >= 5
+    assert long.timeline[0].start_s == 0 and long.timeline[-1].end_s == pytest.approx(long.duration_s, abs=0.01)
+    d = long.to_dict()
+    assert set(d) >= {"label", "confidence", "probabilities", "timeline", "model_version", "uncertain"}
