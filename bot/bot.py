@@ -56,6 +56,7 @@ class EmotionBot(commands.Bot):
         worker: Worker | None = None,
         rate_limiter: logic.RateLimiter | None = None,
         message_content: bool = True,
+        guild_ready_timeout: float = 2.0,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
@@ -66,6 +67,7 @@ class EmotionBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             chunk_guilds_at_startup=False,
             tree_cls=_Tree,
+            guild_ready_timeout=guild_ready_timeout,
         )
         self.settings = settings
         self.model = model

@@ -102,6 +102,7 @@ class FakeDiscord:
         self.unknown: list[str] = []
         self.identifies: list[dict] = []
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.downloads: list[str] = []
         self.port: int | None = None
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
@@ -404,6 +405,7 @@ class FakeDiscord:
         if path == "/gateway" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._gateway(request)
         if path in self.files and request.method == "GET":
+            self.downloads.append(path)
             data, ctype = self.files[path]
             return web.Response(body=data, content_type=ctype.split(";")[0])
         if not path.startswith(API_PREFIX):

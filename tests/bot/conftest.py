@@ -1,0 +1,70 @@
+"""Fixtures for the bot tests: a tiny model, synthetic audio, the loopback fake Discord and a running bot."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord.gateway
+import discord.http
+import numpy as np
+import pytest
+import yarl
+
+from bot.demo import synthetic_voice
+from bot.fakediscord import FakeDiscord
+from bot.settings import Settings
+from bot_helpers import start_bot, stop_bot
+from ser_core import EMOTIONS, load_model
+from ser_core.audio import encode
+from ser_core.features import get_preset
+from ser_core.train import MLPParams, fit
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """A tiny model trained on random vectors: fast, and its predictions differ between clips."""
+    cfg = get_preset("rich")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((96, cfg.dim))
+    y = [EMOTIONS[i % len(EMOTIONS)] for i in range(96)]
+    model = fit(X, y, features=cfg, params=MLPParams(hidden=(16,), max_iter=30), card={"data": "random (tests)"})
+    path = tmp_path_factory.mktemp("model") / "tiny.npz"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model(model_path):
+    return load_model(model_path)
+
+
+@pytest.fixture(scope="session")
+def voice_ogg() -> bytes:
+    return encode(synthetic_voice(2.5, seed=1), 48_000, "OGG", "OPUS")
+
+
+@pytest.fixture(scope="session")
+def mp3_bytes() -> bytes:
+    return encode(synthetic_voice(2.0, seed=2), 48_000, "MP3")
+
+
+@pytest.fixture
+def settings(tmp_path, model_path) -> Settings:
+    return Settings(token="test-token", data_dir=tmp_path / "data", model_path=model_path, admin_ids=frozenset({42}))
+
+
+@pytest.fixture
+async def fake(monkeypatch):
+    fake = FakeDiscord()
+    await fake.start()
+    monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
+    yield fake
+    await asyncio.wait_for(fake.close(), 10)
+    assert not fake.unknown, f"the bot called routes the fake does not know: {fake.unknown}"
+
+
+@pytest.fixture
+async def bot(fake, settings, model):
+    bot, task = await start_bot(fake, settings, model)
+    yield bot
+    await stop_bot(bot, task)

@@ -1,0 +1,256 @@
+"""The bot through the real discord.py client against the loopback fake Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from bot.fakediscord import EPHEMERAL_FLAG, FakeDiscord
+from bot.logic import ADMINISTRATOR, MANAGE_GUILD, RateLimiter
+from ser_core import EMOTIONS
+
+from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def assert_result(text: str, label: str, model) -> None:
+    assert first_emotion(text) == label, text
+    assert "%" in text
+    for lab in model.labels:  # every class's confidence is shown
+        assert lab in text
+
+
+async def test_voice_message_gets_a_reply_naming_the_prediction(fake, bot, model, voice_ogg):
+    note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+    reply = await fake.wait_for_reply(note["id"])
+    assert_result(reply.text, expected_label(model, voice_ogg), model)
+    assert reply.channel_id == fake.channel_id
+    rows = await bot.storage.history(fake.guild_id)
+    assert [r.message_id for r in rows] == [int(note["id"])]
+    assert abs(sum(rows[0].probabilities.values()) - 1) < 1e-3
+
+
+async def test_mp3_attachment_gets_a_reply(fake, bot, model, mp3_bytes):
+    att = fake.add_file(mp3_bytes, "clip.mp3", "audio/mpeg")
+    note = await fake.send_message(attachments=[att], content="how do I sound?")
+    reply = await fake.wait_for_reply(note["id"])
+    assert_result(reply.text, expected_label(model, mp3_bytes), model)
+
+
+async def test_long_note_shows_a_timeline(fake, bot, model):
+    from bot.demo import synthetic_voice
+    from ser_core.audio import encode
+
+    data = encode(synthetic_voice(7.0, seed=5), 48_000, "OGG", "OPUS")
+    note = await fake.send_message(attachments=[fake.voice_attachment(data, 7.0)])
+    reply = await fake.wait_for_reply(note["id"])
+    assert "Timeline" in reply.text
+    assert first_emotion(reply.text) == expected_label(model, data)
+
+
+async def test_corrupt_file_gets_a_clear_reply_and_the_bot_keeps_serving(fake, bot, model, voice_ogg):
+    bad = fake.add_file(b"OggS" + bytes(range(256)) * 8, "broken.ogg", "audio/ogg")
+    note = await fake.send_message(attachments=[bad])
+    reply = await fake.wait_for_reply(note["id"])
+    assert "couldn't analyse" in reply.content and "broken.ogg" in reply.content
+    assert first_emotion(reply.text) is None
+    empty = fake.add_file(b"\x00" * 10, "empty.wav", "audio/wav")
+    reply2 = await fake.wait_for_reply((await fake.send_message(attachments=[empty]))["id"])
+    assert "couldn't analyse" in reply2.content
+    good = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+    reply3 = await fake.wait_for_reply(good["id"])
+    assert first_emotion(reply3.text) == expected_label(model, voice_ogg)
+
+
+async def test_silent_and_not_audio_files_are_explained(fake, bot):
+    from ser_core.audio import encode
+    import numpy as np
+
+    silent = fake.add_file(encode(np.zeros(48_000, np.float32), 48_000, "WAV"), "quiet.wav", "audio/wav")
+    r1 = await fake.wait_for_reply((await fake.send_message(attachments=[silent]))["id"])
+    assert "silent" in r1.content
+    text = fake.add_file(b"hello, this is text" * 10, "notes.mp3", None)
+    r2 = await fake.wait_for_reply((await fake.send_message(attachments=[text]))["id"])
+    assert "not an audio file" in r2.content
+
+
+async def test_too_long_is_refused_from_metadata_without_downloading(fake, bot, voice_ogg):
+    att = fake.voice_attachment(voice_ogg, 600.0)  # Discord says 10 minutes
+    reply = await fake.wait_for_reply((await fake.send_message(attachments=[att]))["id"])
+    assert "limit is 120 s" in reply.content
+    assert fake.downloads == []
+
+
+async def test_messages_from_bots_and_without_audio_are_ignored(fake, bot, voice_ogg):
+    other_bot = fake.user(fake.new_id(), "other-bot", bot=True)
+    ignored = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=other_bot)
+    await fake.send_message(content="just text")
+    image = fake.add_file(b"\x89PNG\r\n\x1a\n" + bytes(100), "cat.png", "image/png")
+    await fake.send_message(attachments=[image])
+    human = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+    await fake.wait_for_reply(human["id"])
+    await asyncio.sleep(0.3)
+    replies = [r for r in fake.records if r.kind == "message"]
+    assert [r.reply_to for r in replies] == [int(human["id"])]
+    assert int(ignored["id"]) not in [r.reply_to for r in replies]
+
+
+async def test_slash_analyze_defers_then_follows_up(fake, bot, model, voice_ogg):
+    option, resolved = fake.attachment_option("file", fake.add_file(voice_ogg, "note.ogg", "audio/ogg"))
+    inter = await fake.slash("emotion", "analyze", [option], resolved=resolved)
+    followup = await fake.wait_interaction(inter)
+    records = fake.for_interaction(inter)
+    assert records[0].kind == "callback" and records[0].payload["type"] == 5  # deferred first
+    assert_result(followup.text, expected_label(model, voice_ogg), model)
+
+
+async def test_context_menu_detects_emotion(fake, bot, model, mp3_bytes):
+    target = fake.message_payload(author=fake.owner, attachments=[fake.add_file(mp3_bytes, "a.mp3", "audio/mpeg")])
+    inter = await fake.context_menu("Detect emotion", target)
+    followup = await fake.wait_interaction(inter)
+    assert fake.for_interaction(inter)[0].payload["type"] == 5
+    assert first_emotion(followup.text) == expected_label(model, mp3_bytes)
+    rows = await bot.storage.history(fake.guild_id, user_id=int(fake.owner["id"]))
+    assert len(rows) == 1
+
+
+async def test_context_menu_without_audio_says_so(fake, bot):
+    target = fake.message_payload(author=fake.owner, content="no audio here")
+    inter = await fake.context_menu("Detect emotion", target)
+    rec = await fake.wait_interaction(inter, kinds=("callback",))
+    assert "no audio" in rec.content and rec.flags & EPHEMERAL_FLAG
+
+
+@pytest.mark.parametrize(
+    ("permissions", "user_id", "allowed"),
+    [
+        (0, None, False),  # an ordinary member who can see the command
+        (MANAGE_GUILD, None, False),  # Manage Server is not Administrator
+        (ADMINISTRATOR, None, True),
+        (0, 42, True),  # listed in SER_ADMIN_IDS
+    ],
+)
+async def test_retrain_is_for_admins_only(fake, bot, permissions, user_id, allowed):
+    user = fake.user(user_id, "someone") if user_id else fake.user(fake.new_id(), "member")
+    inter = await fake.slash("emotion", "retrain", user=user, permissions=permissions)
+    rec = await fake.wait_interaction(inter, kinds=("callback",))
+    if allowed:
+        assert "not available in this version" in rec.content
+    else:
+        assert "Only server administrators" in rec.content
+    assert rec.flags & EPHEMERAL_FLAG
+
+
+async def test_listen_off_stops_automatic_replies(fake, bot, voice_ogg):
+    refused = await fake.slash("emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}], permissions=0)
+    assert "Manage Server" in (await fake.wait_interaction(refused, kinds=("callback",))).content
+    assert await bot.storage.is_listening(fake.channel_id)
+
+    off = await fake.slash("emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}],
+                           permissions=MANAGE_GUILD)  # fmt: skip
+    assert "off" in (await fake.wait_interaction(off, kinds=("callback",))).content
+    note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+    with pytest.raises(asyncio.TimeoutError):
+        await fake.wait_for_reply(note["id"], timeout=1.0)
+
+    on = await fake.slash("emotion", "listen", [{"type": 3, "name": "mode", "value": "on"}],
+                          permissions=ADMINISTRATOR)  # fmt: skip
+    await fake.wait_interaction(on, kinds=("callback",))
+    note2 = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+    assert first_emotion((await fake.wait_for_reply(note2["id"])).text) is not None
+
+
+async def test_stats_attaches_a_chart_and_history_lists(fake, bot, voice_ogg):
+    for _ in range(2):
+        note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+        await fake.wait_for_reply(note["id"])
+    inter = await fake.slash("emotion", "stats", [{"type": 4, "name": "days", "value": 7}])
+    followup = await fake.wait_interaction(inter)
+    assert [name for name, _ in followup.files] == ["stats.png"]
+    assert followup.files[0][1].startswith(b"\x89PNG")
+    assert "2 notes" in followup.text
+    assert followup.embeds[0]["image"]["url"] == "attachment://stats.png"
+
+    hist = await fake.slash("emotion", "history")
+    rec = await fake.wait_interaction(hist, kinds=("callback",))
+    assert rec.text.count("<@") == 2
+
+
+async def test_forget_removes_the_callers_rows(fake, bot, voice_ogg):
+    other = fake.user(fake.new_id(), "other")
+    for author in (fake.owner, other):
+        note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=author)
+        await fake.wait_for_reply(note["id"])
+    owner_id = int(fake.owner["id"])
+    assert await bot.storage.count(user_id=owner_id) == 1
+    inter = await fake.slash("emotion", "forget")
+    rec = await fake.wait_interaction(inter, kinds=("callback",))
+    assert "Deleted 1 stored result" in rec.content
+    assert await bot.storage.count(user_id=owner_id) == 0
+    assert await bot.storage.count(user_id=int(other["id"])) == 1
+
+
+async def test_model_card(fake, bot, model):
+    inter = await fake.slash("emotion", "model")
+    rec = await fake.wait_interaction(inter, kinds=("callback",))
+    assert model.version in rec.text and "random (tests)" in rec.text
+    assert ", ".join(model.labels) in rec.text
+
+
+async def test_rate_limit_answers_politely(fake, settings, model, voice_ogg):
+    bot, task = await start_bot(fake, settings, model, rate_limiter=RateLimiter(capacity=2, per=60.0))
+    try:
+        notes = [await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(3)]
+        replies = [await fake.wait_for_reply(n["id"]) for n in notes]
+        limited = [r for r in replies if "faster than I can listen" in r.content]
+        assert len(limited) == 1
+        assert sum(first_emotion(r.text) is not None for r in replies) == 2
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_busy_when_the_queue_is_full(fake, settings, model, voice_ogg):
+    from bot.worker import Worker
+
+    bot, task = await start_bot(fake, settings, model, worker=Worker(workers=1, max_pending=1))
+    try:
+        notes = [await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(4)]
+        replies = [await fake.wait_for_reply(n["id"]) for n in notes]
+        busy = [r for r in replies if "busy" in r.content]
+        assert busy, "a full queue must answer 'busy' instead of queueing without bound"
+        assert any(first_emotion(r.text) for r in replies)
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_without_message_content_intent_slash_commands_still_work(monkeypatch, settings, model, caplog):
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    async with FakeDiscord(allow_message_content=False) as fake:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+        monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
+        with caplog.at_level(logging.ERROR, logger="bot.bot"):
+            bot, task = await start_bot(fake, settings, model)
+        try:
+            assert [bool(i["intents"] & (1 << 15)) for i in fake.identifies] == [True, False]
+            assert any("Message Content Intent" in r.getMessage() for r in caplog.records)
+            inter = await fake.slash("emotion", "model")
+            await fake.wait_interaction(inter, kinds=("callback",))
+        finally:
+            await stop_bot(bot, task)
+
+
+async def test_close_finishes_in_flight_work_and_closes_the_database(fake, settings, model, voice_ogg):
+    bot, task = await start_bot(fake, settings, model)
+    note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+    await asyncio.sleep(0.05)  # the analysis has started
+    await stop_bot(bot, task)
+    assert bot.is_closed()
+    assert any(r.reply_to == int(note["id"]) for r in fake.records)
+    with pytest.raises(ValueError):  # aiosqlite raises ValueError on a closed connection
+        await bot.storage.count()
