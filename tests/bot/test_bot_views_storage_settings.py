@@ -1,0 +1,156 @@
+"""Views (embeds, chart), storage (schema, migrations, queries) and settings, tested directly."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from bot import views
+from bot.logic import aggregate
+from bot.settings import Settings, SettingsError
+from bot.storage import SCHEMA_VERSION, Detection, Storage
+from bot_helpers import first_emotion
+from ser_core import EMOTIONS, Prediction, Segment
+
+
+def pred(probs: dict[str, float], timeline=()) -> Prediction:
+    return Prediction(label=max(probs, key=probs.get), probabilities=probs, duration_s=4.0, model_version="v1",
+                      timeline=timeline)  # fmt: skip
+
+
+def uniformish(top: str, p_top: float, second: str | None = None, p_second: float = 0.0) -> dict[str, float]:
+    rest = [e for e in EMOTIONS if e not in (top, second)]
+    left = (1 - p_top - p_second) / len(rest)
+    probs = {e: left for e in rest}
+    probs[top] = p_top
+    if second:
+        probs[second] = p_second
+    return probs
+
+
+def embed_text(embed) -> str:
+    return "\n".join([embed.title or "", embed.description or ""] + [f.name + "\n" + f.value for f in embed.fields])
+
+
+@pytest.mark.parametrize("top", EMOTIONS)
+def test_result_embed_names_the_top_emotion_first_and_all_classes(top):
+    p = pred(uniformish(top, 0.71))
+    embed = views.result_embed(p)
+    text = embed_text(embed)
+    assert first_emotion(text) == top
+    assert embed.title.endswith(f"{top} (71 %)")
+    for e in EMOTIONS:
+        assert e in embed.description
+    assert "Uncertain" not in text
+
+
+def test_uncertain_result_names_the_top_two_in_order():
+    p = pred(uniformish("sad", 0.40, "calm", 0.35))
+    assert p.uncertain
+    text = embed_text(views.result_embed(p))
+    assert first_emotion(text) == "sad"
+    head = text.split("\n")[1]
+    assert "Uncertain" in head and head.index("sad") < head.index("calm")
+
+
+def test_timeline_merges_runs():
+    probs = uniformish("angry", 0.6)
+    segs = (Segment(0.0, 3.0, "angry", probs), Segment(1.5, 4.5, "angry", probs),
+            Segment(3.0, 6.0, "happy", uniformish("happy", 0.5)))  # fmt: skip
+    lines = views.timeline_lines(pred(probs, segs))
+    assert len(lines) == 2 and "angry" in lines[0] and "4.5" in lines[0] and "happy" in lines[1]
+    embed = views.result_embed(pred(probs, segs))
+    assert embed.fields[0].name == "Timeline"
+
+
+def test_chart_is_a_png():
+    s = aggregate([(1e9, "sad", 0.5)], days=5, labels=EMOTIONS, now=1e9)
+    png = views.render_chart(s, title="t")
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+
+
+def test_model_embed_shows_the_card():
+    card = {"data": "RAVDESS speech", "protocols": {"speaker-independent": "6 folds"},
+            "scores": {"uar": 0.61}, "created": "2026-01-01"}  # fmt: skip
+    text = embed_text(views.model_embed(card, labels=EMOTIONS, version="v9"))
+    for s in ("v9", "RAVDESS speech", "6 folds", "0.610", "2026-01-01", ", ".join(EMOTIONS)):
+        assert s in text
+
+
+def det(user: int, t: float, label: str = "sad") -> Detection:
+    return Detection(guild_id=1, channel_id=2, user_id=user, message_id=int(t), created_at=t, label=label,
+                     confidence=0.5, probabilities={label: 0.5, "calm": 0.5}, duration_s=2.0, model_version="v")  # fmt: skip
+
+
+async def test_storage_schema_wal_and_queries(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    st = await Storage.open(path)
+    try:
+        assert await st.schema_version() == SCHEMA_VERSION
+        for i, user in enumerate([10, 10, 11]):
+            await st.add_detection(det(user, 1000.0 + i))
+        assert [d.created_at for d in await st.history(1)] == [1002.0, 1001.0, 1000.0]
+        assert [d.user_id for d in await st.history(1, user_id=10, limit=1)] == [10]
+        assert len(await st.since(1, 1001.0)) == 2
+        assert await st.history(99) == []
+        assert (await st.history(1))[0].probabilities == {"calm": 0.5, "sad": 0.5}
+        assert await st.is_listening(2)
+        await st.set_listening(2, 1, False)
+        assert not await st.is_listening(2)
+        await st.set_listening(2, 1, True)
+        assert await st.is_listening(2)
+        assert await st.forget_user(10) == 2
+        assert await st.count() == 1
+    finally:
+        await st.close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    cols = {r[1] for r in con.execute("PRAGMA table_info(detections)")}
+    assert {"guild_id", "channel_id", "user_id", "message_id", "created_at", "label", "probabilities",
+            "duration_s", "model_version"} <= cols  # fmt: skip
+    assert not any("audio" in c or "blob" in c for c in cols)
+    json.loads(con.execute("SELECT probabilities FROM detections").fetchone()[0])
+    con.close()
+
+
+async def test_storage_migrates_an_old_database(tmp_path):
+    from bot.storage import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript(MIGRATIONS[0] + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                      " INSERT INTO schema_version VALUES (1);")  # fmt: skip
+    con.commit()
+    con.close()
+    st = await Storage.open(path)
+    assert await st.schema_version() == SCHEMA_VERSION
+    await st.close()
+    con = sqlite3.connect(path)
+    indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    con.close()
+    assert "detections_guild_user_time" in indexes
+
+
+def test_settings_defaults_and_parsing(tmp_path):
+    s = Settings.from_env({"DISCORD_TOKEN": " abc "})
+    assert (s.token, s.max_file_mb, s.max_seconds, s.model_path, s.dev_guild_id) == ("abc", 25.0, 120.0, None, None)
+    assert s.max_bytes == 25 * 1024 * 1024 and str(s.data_dir) == "data"
+    s = Settings.from_env({"DISCORD_TOKEN": "t", "SER_ADMIN_IDS": "1, 2,3", "SER_DEV_GUILD_ID": "99",
+                           "SER_MAX_SECONDS": "30", "SER_DATA_DIR": str(tmp_path)})  # fmt: skip
+    assert s.admin_ids == {1, 2, 3} and s.dev_guild_id == 99 and s.max_seconds == 30 and s.data_dir == tmp_path
+    with pytest.raises(AttributeError):
+        s.token = "other"  # frozen
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"DISCORD_TOKEN": "  "}, {"DISCORD_TOKEN": "t", "SER_MAX_FILE_MB": "0"},
+     {"DISCORD_TOKEN": "t", "SER_DEV_GUILD_ID": "abc"}, {"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": "/no/such"},
+     {"DISCORD_TOKEN": "t", "SER_DISCORD_API_BASE": "ftp://x"}],
+)  # fmt: skip
+def test_settings_errors_are_one_line(env):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert "\n" not in str(info.value)
