@@ -73,3 +73,14 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(tmp_
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
+    env = clean_env(PYTHONPATH=str(ROOT), SER_MODEL_PATH=str(model_path))  # no DISCORD_TOKEN
+    proc = subprocess.run([sys.executable, "-m", "bot", "--demo"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reply = proc.stdout.split("the bot replied:", 1)[1]
+    assert first_emotion(reply) is not None
+    assert reply.count("%") >= 8  # every class's confidence
+    assert list(tmp_path.iterdir()) == []  # the demo leaves no data behind
