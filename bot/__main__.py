@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -30,26 +31,22 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(require_token=not args.demo)
     except SettingsError as exc:
         print(f"ser-bot: {exc}", file=sys.stderr)
-        return _exit(2)
+        return 2
 
     import discord
 
     discord.utils.setup_logging(level=logging.INFO)
-    if args.demo:
-        from .demo import run_demo
-
-        return _exit(asyncio.run(run_demo(settings)))
     try:
-        return _exit(asyncio.run(run(settings)))
+        if args.demo:
+            from .demo import run_demo
+
+            return asyncio.run(run_demo(settings))
+        return asyncio.run(run(settings))
     except SettingsError as exc:  # a setting that only fails when used (the model file, the database)
         print(f"ser-bot: {exc}", file=sys.stderr)
-        return _exit(2)
-
-
-def _exit(code: int) -> int:
-    if __name__ == "__main__":
-        sys.exit(code)
-    return code
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
+        return 130
 
 
 def load(settings: Settings):
@@ -84,10 +81,9 @@ async def run(settings: Settings, *, ready: asyncio.Event | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        # Not on Windows: there Ctrl-C raises KeyboardInterrupt instead.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt instead
-            pass
     async with bot:
         runner = asyncio.create_task(bot.start(settings.token), name="ser-bot")
         stopper = asyncio.create_task(stop.wait(), name="ser-bot-signal")
@@ -100,7 +96,9 @@ async def run(settings: Settings, *, ready: asyncio.Event | None = None) -> int:
         if runner.done() and not runner.cancelled() and runner.exception() is not None:
             exc = runner.exception()
             if isinstance(exc, discord.LoginFailure):
-                print("ser-bot: Discord refused DISCORD_TOKEN (LoginFailure); check the token.", file=sys.stderr)
+                print(
+                    "ser-bot: Discord refused DISCORD_TOKEN (LoginFailure); check the token.", file=sys.stderr
+                )
                 return 2
             log.error("the bot stopped with an error", exc_info=exc)
             return 1
@@ -108,4 +106,4 @@ async def run(settings: Settings, *, ready: asyncio.Event | None = None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -104,7 +104,9 @@ class EmotionBot(commands.Bot):
             log.exception("could not sync application commands; existing ones stay registered")
 
     async def on_ready(self) -> None:
-        log.info("ready as %s (id %s) in %d server(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+        log.info(
+            "ready as %s (id %s) in %d server(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds)
+        )
 
     @property
     def accepting(self) -> bool:
@@ -140,21 +142,31 @@ class EmotionBot(commands.Bot):
         ``requester_id`` (default: the speaker) is who is rate-limited.
         """
         name = attachment.filename
-        reason = logic.precheck(attachment, max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds)
+        if self._closing:
+            return Outcome(error=CLOSING_TEXT)
+        reason = logic.precheck(
+            attachment, max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds
+        )
         if reason:
             return Outcome(error=reason, filename=name)
         wait = self.rate_limiter.hit(requester_id if requester_id is not None else user_id)
         if wait:
-            return Outcome(error=f"You are sending notes faster than I can listen. Try again in {wait:.0f} s.")
+            return Outcome(
+                error=f"You are sending notes faster than I can listen. Try again in {wait:.0f} s."
+            )
         try:
             async with self.worker.reserve():
                 try:
                     data = await asyncio.wait_for(attachment.read(), DOWNLOAD_TIMEOUT_S)
                 except (discord.HTTPException, asyncio.TimeoutError) as exc:
                     log.warning("download of %s failed: %r", attachment.url, exc)
-                    return Outcome(error="I could not download the file from Discord. Try again.", filename=name)
+                    return Outcome(
+                        error="I could not download the file from Discord. Try again.", filename=name
+                    )
                 if len(data) > self.settings.max_bytes:  # the metadata lied or was missing
-                    return Outcome(error=logic.precheck_size(len(data), self.settings.max_bytes), filename=name)
+                    return Outcome(
+                        error=logic.precheck_size(len(data), self.settings.max_bytes), filename=name
+                    )
                 pred = await self.worker.run(self.model.predict, data, limits=self.limits)
                 if guild_id is not None:
                     await self.storage.add_detection(
@@ -219,7 +231,9 @@ class _Tree(app_commands.CommandTree):
         if isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You cannot use this command here."
         else:
-            log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error)
+            log.error(
+                "command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error
+            )
             text = APOLOGY_TEXT
         try:
             if interaction.response.is_done():

@@ -35,7 +35,6 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
     from .bot import EmotionBot
     from .fakediscord import FakeDiscord
     from .storage import Storage
-    from .views import result_text
 
     try:
         model = launcher.load(settings)
@@ -43,7 +42,9 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
         print(f"ser-bot --demo: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="ser-bot-demo-") as tmp:
-        demo_settings = dataclasses.replace(settings, token="demo-token", data_dir=Path(tmp), dev_guild_id=None)
+        demo_settings = dataclasses.replace(
+            settings, token="demo-token", data_dir=Path(tmp), dev_guild_id=None
+        )
         async with FakeDiscord() as fake:
             fake.install()
             storage = await Storage.open(demo_settings.db_path)

@@ -41,7 +41,9 @@ MESSAGE_CONTENT_INTENT = 1 << 15
 VOICE_MESSAGE_FLAG = 1 << 13
 EPHEMERAL_FLAG = 1 << 6
 ALL_PERMISSIONS = (1 << 50) - 1
-DEFAULT_MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 31)  # view/send/...
+DEFAULT_MEMBER_PERMISSIONS = (
+    (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 31)
+)  # view/send/...
 
 
 @dataclass
@@ -187,7 +189,9 @@ class FakeDiscord:
     def voice_attachment(self, data: bytes, duration: float) -> dict:
         """A voice message's attachment: ``voice-message.ogg``, audio/ogg, duration and waveform set."""
         waveform = base64.b64encode(bytes(range(0, 256, 4))).decode()
-        return self.add_file(data, "voice-message.ogg", "audio/ogg", duration_secs=duration, waveform=waveform)
+        return self.add_file(
+            data, "voice-message.ogg", "audio/ogg", duration_secs=duration, waveform=waveform
+        )
 
     def message_payload(self, *, author: dict, content: str = "", attachments: list[dict] | None = None,
                         flags: int = 0, channel_id: int | None = None, embeds: list | None = None,
@@ -251,7 +255,9 @@ class FakeDiscord:
 
     def attachment_option(self, name: str, attachment: dict) -> tuple[dict, dict]:
         """(option, resolved) for an attachment option."""
-        return {"type": 11, "name": name, "value": attachment["id"]}, {"attachments": {attachment["id"]: attachment}}
+        return {"type": 11, "name": name, "value": attachment["id"]}, {
+            "attachments": {attachment["id"]: attachment}
+        }
 
     async def interact(self, data: dict, *, user: dict | None = None,
                        permissions: int = DEFAULT_MEMBER_PERMISSIONS) -> dict:  # fmt: skip
@@ -263,8 +269,15 @@ class FakeDiscord:
             "data": data,
             "guild_id": str(self.guild_id),
             "channel_id": str(self.channel_id),
-            "channel": {"id": str(self.channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "general",
-                        "position": 0, "permission_overwrites": [], "nsfw": False},  # fmt: skip
+            "channel": {
+                "id": str(self.channel_id),
+                "type": 0,
+                "guild_id": str(self.guild_id),
+                "name": "general",
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": False,
+            },  # fmt: skip
             "member": self.member(user, permissions),
             "token": f"itoken-{self.new_id()}",
             "version": 1,
@@ -287,7 +300,9 @@ class FakeDiscord:
         return self.new_id()
 
     # ------------------------------------------------------------------ awaiting results
-    async def wait_for(self, predicate: Callable[[Record], bool], timeout: float = 10.0, start: int = 0) -> Record:
+    async def wait_for(
+        self, predicate: Callable[[Record], bool], timeout: float = 10.0, start: int = 0
+    ) -> Record:
         """The first record (from index ``start``) matching ``predicate``; TimeoutError after ``timeout`` s."""
 
         def find() -> Record | None:
@@ -305,7 +320,9 @@ class FakeDiscord:
     def for_interaction(self, interaction: dict) -> list[Record]:
         """Every record answering ``interaction`` (callback, follow-ups, edits), in order."""
         iid, token = int(interaction["id"]), interaction["token"]
-        return [r for r in self.records if r.interaction_id == iid or (r.token == token and r.kind != "callback")]
+        return [
+            r for r in self.records if r.interaction_id == iid or (r.token == token and r.kind != "callback")
+        ]
 
     async def wait_interaction(self, interaction: dict, kinds: tuple[str, ...] = ("followup", "edit"),
                                timeout: float = 10.0) -> Record:  # fmt: skip
@@ -370,7 +387,9 @@ class FakeDiscord:
         }
         await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": self._seq, "d": ready}))
         self._seq += 1
-        await ws.send_str(json.dumps({"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild_payload()}))
+        await ws.send_str(
+            json.dumps({"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild_payload()})
+        )
         self._ready.set()
 
     def guild_payload(self) -> dict:
@@ -388,8 +407,17 @@ class FakeDiscord:
             "roles": [everyone],
             "emojis": [],
             "stickers": [],
-            "channels": [{"id": str(self.channel_id), "type": 0, "name": "general", "position": 0,
-                          "permission_overwrites": [], "nsfw": False, "guild_id": gid}],  # fmt: skip
+            "channels": [
+                {
+                    "id": str(self.channel_id),
+                    "type": 0,
+                    "name": "general",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "guild_id": gid,
+                }
+            ],  # fmt: skip
             "threads": [],
             "members": [self.member(self.bot_user), self.member(self.owner)],
             "voice_states": [],
@@ -525,7 +553,9 @@ class FakeDiscord:
         payload, files = await self._read_body(request)
         channel_id = int(parts[1])
         msg = self._created_message(payload, channel_id, files)
-        await self._record(Record("message", payload, files, channel_id=channel_id, message_id=int(msg["id"])))
+        await self._record(
+            Record("message", payload, files, channel_id=channel_id, message_id=int(msg["id"]))
+        )
         return _ok(msg)
 
     async def _callback(self, request, parts) -> web.Response:

@@ -50,8 +50,7 @@ def precheck(att: AttachmentLike, *, max_bytes: int, max_seconds: float) -> str 
         return precheck_size(att.size, max_bytes)
     if att.duration is not None and att.duration > max_seconds:
         return (
-            f"The clip is {att.duration:.0f} s long; the limit is {max_seconds:.0f} s. "
-            "Send a shorter clip."
+            f"The clip is {att.duration:.0f} s long; the limit is {max_seconds:.0f} s. Send a shorter clip."
         )
     return None
 

@@ -158,7 +158,9 @@ class Storage:
 
     async def is_listening(self, channel_id: int) -> bool:
         """Listening is on unless someone turned it off for this channel."""
-        async with self._db.execute("SELECT listen FROM channel_settings WHERE channel_id = ?", (channel_id,)) as c:
+        async with self._db.execute(
+            "SELECT listen FROM channel_settings WHERE channel_id = ?", (channel_id,)
+        ) as c:
             row = await c.fetchone()
         return True if row is None else bool(row[0])
 

@@ -59,9 +59,7 @@ def timeline_lines(pred: Prediction, max_lines: int = MAX_TIMELINE_LINES) -> lis
             runs[-1][3].append(conf)
         else:
             runs.append([seg.start_s, seg.end_s, seg.label, [conf]])
-    lines = [
-        f"`{a:5.1f}–{b:5.1f} s` {emoji(lab)} {lab} ({pct(sum(c) / len(c))})" for a, b, lab, c in runs
-    ]
+    lines = [f"`{a:5.1f}–{b:5.1f} s` {emoji(lab)} {lab} ({pct(sum(c) / len(c))})" for a, b, lab, c in runs]
     if len(lines) > max_lines:
         lines = lines[: max_lines - 1] + [f"… and {len(lines) - max_lines + 1} more changes"]
     return lines
@@ -129,7 +127,9 @@ def stats_embed(stats: Stats, *, who: str, days: int, chart_name: str | None) ->
     width = max(len(lab) for lab in stats.counts)
     lines = [f"{lab:<{width}} {bar(n / stats.total)} {n:>4}" for lab, n in stats.counts.items()]
     embed.description = (
-        f"{stats.total} notes, mean confidence {pct(stats.mean_confidence)}\n```\n" + "\n".join(lines) + "\n```"
+        f"{stats.total} notes, mean confidence {pct(stats.mean_confidence)}\n```\n"
+        + "\n".join(lines)
+        + "\n```"
     )
     if chart_name:
         embed.set_image(url=f"attachment://{chart_name}")

@@ -46,7 +46,9 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     async def history(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         """Show the latest detections in this server."""
         assert interaction.guild_id is not None
-        rows = await self.bot.storage.history(interaction.guild_id, user_id=user.id if user else None, limit=10)
+        rows = await self.bot.storage.history(
+            interaction.guild_id, user_id=user.id if user else None, limit=10
+        )
         embed = views.history_embed(rows, who=user.display_name if user else "everyone")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
@@ -83,7 +85,9 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     async def model(self, interaction: discord.Interaction) -> None:
         """Show the model card: training data, protocols, scores, classes and date."""
         m = self.bot.model
-        await interaction.response.send_message(embed=views.model_embed(m.card, labels=m.labels, version=m.version))
+        await interaction.response.send_message(
+            embed=views.model_embed(m.card, labels=m.labels, version=m.version)
+        )
 
     @app_commands.command()
     @app_commands.describe(mode="on: reply to voice notes in this channel automatically; off: stop")
@@ -114,7 +118,8 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         """Delete every result stored about you (in every server)."""
         n = await self.bot.storage.forget_user(interaction.user.id)
         await interaction.response.send_message(
-            f"Deleted {n} stored result{'s' if n != 1 else ''} about you. No audio was ever stored.", ephemeral=True
+            f"Deleted {n} stored result{'s' if n != 1 else ''} about you. No audio was ever stored.",
+            ephemeral=True,
         )
 
     @app_commands.command()
@@ -122,7 +127,9 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     async def retrain(self, interaction: discord.Interaction) -> None:
         """Retrain the model (bot admins only)."""
         # Checked here from the member's actual permissions: default_permissions can be overridden per server.
-        if not logic.can_retrain(interaction.user.id, interaction.permissions.value, self.bot.settings.admin_ids):
+        if not logic.can_retrain(
+            interaction.user.id, interaction.permissions.value, self.bot.settings.admin_ids
+        ):
             await interaction.response.send_message(
                 "Only server administrators or the bot's admins (SER_ADMIN_IDS) can retrain the model.",
                 ephemeral=True,

@@ -49,7 +49,9 @@ class Listen(commands.Cog):
 
     async def detect_emotion(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Detect the emotion in this message's audio."""
-        attachment = logic.pick_audio(message.attachments) or (message.attachments[0] if message.attachments else None)
+        attachment = logic.pick_audio(message.attachments) or (
+            message.attachments[0] if message.attachments else None
+        )
         if attachment is None:
             await interaction.response.send_message("That message has no audio attachment.", ephemeral=True)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 from bot.bot import EmotionBot
@@ -24,7 +25,9 @@ def expected_label(model, data: bytes) -> str:
     return model.predict(data, limits=Limits()).label
 
 
-async def start_bot(fake: FakeDiscord, settings: Settings, model, **kwargs) -> tuple[EmotionBot, asyncio.Task]:
+async def start_bot(
+    fake: FakeDiscord, settings: Settings, model, **kwargs
+) -> tuple[EmotionBot, asyncio.Task]:
     storage = await Storage.open(settings.db_path)
     kwargs.setdefault("rate_limiter", RateLimiter(capacity=1000, per=1.0))
     bot = EmotionBot(settings=settings, model=model, storage=storage, guild_ready_timeout=0.05, **kwargs)
@@ -36,9 +39,6 @@ async def start_bot(fake: FakeDiscord, settings: Settings, model, **kwargs) -> t
 
 async def stop_bot(bot: EmotionBot, task: asyncio.Task) -> None:
     await asyncio.wait_for(bot.close(), 20)
-    try:
+    # The connect loop may end with the closed socket's error; only its ending matters here.
+    with contextlib.suppress(asyncio.CancelledError, Exception):
         await asyncio.wait_for(task, 10)
-    except (asyncio.CancelledError, Exception):  # the connect loop may end with the closed socket's error
-        pass
-
-

@@ -9,15 +9,16 @@ import discord.http
 import numpy as np
 import pytest
 import yarl
+from bot_helpers import start_bot, stop_bot
 
 from bot.demo import synthetic_voice
 from bot.fakediscord import FakeDiscord
 from bot.settings import Settings
-from bot_helpers import start_bot, stop_bot
 from ser_core import EMOTIONS, load_model
 from ser_core.audio import encode
 from ser_core.features import get_preset
 from ser_core.train import MLPParams, fit
+
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory):
@@ -26,7 +27,9 @@ def model_path(tmp_path_factory):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((96, cfg.dim))
     y = [EMOTIONS[i % len(EMOTIONS)] for i in range(96)]
-    model = fit(X, y, features=cfg, params=MLPParams(hidden=(16,), max_iter=30), card={"data": "random (tests)"})
+    model = fit(
+        X, y, features=cfg, params=MLPParams(hidden=(16,), max_iter=30), card={"data": "random (tests)"}
+    )
     path = tmp_path_factory.mktemp("model") / "tiny.npz"
     model.save(path)
     return path
@@ -49,7 +52,9 @@ def mp3_bytes() -> bytes:
 
 @pytest.fixture
 def settings(tmp_path, model_path) -> Settings:
-    return Settings(token="test-token", data_dir=tmp_path / "data", model_path=model_path, admin_ids=frozenset({42}))
+    return Settings(
+        token="test-token", data_dir=tmp_path / "data", model_path=model_path, admin_ids=frozenset({42})
+    )
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ import asyncio
 import logging
 
 import pytest
+from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
 
 from bot.fakediscord import EPHEMERAL_FLAG, FakeDiscord
 from bot.logic import ADMINISTRATOR, MANAGE_GUILD, RateLimiter
-from ser_core import EMOTIONS
-
-from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,8 +64,9 @@ async def test_corrupt_file_gets_a_clear_reply_and_the_bot_keeps_serving(fake, b
 
 
 async def test_silent_and_not_audio_files_are_explained(fake, bot):
-    from ser_core.audio import encode
     import numpy as np
+
+    from ser_core.audio import encode
 
     silent = fake.add_file(encode(np.zeros(48_000, np.float32), 48_000, "WAV"), "quiet.wav", "audio/wav")
     r1 = await fake.wait_for_reply((await fake.send_message(attachments=[silent]))["id"])
@@ -108,7 +107,9 @@ async def test_slash_analyze_defers_then_follows_up(fake, bot, model, voice_ogg)
 
 
 async def test_context_menu_detects_emotion(fake, bot, model, mp3_bytes):
-    target = fake.message_payload(author=fake.owner, attachments=[fake.add_file(mp3_bytes, "a.mp3", "audio/mpeg")])
+    target = fake.message_payload(
+        author=fake.owner, attachments=[fake.add_file(mp3_bytes, "a.mp3", "audio/mpeg")]
+    )
     inter = await fake.context_menu("Detect emotion", target)
     followup = await fake.wait_interaction(inter)
     assert fake.for_interaction(inter)[0].payload["type"] == 5
@@ -145,7 +146,9 @@ async def test_retrain_is_for_admins_only(fake, bot, permissions, user_id, allow
 
 
 async def test_listen_off_stops_automatic_replies(fake, bot, voice_ogg):
-    refused = await fake.slash("emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}], permissions=0)
+    refused = await fake.slash(
+        "emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}], permissions=0
+    )
     assert "Manage Server" in (await fake.wait_interaction(refused, kinds=("callback",))).content
     assert await bot.storage.is_listening(fake.channel_id)
 
@@ -203,7 +206,9 @@ async def test_model_card(fake, bot, model):
 async def test_rate_limit_answers_politely(fake, settings, model, voice_ogg):
     bot, task = await start_bot(fake, settings, model, rate_limiter=RateLimiter(capacity=2, per=60.0))
     try:
-        notes = [await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(3)]
+        notes = [
+            await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(3)
+        ]
         replies = [await fake.wait_for_reply(n["id"]) for n in notes]
         limited = [r for r in replies if "faster than I can listen" in r.content]
         assert len(limited) == 1
@@ -217,7 +222,9 @@ async def test_busy_when_the_queue_is_full(fake, settings, model, voice_ogg):
 
     bot, task = await start_bot(fake, settings, model, worker=Worker(workers=1, max_pending=1))
     try:
-        notes = [await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(4)]
+        notes = [
+            await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(4)
+        ]
         replies = [await fake.wait_for_reply(n["id"]) for n in notes]
         busy = [r for r in replies if "busy" in r.content]
         assert busy, "a full queue must answer 'busy' instead of queueing without bound"

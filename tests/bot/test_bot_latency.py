@@ -6,7 +6,6 @@ import statistics
 import time
 
 import pytest
-
 from bot_helpers import first_emotion
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,13 +34,19 @@ async def test_latency_sequential_and_burst(fake, bot, voice_ogg):
     notes = []
     for i in range(N):
         author = fake.user(fake.new_id(), f"user{i}")
-        notes.append(await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=author))
-    replies = [await fake.wait_for(lambda r, i=int(n["id"]): r.reply_to == i, timeout=30, start=start) for n in notes]
+        notes.append(
+            await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=author)
+        )
+    replies = [
+        await fake.wait_for(lambda r, i=int(n["id"]): r.reply_to == i, timeout=30, start=start) for n in notes
+    ]
     burst = [r.at - t0 for r in replies]
     assert all(first_emotion(r.text) for r in replies), "every note of the burst is answered with a result"
 
     med, p95 = summary(sequential)
     bmed, bp95 = summary(burst)
     print(f"\nlatency over {N} sequential voice notes: median {med * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
-    print(f"burst of {N} notes at once: median {bmed * 1000:.0f} ms, p95 {bp95 * 1000:.0f} ms after the burst began")
+    print(
+        f"burst of {N} notes at once: median {bmed * 1000:.0f} ms, p95 {bp95 * 1000:.0f} ms after the burst began"
+    )
     assert p95 < 3.0

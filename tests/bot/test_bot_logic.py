@@ -48,7 +48,9 @@ def test_pick_audio_takes_the_first_audio_attachment():
 
 def test_precheck_uses_metadata():
     assert logic.precheck(Att("a.ogg", size=10, duration=5.0), max_bytes=100, max_seconds=60) is None
-    assert "limit is 60 s" in logic.precheck(Att("a.ogg", size=10, duration=61.0), max_bytes=100, max_seconds=60)
+    assert "limit is 60 s" in logic.precheck(
+        Att("a.ogg", size=10, duration=61.0), max_bytes=100, max_seconds=60
+    )
     too_big = logic.precheck(Att("a.ogg", size=30 * 2**20), max_bytes=25 * 2**20, max_seconds=60)
     assert "30.0 MB" in too_big and "25.0 MB" in too_big
     assert "empty" in logic.precheck(Att("a.ogg", size=0), max_bytes=100, max_seconds=60)

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from bot_helpers import expected_label, first_emotion
 
 from bot.fakediscord import FakeDiscord
-from bot_helpers import expected_label, first_emotion
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(90)
@@ -38,7 +38,12 @@ def test_missing_token_exits_2_with_one_line(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SER_MAX_FILE_MB", "lots"), ("SER_MAX_SECONDS", "-5"), ("SER_ADMIN_IDS", "12,abc"), ("SER_MODEL_PATH", "/nope")],
+    [
+        ("SER_MAX_FILE_MB", "lots"),
+        ("SER_MAX_SECONDS", "-5"),
+        ("SER_ADMIN_IDS", "12,abc"),
+        ("SER_MODEL_PATH", "/nope"),
+    ],
 )
 def test_invalid_setting_exits_2_with_one_line(tmp_path, name, value):
     env = clean_env(PYTHONPATH=str(ROOT), DISCORD_TOKEN="x", **{name: value})
@@ -48,7 +53,9 @@ def test_invalid_setting_exits_2_with_one_line(tmp_path, name, value):
     assert len(proc.stderr.strip().splitlines()) == 1 and name in proc.stderr
 
 
-async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(tmp_path, model_path, model, voice_ogg):
+async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
+    tmp_path, model_path, model, voice_ogg
+):
     async with FakeDiscord() as fake:
         env = clean_env(
             PYTHONPATH=str(ROOT), DISCORD_TOKEN="process-token", SER_DATA_DIR=str(tmp_path / "data"),
@@ -60,7 +67,9 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(tmp_
         )  # fmt: skip
         try:
             await fake.wait_ready(45)
-            await asyncio.sleep(0.5)  # the process's own guild_ready_timeout may still be running; events queue
+            await asyncio.sleep(
+                0.5
+            )  # the process's own guild_ready_timeout may still be running; events queue
             note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
             reply = await fake.wait_for_reply(note["id"], timeout=30)
             assert first_emotion(reply.text) == expected_label(model, voice_ogg)

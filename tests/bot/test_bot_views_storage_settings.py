@@ -6,12 +6,12 @@ import json
 import sqlite3
 
 import pytest
+from bot_helpers import first_emotion
 
 from bot import views
 from bot.logic import aggregate
 from bot.settings import Settings, SettingsError
 from bot.storage import SCHEMA_VERSION, Detection, Storage
-from bot_helpers import first_emotion
 from ser_core import EMOTIONS, Prediction, Segment
 
 
@@ -31,7 +31,9 @@ def uniformish(top: str, p_top: float, second: str | None = None, p_second: floa
 
 
 def embed_text(embed) -> str:
-    return "\n".join([embed.title or "", embed.description or ""] + [f.name + "\n" + f.value for f in embed.fields])
+    return "\n".join(
+        [embed.title or "", embed.description or ""] + [f.name + "\n" + f.value for f in embed.fields]
+    )
 
 
 @pytest.mark.parametrize("top", EMOTIONS)
@@ -135,11 +137,19 @@ async def test_storage_migrates_an_old_database(tmp_path):
 
 def test_settings_defaults_and_parsing(tmp_path):
     s = Settings.from_env({"DISCORD_TOKEN": " abc "})
-    assert (s.token, s.max_file_mb, s.max_seconds, s.model_path, s.dev_guild_id) == ("abc", 25.0, 120.0, None, None)
+    assert (s.token, s.max_file_mb, s.max_seconds, s.model_path, s.dev_guild_id) == (
+        "abc",
+        25.0,
+        120.0,
+        None,
+        None,
+    )
     assert s.max_bytes == 25 * 1024 * 1024 and str(s.data_dir) == "data"
     s = Settings.from_env({"DISCORD_TOKEN": "t", "SER_ADMIN_IDS": "1, 2,3", "SER_DEV_GUILD_ID": "99",
                            "SER_MAX_SECONDS": "30", "SER_DATA_DIR": str(tmp_path)})  # fmt: skip
-    assert s.admin_ids == {1, 2, 3} and s.dev_guild_id == 99 and s.max_seconds == 30 and s.data_dir == tmp_path
+    assert (
+        s.admin_ids == {1, 2, 3} and s.dev_guild_id == 99 and s.max_seconds == 30 and s.data_dir == tmp_path
+    )
     with pytest.raises(AttributeError):
         s.token = "other"  # frozen
 
