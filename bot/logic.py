@@ -56,7 +56,11 @@ def precheck(att: AttachmentLike, *, max_bytes: int, max_seconds: float) -> str 
 
 
 def precheck_size(size: int, max_bytes: int) -> str:
-    return f"The file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB. Send a shorter clip."
+    return f"The file is {human_size(size)}; the limit is {human_size(max_bytes)}. Send a shorter clip."
+
+
+def human_size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
 
 
 # ---------------------------------------------------------------------------------------------- rate limit

@@ -91,10 +91,10 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
 
     @app_commands.command()
     @app_commands.describe(mode="on: reply to voice notes in this channel automatically; off: stop")
-    @app_commands.default_permissions(manage_guild=True)
     async def listen(self, interaction: discord.Interaction, mode: Literal["on", "off"]) -> None:
         """Turn automatic analysis on or off in this channel (needs Manage Server)."""
-        # default_permissions only hides the command; server admins can override it, so check here too.
+        # Discord cannot hide single subcommands (default_permissions applies to the whole /emotion group),
+        # so the permission is checked here, from the member's permissions in this interaction.
         if not logic.can_manage_listening(interaction.permissions.value):
             await interaction.response.send_message(
                 "You need the Manage Server permission to change listening in this channel.", ephemeral=True
@@ -123,10 +123,9 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         )
 
     @app_commands.command()
-    @app_commands.default_permissions(administrator=True)
     async def retrain(self, interaction: discord.Interaction) -> None:
         """Retrain the model (bot admins only)."""
-        # Checked here from the member's actual permissions: default_permissions can be overridden per server.
+        # Visible to everyone (a subcommand cannot be hidden), so the check is here, server-side.
         if not logic.can_retrain(
             interaction.user.id, interaction.permissions.value, self.bot.settings.admin_ids
         ):

@@ -261,3 +261,49 @@ async def test_close_finishes_in_flight_work_and_closes_the_database(fake, setti
     assert any(r.reply_to == int(note["id"]) for r in fake.records)
     with pytest.raises(ValueError):  # aiosqlite raises ValueError on a closed connection
         await bot.storage.count()
+
+
+async def test_commands_are_synced_to_the_dev_guild(fake, settings, model):
+    import dataclasses
+
+    dev = dataclasses.replace(settings, dev_guild_id=fake.guild_id)
+    bot, task = await start_bot(fake, dev, model)
+    try:
+        synced = fake.commands[str(fake.guild_id)]
+        assert {c["name"] for c in synced} == {"emotion", "Detect emotion"}
+        group = next(c for c in synced if c["name"] == "emotion")
+        subs = {o["name"] for o in group["options"]}
+        assert subs == {"analyze", "history", "stats", "model", "listen", "forget", "retrain"}
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_too_big_file_is_refused_before_download(fake, settings, model, voice_ogg):
+    import dataclasses
+
+    small = dataclasses.replace(settings, max_file_mb=0.01)
+    bot, task = await start_bot(fake, small, model)
+    try:
+        reply = await fake.wait_for_reply(
+            (await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]))["id"]
+        )
+        assert "the limit is 10 KB" in reply.content
+        assert fake.downloads == []
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_a_broken_extension_is_logged_not_fatal(fake, settings, model, voice_ogg, monkeypatch, caplog):
+    import bot.bot as botmod
+
+    monkeypatch.setattr(botmod, "INITIAL_EXTENSIONS", ("bot.cogs.does_not_exist", *botmod.INITIAL_EXTENSIONS))
+    with caplog.at_level(logging.ERROR, logger="bot.bot"):
+        bot, task = await start_bot(fake, settings, model)
+    try:
+        assert any(
+            "Failed to load extension bot.cogs.does_not_exist" in r.getMessage() for r in caplog.records
+        )
+        note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+        assert first_emotion((await fake.wait_for_reply(note["id"])).text)
+    finally:
+        await stop_bot(bot, task)
