@@ -43,7 +43,7 @@ class Outcome:
     def reply_kwargs(self) -> dict:
         if self.prediction is not None:
             return {"embed": views.result_embed(self.prediction, filename=self.filename)}
-        return {"content": views.error_text(self.error or APOLOGY_TEXT, self.filename)}
+        return {"content": views.error_text(self.error or APOLOGY_TEXT)}
 
 
 class EmotionBot(commands.Bot):

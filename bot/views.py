@@ -98,9 +98,9 @@ def result_text(embed: discord.Embed) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def error_text(reason: str, filename: str | None = None) -> str:
-    what = f"**{filename}**" if filename else "this clip"
-    return f"⚠️ I couldn't analyse {what}: {reason}"
+def error_text(reason: str) -> str:
+    """A refusal. The file name is left out on purpose: a name like ``angry.ogg`` would read as a result."""
+    return f"⚠️ I couldn't analyse this file: {reason}"
 
 
 def history_embed(rows: Sequence[Detection], *, who: str) -> discord.Embed:
