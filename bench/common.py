@@ -1,0 +1,117 @@
+"""Shared by every part: interleaved timing, Markdown tables, the machine, results.json, the model under test."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+RESULTS = BENCH / "results.json"
+
+
+def interleaved(methods: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall time (ms) of each method, run round-robin: every repetition runs each method once, in an
+    order rotated per repetition, so load from other processes hits all columns alike. ``warmup`` untimed
+    rounds first (imports, caches, numba)."""
+    names = list(methods)
+    for _ in range(warmup):
+        for n in names:
+            methods[n]()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(reps):
+        for n in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            methods[n]()
+            times[n].append((time.perf_counter() - t0) * 1000)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0–100) of ``values``, None when empty."""
+    return float(np.percentile(values, q)) if values else None
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table; floats get 3 significant digits, None shows as an em dash."""
+
+    def cell(v: object) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def goal(ok: bool | None, text: str) -> str:
+    """One plain line saying whether a goal is met."""
+    return f"- goal {text}: " + ("not measured" if ok is None else "MET" if ok else "NOT met")
+
+
+def machine() -> dict:
+    """Cores, memory (GiB), CPU model (from /proc/cpuinfo), Python and the date (UTC)."""
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "cpu": cpu, "python": platform.python_version(),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip
+
+
+def load_results(path: Path = RESULTS) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_part(part: str, data: dict, path: Path = RESULTS) -> dict:
+    """Merge one part's results into ``path`` (other parts keep their last results); return the whole."""
+    results = load_results(path)
+    results[part] = {**data, "machine": machine()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return results
+
+
+def ravdess_dir() -> Path | None:
+    d = os.environ.get("SER_RAVDESS_DIR")
+    return Path(d) if d and Path(d).is_dir() else None
+
+
+def bench_model(path: str | None = None):
+    """(model, description): ``path`` or the shipped model; until that exists, a model of the shipped size
+    fitted on random vectors (same features and network shape, so the same cost per clip)."""
+    from ser_core import EMOTIONS, ModelError, load_model
+    from ser_core.train import fit
+    from ser_core.workflow import preset_parts
+
+    try:
+        model = load_model(path)
+        return model, f"{path or 'shipped default'} ({model.version})"
+    except ModelError:
+        if path:
+            raise
+    cfg, params = preset_parts("rich")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((160, cfg.dim))
+    y = [EMOTIONS[i % len(EMOTIONS)] for i in range(160)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = fit(X, y, features=cfg, params=dataclasses.replace(params, max_iter=5))
+    return model, "stand-in: the default preset and network shape fitted on random vectors (no shipped model yet)"

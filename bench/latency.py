@@ -1,0 +1,131 @@
+"""Latency per clip: the product's path against the soundfile floor, the classic librosa recipe and pydub.
+
+Columns (all median ms, measured round-robin in one run):
+
+- ``floor``: ``soundfile.read`` of the bytes alone, at the file's own rate (no resampling, no features);
+- ``classic``: ``librosa.load(path, sr=None)`` + mean of 40 MFCCs at the file's rate;
+- ``pydub``: ``pydub.AudioSegment.from_file(path)`` → float32 numpy (ffprobe + ffmpeg; WAV is read natively);
+- ``product``: ``model.predict(bytes)`` — decode to 16 kHz, rich features (+ timeline for ≥ 6 s), the MLP.
+
+The breakdown splits the product's path: decode at the file's rate, resample to 16 kHz (soxr), features
+(``predict_signal`` minus the model, so it includes the timeline windows of long clips) and predict.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ser_core.audio import decode
+from ser_core.features import extract
+
+from .clips import CASES, RATE, VOICE_NOTE, make_clips
+from .common import bench_model, goal, interleaved, ravdess_dir, table
+
+GOAL_FLOOR_RATIO = 1.5  # product ≤ 1.5 × floor for the voice note
+GOAL_PYDUB_SPEEDUP = 8.0  # product ≥ 8 × faster than pydub for the voice note
+
+
+def _soundfile(data: bytes) -> np.ndarray:
+    return sf.read(io.BytesIO(data), dtype="float32")[0]
+
+
+def _classic(path: Path) -> np.ndarray:
+    import librosa
+
+    with warnings.catch_warnings():  # librosa warns when it falls back to audioread (M4A)
+        warnings.simplefilter("ignore")
+        y, sr = librosa.load(path, sr=None)
+    return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40).mean(axis=1)
+
+
+def _pydub(path: Path) -> np.ndarray:
+    from pydub import AudioSegment
+
+    seg = AudioSegment.from_file(path)
+    return np.array(seg.get_array_of_samples(), dtype=np.float32) / float(1 << (8 * seg.sample_width - 1))
+
+
+def _readable_by_soundfile(data: bytes) -> bool:
+    try:
+        _soundfile(data)
+        return True
+    except (sf.LibsndfileError, RuntimeError):
+        return False
+
+
+def measure(path: Path, model, reps: int) -> dict:
+    """Median ms of every column and breakdown step for one file."""
+    data = path.read_bytes()
+    y_in = decode(data, sr=RATE, check_silence=False)
+    y16 = soxr.resample(y_in, RATE, model.features.sr)
+    X = np.atleast_2d(extract(y16, model.features))
+    methods = {
+        "floor": (lambda: _soundfile(data)) if _readable_by_soundfile(data) else None,
+        "classic": lambda: _classic(path),
+        "pydub": lambda: _pydub(path),
+        "product": lambda: model.predict(data),
+        "decode": lambda: decode(data, sr=RATE, check_silence=False),
+        "resample": lambda: soxr.resample(y_in, RATE, model.features.sr),
+        "analyse": lambda: model.predict_signal(y16),
+        "predict": lambda: model.predict_proba(X),
+    }
+    ms = interleaved({k: f for k, f in methods.items() if f is not None}, reps)
+    ms["features"] = ms.pop("analyse") - ms["predict"]
+    ms.setdefault("floor", None)
+    ms["bytes"] = len(data)
+    return ms
+
+
+def run(reps: int = 15, cases: dict = CASES, model_path: str | None = None) -> dict:
+    """Every case of ``cases``; clips of 30 s or more get a third of the repetitions (at least 3)."""
+    model, model_desc = bench_model(model_path)
+    with tempfile.TemporaryDirectory(prefix="ser-bench-") as tmp:
+        paths, source = make_clips(Path(tmp), ravdess_dir(), cases)
+        rows = {name: measure(p, model, reps if cases[name][2] < 30 else max(3, reps // 3)) for name, p in paths.items()}
+    for r in rows.values():
+        r["product_over_floor"] = r["product"] / r["floor"] if r["floor"] else None
+        r["pydub_over_product"] = r["pydub"] / r["product"]
+    vn = rows.get(VOICE_NOTE, {})
+    goals = {
+        "voice_note_within_1.5x_floor": None if not vn.get("floor") else vn["product_over_floor"] <= GOAL_FLOOR_RATIO,
+        "voice_note_8x_faster_than_pydub": None if not vn else vn["pydub_over_product"] >= GOAL_PYDUB_SPEEDUP,
+    }
+    return {"reps": reps, "model": model_desc, "audio": source, "cases": rows, "goals": goals}
+
+
+def report(r: dict) -> str:
+    cases = r["cases"]
+    main = table(
+        ["clip", "bytes", "floor: soundfile", "classic: librosa+MFCC", "pydub+ffmpeg", "product: predict",
+         "product ÷ floor", "pydub ÷ product"],
+        [[n, c["bytes"], c["floor"], c["classic"], c["pydub"], c["product"], c["product_over_floor"],
+          c["pydub_over_product"]] for n, c in cases.items()],
+    )  # fmt: skip
+    steps = table(
+        ["clip", "decode", "resample", "features", "predict", "sum of steps"],
+        [[n, c["decode"], c["resample"], c["features"], c["predict"],
+          c["decode"] + c["resample"] + c["features"] + c["predict"]] for n, c in cases.items()],
+    )  # fmt: skip
+    vn = cases.get(VOICE_NOTE, {})
+    g = r["goals"]
+    lines = [
+        f"Latency per clip, median ms over {r['reps']} round-robin repetitions (30 s clip: fewer); "
+        f"audio: {r['audio']}; model: {r['model']}.",
+        "", main, "", "Breakdown of the product's path (median ms):", "", steps, "",
+        goal(g["voice_note_within_1.5x_floor"], f"product within {GOAL_FLOOR_RATIO}× of the floor for the voice note "
+             f"(measured {_x(vn.get('product_over_floor'))})"),
+        goal(g["voice_note_8x_faster_than_pydub"], f"product ≥ {GOAL_PYDUB_SPEEDUP:.0f}× faster than pydub for the "
+             f"voice note (measured {_x(vn.get('pydub_over_product'))})"),
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _x(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}×"
