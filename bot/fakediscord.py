@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -303,16 +304,24 @@ class FakeDiscord:
     async def wait_for(
         self, predicate: Callable[[Record], bool], timeout: float = 10.0, start: int = 0
     ) -> Record:
-        """The first record (from index ``start``) matching ``predicate``; TimeoutError after ``timeout`` s."""
+        """The first record (from index ``start``) matching ``predicate``; TimeoutError after ``timeout`` s.
 
-        def find() -> Record | None:
-            return next((r for r in self.records[start:] if predicate(r)), None)
-
+        Each waiter scans every record once (incrementally), so hundreds of concurrent waiters stay cheap.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        i = start
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: find() is not None), timeout)
-        found = find()
-        assert found is not None
-        return found
+            while True:
+                while i < len(self.records):
+                    if predicate(self.records[i]):
+                        return self.records[i]
+                    i += 1
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise asyncio.TimeoutError(f"no matching record within {timeout} s")
+                with contextlib.suppress(asyncio.TimeoutError):  # one last scan, then the deadline check
+                    await asyncio.wait_for(self._changed.wait(), remaining)
 
     async def wait_for_reply(self, message_id: int | str, timeout: float = 10.0) -> Record:
         return await self.wait_for(lambda r: r.kind == "message" and r.reply_to == int(message_id), timeout)
