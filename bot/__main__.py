@@ -60,7 +60,7 @@ def load(settings: Settings):
         raise SettingsError(f"cannot load {where}: {exc}") from None
 
 
-async def run(settings: Settings, *, ready: asyncio.Event | None = None) -> int:
+async def run(settings: Settings) -> int:
     """Run the bot until SIGTERM/SIGINT (or the connection ends). Returns the exit code."""
     import discord
 
@@ -88,11 +88,14 @@ async def run(settings: Settings, *, ready: asyncio.Event | None = None) -> int:
         runner = asyncio.create_task(bot.start(settings.token), name="ser-bot")
         stopper = asyncio.create_task(stop.wait(), name="ser-bot-signal")
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
         if stopper in done:
             log.info("signal received, shutting down")
             await bot.close()
-            await asyncio.wait({runner}, timeout=15)
-        stopper.cancel()
+            _, pending = await asyncio.wait({runner}, timeout=15)
+            for task in pending:
+                task.cancel()
+            return 0  # however the connection loop ended, this was a requested stop
         if runner.done() and not runner.cancelled() and runner.exception() is not None:
             exc = runner.exception()
             if isinstance(exc, discord.LoginFailure):

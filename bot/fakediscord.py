@@ -368,7 +368,7 @@ class FakeDiscord:
                     await ws.send_str(json.dumps({"op": 11}))
                 elif op == 2:
                     self.identifies.append(d)
-                    if int(d.get("intents", 0)) & MESSAGE_CREATE_GUARD and not self.allow_message_content:
+                    if int(d.get("intents", 0)) & MESSAGE_CONTENT_INTENT and not self.allow_message_content:
                         await ws.close(code=4014, message=b"Disallowed intent(s).")
                         break
                     self._sockets.append(ws)
@@ -601,9 +601,6 @@ class FakeDiscord:
         if request.method == "PATCH":
             await self._record(Record("edit", payload, files, token=token, message_id=int(msg["id"])))
         return _ok(msg)
-
-
-MESSAGE_CREATE_GUARD = MESSAGE_CONTENT_INTENT
 
 
 def point_discord_at(api_base: str, gateway_url: str) -> None:
