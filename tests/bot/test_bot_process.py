@@ -13,6 +13,7 @@ import pytest
 from bot_helpers import expected_label, first_emotion
 
 from bot.fakediscord import FakeDiscord
+from ser_core import default_model_path
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(90)
@@ -93,3 +94,15 @@ def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
     assert first_emotion(reply) is not None
     assert reply.count("%") >= 8  # every class's confidence
     assert list(tmp_path.iterdir()) == []  # the demo leaves no data behind
+
+
+@pytest.mark.skipif(
+    not default_model_path().is_file(),
+    reason="the shipped model (ser_core/models/default.npz) is not there yet",
+)
+def test_demo_with_the_shipped_model(tmp_path):
+    """The README's command for people without a token: ``ser-bot --demo`` with no settings at all."""
+    proc = subprocess.run([sys.executable, "-m", "bot", "--demo"], cwd=tmp_path,
+                          env=clean_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert first_emotion(proc.stdout.split("the bot replied:", 1)[1]) is not None
