@@ -307,3 +307,18 @@ async def test_a_broken_extension_is_logged_not_fatal(fake, settings, model, voi
         assert first_emotion((await fake.wait_for_reply(note["id"])).text)
     finally:
         await stop_bot(bot, task)
+
+
+async def test_history_and_stats_for_one_user(fake, bot, voice_ogg):
+    other = fake.user(fake.new_id(), "other")
+    for author in (fake.owner, other, other):
+        note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=author)
+        await fake.wait_for_reply(note["id"])
+    option = {"type": 6, "name": "user", "value": other["id"]}
+    resolved = {"users": {other["id"]: other}}
+    hist = await fake.slash("emotion", "history", [option], resolved=resolved)
+    rec = await fake.wait_interaction(hist, kinds=("callback",))
+    assert rec.text.count(f"<@{other['id']}>") == 2 and f"<@{fake.owner['id']}>" not in rec.text
+    stats = await fake.slash("emotion", "stats", [option], resolved=resolved)
+    followup = await fake.wait_interaction(stats)
+    assert "2 notes" in followup.text and followup.files
