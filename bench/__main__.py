@@ -17,7 +17,12 @@ from . import accuracy, burst, latency, training
 from .common import RESULTS, load_results, machine, ravdess_dir, save_part
 
 PARTS = {"accuracy": accuracy, "latency": latency, "training": training, "burst": burst}
-TITLES = {"accuracy": "Accuracy", "latency": "Latency per clip", "training": "Training", "burst": "Bot under a burst"}
+TITLES = {
+    "accuracy": "Accuracy",
+    "latency": "Latency per clip",
+    "training": "Training",
+    "burst": "Bot under a burst",
+}
 MARKDOWN = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
@@ -38,7 +43,7 @@ def run_part(name: str, args: argparse.Namespace) -> dict | None:
 def section(name: str, r: dict) -> str:
     m = r["machine"]
     return (f"### {TITLES[name]}\n\n`{r['command']}` — {m['date']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-            f"{m['cpu']}, Python {m['python']}; took {r['wall_s']:.0f} s.\n\n{PARTS[name].report(r)}\n")  # fmt: skip
+            f"{m['cpu']}, Python {m['python']}, load average {m['load']:.1f} at the end; took {r['wall_s']:.0f} s.\n\n{PARTS[name].report(r)}\n")  # fmt: skip
 
 
 def write_markdown(results: dict, path: Path) -> None:
@@ -47,7 +52,9 @@ def write_markdown(results: dict, path: Path) -> None:
     text = path.read_text() if path.is_file() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text:
         text += f"\n{BEGIN}\n{END}\n"
-    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{body}{END}", text, flags=re.S)
+    text = re.sub(
+        re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{body}{END}", text, flags=re.S
+    )
     path.write_text(text)
 
 
@@ -58,13 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sustained", type=int, default=200, help="notes in the sustained burst (default 200)")
     ap.add_argument("--model", help="model file (default: the shipped one, or a stand-in until it exists)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="results file to merge into")
-    ap.add_argument("--markdown", type=Path, default=MARKDOWN, help="file whose numbers to refresh ('-': none)")
+    ap.add_argument(
+        "--markdown", type=Path, default=MARKDOWN, help="file whose numbers to refresh ('-': none)"
+    )
     args = ap.parse_args(argv)
     unknown = [p for p in args.parts if p not in PARTS]
     if unknown:
         ap.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     m = machine()
-    print(f"machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}, Python {m['python']}, {m['date']}")
+    print(
+        f"machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}, Python {m['python']}, {m['date']}"
+    )
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     for name in args.parts or list(PARTS):
         print(f"\n## {TITLES[name]}\n", flush=True)

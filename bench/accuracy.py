@@ -16,7 +16,12 @@ from .common import OUT, goal, table
 
 PROTOCOLS = ("actors", "random")
 #: What each preset should reach (accuracy): goals for the default, the known level of the classic recipe.
-TARGETS = {("rich", "actors"): 0.65, ("rich", "random"): 0.85, ("seed", "actors"): 0.36, ("seed", "random"): 0.68}
+TARGETS = {
+    ("rich", "actors"): 0.65,
+    ("rich", "random"): 0.85,
+    ("seed", "actors"): 0.36,
+    ("seed", "random"): 0.68,
+}
 
 
 def run(data: Path, presets: tuple[str, ...] = ("seed", "rich"), n_jobs: int = 2, out: Path = OUT) -> dict:
@@ -32,7 +37,12 @@ def run(data: Path, presets: tuple[str, ...] = ("seed", "rich"), n_jobs: int = 2
             scores[f"{preset}/{protocol}"] = s.to_dict()
     goals = {f"default (rich) {protocol} accuracy ≥ {v:.0%}": scores[f"{preset}/{protocol}"]["accuracy"] >= v
              for (preset, protocol), v in TARGETS.items() if preset == "rich" and f"rich/{protocol}" in scores}  # fmt: skip
-    return {"data": Path(data).name, "n_files": next(iter(scores.values()))["n_files"], "scores": scores, "goals": goals}
+    return {
+        "data": Path(data).name,
+        "n_files": next(iter(scores.values()))["n_files"],
+        "scores": scores,
+        "goals": goals,
+    }
 
 
 def report(r: dict) -> str:

@@ -53,7 +53,9 @@ async def _collect(fake: FakeDiscord, sent: dict[int, float], timeout: float) ->
             "notes_per_s": len(replies) / (end - min(sent.values()))}  # fmt: skip
 
 
-async def _phases(fake: FakeDiscord, note: bytes, single: int, burst: int, sustained: int, interval: float) -> dict:
+async def _phases(
+    fake: FakeDiscord, note: bytes, single: int, burst: int, sustained: int, interval: float
+) -> dict:
     for _ in range(WARMUP):
         i, t = await _send(fake, note)
         await _collect(fake, {i: t}, 60)
@@ -92,7 +94,8 @@ async def _run(model_path: str | None, single: int, burst: int, sustained: int, 
                        SER_MODEL_PATH=str(model_file), PYTHONPATH=str(BENCH.parent))  # fmt: skip
             with log_file.open("wb") as log:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bench.botproc", str(stats_file), cwd=tmp, env=env, stderr=log)
+                    sys.executable, "-m", "bench.botproc", str(stats_file), cwd=tmp, env=env, stderr=log
+                )
                 try:
                     await fake.wait_ready(60)
                     phases = await _phases(fake, note, single, burst, sustained, interval)
@@ -104,7 +107,9 @@ async def _run(model_path: str | None, single: int, burst: int, sustained: int, 
                         proc.kill()
                         await proc.wait()
         if not stats_file.is_file():
-            raise RuntimeError(f"the bot process wrote no stats; its log ends:\n{log_file.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"the bot process wrote no stats; its log ends:\n{log_file.read_text()[-2000:]}"
+            )
         stats = json.loads(stats_file.read_text())
     first = min(p["start"] for p in phases.values())
     for p in phases.values():  # loop lag inside each phase's window, then drop the raw clock values
@@ -115,7 +120,8 @@ async def _run(model_path: str | None, single: int, burst: int, sustained: int, 
     ok_all = all(p["predictions"] == p["n"] for p in phases.values())
     goals = {
         "every note answered with a prediction": ok_all,
-        f"single-note p95 ≤ {GOAL_SINGLE_P95_MS:.0f} ms": (phases["single"]["p95_ms"] or 1e9) <= GOAL_SINGLE_P95_MS,
+        f"single-note p95 ≤ {GOAL_SINGLE_P95_MS:.0f} ms": (phases["single"]["p95_ms"] or 1e9)
+        <= GOAL_SINGLE_P95_MS,
         f"event-loop lag never above {GOAL_LAG_MS:.0f} ms": max_lag <= GOAL_LAG_MS,
     }
     return {"model": desc, "audio": source, "note_bytes": len(note), "interval_s": interval, "phases": phases,

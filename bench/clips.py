@@ -60,7 +60,21 @@ def make_clips(folder: Path, ravdess: Path | None, cases: dict = CASES) -> tuple
         else:
             wav = folder / f"src-{fname}.wav"
             sf.write(wav, y, RATE, subtype="FLOAT")
-            cmd = [exe, "-nostdin", "-y", "-loglevel", "error", "-i", str(wav), "-ac", "1", "-ar", str(RATE), *codec, str(path)]
+            cmd = [
+                exe,
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                str(wav),
+                "-ac",
+                "1",
+                "-ar",
+                str(RATE),
+                *codec,
+                str(path),
+            ]
             subprocess.run(cmd, check=True, timeout=60)
             wav.unlink()
         out[name] = path

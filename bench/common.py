@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 import warnings
@@ -63,15 +64,22 @@ def goal(ok: bool | None, text: str) -> str:
 
 
 def machine() -> dict:
-    """Cores, memory (GiB), CPU model (from /proc/cpuinfo), Python and the date (UTC)."""
-    cpu = "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    """Cores, memory (GiB), CPU model (from /proc/cpuinfo), Python, the date (UTC) and the 1-min load average."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown"
+    )
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "cpu": cpu, "python": platform.python_version(),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "load": os.getloadavg()[0]}  # fmt: skip
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its reaped children (e.g. a finished process pool)."""
+    return sum(
+        r.ru_utime + r.ru_stime
+        for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
 
 
 def load_results(path: Path = RESULTS) -> dict:
@@ -114,4 +122,7 @@ def bench_model(path: str | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = fit(X, y, features=cfg, params=dataclasses.replace(params, max_iter=5))
-    return model, "stand-in: the default preset and network shape fitted on random vectors (no shipped model yet)"
+    return (
+        model,
+        "stand-in: the default preset and network shape fitted on random vectors (no shipped model yet)",
+    )

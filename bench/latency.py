@@ -88,13 +88,18 @@ def run(reps: int = 15, cases: dict = CASES, model_path: str | None = None) -> d
     model, model_desc = bench_model(model_path)
     with tempfile.TemporaryDirectory(prefix="ser-bench-") as tmp:
         paths, source = make_clips(Path(tmp), ravdess_dir(), cases)
-        rows = {name: measure(p, model, reps if cases[name][2] < 30 else max(3, reps // 3)) for name, p in paths.items()}
+        rows = {
+            name: measure(p, model, reps if cases[name][2] < 30 else max(3, reps // 3))
+            for name, p in paths.items()
+        }
     for r in rows.values():
         r["product_over_floor"] = r["product"] / r["floor"] if r["floor"] else None
         r["pydub_over_product"] = r["pydub"] / r["product"]
     vn = rows.get(VOICE_NOTE, {})
     goals = {
-        "voice_note_within_1.5x_floor": None if not vn.get("floor") else vn["product_over_floor"] <= GOAL_FLOOR_RATIO,
+        "voice_note_within_1.5x_floor": None
+        if not vn.get("floor")
+        else vn["product_over_floor"] <= GOAL_FLOOR_RATIO,
         "voice_note_8x_faster_than_pydub": None if not vn else vn["pydub_over_product"] >= GOAL_PYDUB_SPEEDUP,
     }
     return {"reps": reps, "model": model_desc, "audio": source, "cases": rows, "goals": goals}

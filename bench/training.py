@@ -16,7 +16,7 @@ from ser_core.datasets import load_dataset
 from ser_core.train import fit
 from ser_core.workflow import preset_parts
 
-from .common import goal, table
+from .common import cpu_seconds, goal, table
 
 GOAL_COLD_S = 30.0
 GOAL_CACHED_S = 5.0
@@ -27,31 +27,38 @@ def run(data: Path, preset: str = "rich", n_jobs: int = 2) -> dict:
     clips = load_dataset(data).clips
     paths, y = [c.path for c in clips], np.array([c.emotion for c in clips])
     cfg, params = preset_parts(preset)
+    wall, cpu = [time.perf_counter()], [cpu_seconds()]
+
+    def lap() -> None:
+        wall.append(time.perf_counter())
+        cpu.append(cpu_seconds())
+
     with tempfile.TemporaryDirectory(prefix="ser-bench-cache-") as cache:
-        t0 = time.perf_counter()
         X = extract_files(paths, cfg, cache_dir=Path(cache), n_jobs=n_jobs, progress=False)
-        t1 = time.perf_counter()
+        lap()
         extract_files(paths, cfg, cache_dir=Path(cache), n_jobs=n_jobs, progress=False)
-        t2 = time.perf_counter()
+        lap()
     fit(X, y, features=cfg, params=params)
-    t3 = time.perf_counter()
-    s = {"extract_cold": t1 - t0, "extract_cached": t2 - t1, "fit": t3 - t2}
-    s["retrain_cold"] = s["extract_cold"] + s["fit"]
-    s["retrain_cached"] = s["extract_cached"] + s["fit"]
+    lap()
+    steps = ("extract_cold", "extract_cached", "fit")
+    s = {k: wall[i + 1] - wall[i] for i, k in enumerate(steps)}
+    c = {k: cpu[i + 1] - cpu[i] for i, k in enumerate(steps)}
+    for d in (s, c):
+        d["retrain_cold"] = d["extract_cold"] + d["fit"]
+        d["retrain_cached"] = d["extract_cached"] + d["fit"]
     goals = {f"full retrain ≤ {GOAL_COLD_S:.0f} s cold": s["retrain_cold"] <= GOAL_COLD_S,
              f"full retrain ≤ {GOAL_CACHED_S:.0f} s with the cache": s["retrain_cached"] <= GOAL_CACHED_S}  # fmt: skip
-    return {"n_clips": len(clips), "preset": preset, "n_jobs": n_jobs, "dim": cfg.dim, "seconds": s, "goals": goals}
+    return {"n_clips": len(clips), "preset": preset, "n_jobs": n_jobs, "dim": cfg.dim, "seconds": s, "cpu_seconds": c,
+            "goals": goals}  # fmt: skip
 
 
 def report(r: dict) -> str:
-    s, n = r["seconds"], r["n_clips"]
-    rows = [
-        ["features, cold (fresh cache)", s["extract_cold"], n / s["extract_cold"]],
-        ["features, from the cache", s["extract_cached"], n / s["extract_cached"]],
-        [f"fit ({r['preset']} MLP, {r['dim']} features)", s["fit"], None],
-        ["full retrain, cold", s["retrain_cold"], None],
-        ["full retrain, cached", s["retrain_cached"], None],
-    ]
-    lines = [f"Training on {n} clips, {r['n_jobs']} worker processes for features.", "",
-             table(["step", "seconds", "clips/s"], rows), ""]  # fmt: skip
+    s, c, n = r["seconds"], r["cpu_seconds"], r["n_clips"]
+    names = {"extract_cold": "features, cold (fresh cache)", "extract_cached": "features, from the cache",
+             "fit": f"fit ({r['preset']} MLP, {r['dim']} features)", "retrain_cold": "full retrain, cold",
+             "retrain_cached": "full retrain, cached"}  # fmt: skip
+    rows = [[name, s[k], c[k], n / s[k] if k.startswith("extract") else None] for k, name in names.items()]
+    lines = [f"Training on {n} clips, {r['n_jobs']} worker processes for features. Wall seconds on a shared "
+             "machine; CPU seconds (this process and its workers) do not grow with other load.", "",
+             table(["step", "wall s", "CPU s", "clips/s"], rows), ""]  # fmt: skip
     return "\n".join(lines + [goal(ok, k) for k, ok in r["goals"].items()])

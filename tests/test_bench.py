@@ -1,0 +1,79 @@
+"""Smoke test of the benchmark code paths on tiny synthetic inputs (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import soundfile as sf
+from synth import tone
+
+from bench import __main__ as cli
+from bench import accuracy, burst, latency, training
+from bench.clips import CASES, VOICE_NOTE
+from bench.common import interleaved, save_part, table
+from ser_core import EMOTIONS
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.filterwarnings("ignore:Got `batch_size`:UserWarning")]
+
+
+@pytest.fixture
+def no_ravdess(monkeypatch):
+    monkeypatch.delenv("SER_RAVDESS_DIR", raising=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_ravdess(tmp_path_factory):
+    """48 half-second RAVDESS-named clips: actors 01, 04, 08 (three different folds) × 8 emotions × 2 statements."""
+    root = tmp_path_factory.mktemp("ravdess")
+    for actor in ("01", "04", "08"):
+        (root / f"Actor_{actor}").mkdir()
+        for e, _ in enumerate(EMOTIONS, start=1):
+            for st in ("01", "02"):
+                y = tone(110.0 + 25 * e + int(actor), 0.5, vibrato=0.01 * e, seed=int(st))
+                sf.write(root / f"Actor_{actor}" / f"03-01-{e:02d}-01-{st}-01-{actor}.wav", y, 16_000)
+    return root
+
+
+def test_interleaved_and_table():
+    calls = []
+    ms = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, reps=3, warmup=1)
+    assert set(ms) == {"a", "b"} and all(v >= 0 for v in ms.values())
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then the order rotates
+    assert table(["x", "y"], [[1.23456, None]]).splitlines()[-1] == "| 1.23 | — |"
+
+
+def test_latency_on_short_clips(no_ravdess):
+    cases = {VOICE_NOTE: (*CASES[VOICE_NOTE][:2], 1.0), "wav": ("c.wav", None, 1.0)}
+    r = latency.run(reps=1, cases=cases)
+    assert set(r["cases"]) == set(cases)
+    for c in r["cases"].values():
+        assert c["product"] > 0 and c["features"] is not None and c["pydub_over_product"] > 0
+    assert "floor" in latency.report(r) and "goal" in latency.report(r)
+
+
+def test_accuracy_and_training_on_tiny_folder(tiny_ravdess, tmp_path):
+    r = accuracy.run(tiny_ravdess, presets=("seed",), n_jobs=1, out=tmp_path)
+    assert set(r["scores"]) == {"seed/actors", "seed/random"} and r["n_files"] == 48
+    assert (tmp_path / "confusion-seed-actors.png").is_file()
+    assert "Per-class recall" in accuracy.report(r)
+    t = training.run(tiny_ravdess, n_jobs=1)
+    assert t["n_clips"] == 48 and set(t["goals"]) and "full retrain" in training.report(t)
+
+
+def test_burst_with_a_few_notes(no_ravdess):
+    r = burst.run(single=1, burst=2, sustained=2, interval=0.05)
+    assert [p["answered"] for p in r["phases"].values()] == [1, 2, 2]
+    assert r["peak_rss_mib"] > 0 and "loop lag" in burst.report(r)
+
+
+def test_main_skips_without_data_and_merges_results(no_ravdess, tmp_path, capsys):
+    results, md = tmp_path / "results.json", tmp_path / "B.md"
+    save_part("other", {"kept": 1}, results)
+    assert cli.main(["accuracy", "training", "--results", str(results), "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped: set SER_RAVDESS_DIR") == 2
+    assert json.loads(results.read_text())["other"]["kept"] == 1
+    assert cli.BEGIN in md.read_text()
+    with pytest.raises(SystemExit):
+        cli.main(["nonsense"])
