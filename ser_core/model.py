@@ -27,6 +27,7 @@ from .audio import DEFAULT_LIMITS, AudioSource, Limits, decode
 from .constants import EMOTIONS
 from .errors import ModelError
 from .features import FeatureConfig, extract
+from .speaker import SpeakerProfile
 
 FORMAT = "ser-model"
 FORMAT_VERSION = 1
@@ -64,6 +65,8 @@ class Prediction:
     model_version: str
     timeline: tuple[Segment, ...] = ()
     speaker_adapted: bool = False
+    #: The whole clip's feature vector [shape=(d,)], to update a ``SpeakerProfile``; not serialised.
+    features: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def confidence(self) -> float:
@@ -136,6 +139,15 @@ class Model:
     networks: list[Network]
     temperature: float = 1.0
     card: dict = field(default_factory=dict)
+    #: Optional classifier trained on speaker-normalised features (see ``ser_core.speaker``), the
+    #: population variance used as its variance floor, and how many notes a speaker needs before it is used.
+    speaker_head: Model | None = None
+    pop_var: np.ndarray | None = None
+    min_speaker_clips: int = 5
+
+    @property
+    def supports_adaptation(self) -> bool:
+        return self.speaker_head is not None and self.pop_var is not None
 
     # ------------------------------------------------------------------ inference
     @property
@@ -181,10 +193,11 @@ class Model:
                 vecs.append(extract(y[s : s + win], self.features))
                 segments.append((s / sr, (s + win) / sr, vecs[-1]))
         X = np.vstack(vecs)
-        adapted = False
-        if speaker is not None:
-            X, adapted = speaker.normalize(X)
-        P = self.predict_proba(X)
+        adapted = bool(speaker is not None and self.supports_adaptation and speaker.n >= self.min_speaker_clips)
+        if adapted:
+            P = self.speaker_head.predict_proba(speaker.normalize(X, self.pop_var))
+        else:
+            P = self.predict_proba(X)
         probs = self._probs_dict(P[0])
         timeline = tuple(
             Segment(round(a, 2), round(b, 2), self.labels[int(np.argmax(P[i + 1]))], self._probs_dict(P[i + 1]))
@@ -197,10 +210,18 @@ class Model:
             model_version=self.version,
             timeline=timeline,
             speaker_adapted=adapted,
+            features=vecs[0],
         )
 
-    def predict(self, audio: AudioSource, *, limits: Limits = DEFAULT_LIMITS, speaker=None) -> Prediction:
-        """Decode ``audio`` (bytes, path or binary file) and predict. Raises ``AudioError`` subclasses."""
+    def predict(
+        self, audio: AudioSource, *, limits: Limits = DEFAULT_LIMITS, speaker: SpeakerProfile | None = None
+    ) -> Prediction:
+        """Decode ``audio`` (bytes, path or binary file) and predict. Raises ``AudioError`` subclasses.
+
+        With a ``speaker`` profile of at least ``min_speaker_clips`` notes and a model that supports it,
+        the speaker-normalised classifier is used (``Prediction.speaker_adapted``). The profile is not
+        changed; fold ``Prediction.features`` into it afterwards.
+        """
         return self.predict_signal(decode(audio, sr=self.features.sr, limits=limits), speaker=speaker)
 
     # ------------------------------------------------------------------ persistence
@@ -210,6 +231,9 @@ class Model:
             for i, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):
                 arrays[f"net{k}_W{i}"] = W
                 arrays[f"net{k}_b{i}"] = b
+        if self.speaker_head is not None and self.pop_var is not None:
+            arrays["pop_var"] = self.pop_var
+            arrays.update({f"spk_{k}": v for k, v in self.speaker_head._arrays().items()})
         return {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in arrays.items()}
 
     def _meta(self, arrays: dict[str, np.ndarray]) -> dict:
@@ -223,7 +247,13 @@ class Model:
             "temperature": self.temperature,
             "checksum": _checksum(arrays),
             "card": self.card,
-        }
+            "speaker_head": None if self.speaker_head is None else {
+                "n_networks": len(self.speaker_head.networks),
+                "n_layers": len(self.speaker_head.networks[0].weights),
+                "temperature": self.speaker_head.temperature,
+                "min_clips": self.min_speaker_clips,
+            },
+        }  # fmt: skip
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model atomically (temp file in the same folder, then ``os.replace``)."""
@@ -295,31 +325,42 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
     try:
         features = FeatureConfig.from_dict(meta["features"])
         labels = tuple(meta["labels"])
-        networks = []
-        for k in range(int(meta["n_networks"])):
-            n_layers = int(meta["n_layers"])
-            networks.append(
-                Network(
-                    [arrays[f"net{k}_W{i}"].astype(np.float64) for i in range(n_layers)],
-                    [arrays[f"net{k}_b{i}"].astype(np.float64) for i in range(n_layers)],
-                )
-            )
-        model = Model(
-            labels=labels,
-            features=features,
-            scaler_mean=arrays["scaler_mean"].astype(np.float64),
-            scaler_scale=arrays["scaler_scale"].astype(np.float64),
-            networks=networks,
-            temperature=float(meta.get("temperature", 1.0)),
-            card=dict(meta.get("card", {})),
-        )
+        model = _head(arrays, "", meta, labels, features)
+        model.card = dict(meta.get("card", {}))
+        spk = meta.get("speaker_head")
+        if spk:
+            model.speaker_head = _head(arrays, "spk_", spk, labels, features)
+            model.pop_var = arrays["pop_var"].astype(np.float64)
+            model.min_speaker_clips = int(spk["min_clips"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path} is incomplete or from an incompatible version ({exc})") from None
     _validate(model, path)
     return model
 
 
+def _head(arrays: dict, prefix: str, meta: dict, labels: tuple[str, ...], features: FeatureConfig) -> Model:
+    networks = [
+        Network(
+            [arrays[f"{prefix}net{k}_W{i}"].astype(np.float64) for i in range(int(meta["n_layers"]))],
+            [arrays[f"{prefix}net{k}_b{i}"].astype(np.float64) for i in range(int(meta["n_layers"]))],
+        )
+        for k in range(int(meta["n_networks"]))
+    ]
+    return Model(
+        labels=labels,
+        features=features,
+        scaler_mean=arrays[f"{prefix}scaler_mean"].astype(np.float64),
+        scaler_scale=arrays[f"{prefix}scaler_scale"].astype(np.float64),
+        networks=networks,
+        temperature=float(meta.get("temperature", 1.0)),
+    )
+
+
 def _validate(model: Model, path: Path) -> None:
+    if model.speaker_head is not None:
+        _validate(model.speaker_head, path)
+        if model.pop_var is None or model.pop_var.shape != model.scaler_mean.shape or (model.pop_var <= 0).any():
+            raise ModelError(f"{path}: bad speaker-normalisation statistics")
     d = model.features.dim
     if model.scaler_mean.shape != (d,) or model.scaler_scale.shape != (d,):
         raise ModelError(f"{path}: scaler has {model.scaler_mean.shape} values, features have {d}")

@@ -156,3 +156,32 @@ def _librosa_version() -> str:
     import librosa
 
     return librosa.__version__
+
+
+def fit_adaptive(
+    X: np.ndarray,
+    y: list[str] | np.ndarray,
+    groups: np.ndarray,
+    *,
+    features: FeatureConfig,
+    params: MLPParams = DEFAULT_PARAMS,
+    seed: int = 0,
+    min_speaker_clips: int = 5,
+    card: dict | None = None,
+) -> Model:
+    """``fit`` plus a second classifier on speaker-normalised features (speakers = ``groups``).
+
+    The returned model predicts speaker-independently by default and switches to the speaker head for a
+    ``SpeakerProfile`` with at least ``min_speaker_clips`` notes.
+    """
+    from .speaker import normalize_by_speaker
+
+    model = fit(X, y, features=features, params=params, seed=seed, card=card)
+    if len(set(np.asarray(groups).tolist())) < 2:
+        return model  # one speaker: nothing to normalise across
+    pop_var = np.asarray(X, dtype=np.float64).var(axis=0) + 1e-12
+    model.speaker_head = fit(normalize_by_speaker(X, np.asarray(groups), pop_var), y, features=features,
+                             params=params, seed=seed)  # fmt: skip
+    model.pop_var = pop_var
+    model.min_speaker_clips = min_speaker_clips
+    return model

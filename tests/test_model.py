@@ -166,3 +166,22 @@ def test_predict_from_bytes_gives_timeline_for_long_clips():
     assert long.timeline[0].start_s == 0 and long.timeline[-1].end_s == pytest.approx(long.duration_s, abs=0.01)
     d = long.to_dict()
     assert set(d) >= {"label", "confidence", "probabilities", "timeline", "model_version", "uncertain"}
+
+
+def test_speaker_head_round_trip_and_switch(tmp_path):
+    from ser_core.speaker import SpeakerProfile
+    from ser_core.train import fit_adaptive
+
+    X, y, cfg = _toy()
+    groups = np.array(["a", "b", "c"] * (len(y) // 3))
+    model = fit_adaptive(X, y, groups, features=cfg, params=SMALL, min_speaker_clips=3)
+    loaded = load_model(model.save(tmp_path / "m.npz"))
+    assert loaded.supports_adaptation and loaded.min_speaker_clips == 3
+    np.testing.assert_allclose(loaded.pop_var, model.pop_var, rtol=1e-5)
+    clip = encode(tone(200, 2.0), SR, "WAV")
+    profile = SpeakerProfile()
+    assert not loaded.predict(clip, speaker=profile).speaker_adapted
+    for _ in range(3):
+        pred = loaded.predict(clip, speaker=profile)
+        profile.update(pred.features)
+    assert profile.n == 3 and loaded.predict(clip, speaker=profile).speaker_adapted
