@@ -29,7 +29,7 @@ def run(data: Path, presets: tuple[str, ...] = ("seed", "rich"), n_jobs: int = 2
     out.mkdir(parents=True, exist_ok=True)
     scores: dict[str, dict] = {}
     for preset in presets:
-        ds = load_features(data, get_preset(preset), n_jobs=n_jobs, cache=True)
+        ds = load_features(data, get_preset(preset), n_jobs=n_jobs, cache=True, progress=_quiet)
         for protocol in PROTOCOLS:
             s = evaluate_dataset(ds, protocol, preset)
             plot_confusion(s, str(out / f"confusion-{preset}-{protocol}.png"),
@@ -43,6 +43,10 @@ def run(data: Path, presets: tuple[str, ...] = ("seed", "rich"), n_jobs: int = 2
         "scores": scores,
         "goals": goals,
     }
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    """No progress bar: the benchmark's output is read in logs."""
 
 
 def report(r: dict) -> str:

@@ -95,13 +95,11 @@ def run(reps: int = 15, cases: dict = CASES, model_path: str | None = None) -> d
     for r in rows.values():
         r["product_over_floor"] = r["product"] / r["floor"] if r["floor"] else None
         r["pydub_over_product"] = r["pydub"] / r["product"]
+        r["pydub_over_decode"] = r["pydub"] / (r["decode"] + r["resample"])
     vn = rows.get(VOICE_NOTE, {})
-    goals = {
-        "voice_note_within_1.5x_floor": None
-        if not vn.get("floor")
-        else vn["product_over_floor"] <= GOAL_FLOOR_RATIO,
-        "voice_note_8x_faster_than_pydub": None if not vn else vn["pydub_over_product"] >= GOAL_PYDUB_SPEEDUP,
-    }
+    floor_ok = vn["product_over_floor"] <= GOAL_FLOOR_RATIO if vn.get("floor") else None
+    pydub_ok = vn["pydub_over_product"] >= GOAL_PYDUB_SPEEDUP if vn else None
+    goals = {"voice_note_within_1.5x_floor": floor_ok, "voice_note_8x_faster_than_pydub": pydub_ok}
     return {"reps": reps, "model": model_desc, "audio": source, "cases": rows, "goals": goals}
 
 
@@ -114,9 +112,10 @@ def report(r: dict) -> str:
           c["pydub_over_product"]] for n, c in cases.items()],
     )  # fmt: skip
     steps = table(
-        ["clip", "decode", "resample", "features", "predict", "sum of steps"],
+        ["clip", "decode", "resample", "features", "predict", "sum of steps", "pydub ÷ (decode + resample)"],
         [[n, c["decode"], c["resample"], c["features"], c["predict"],
-          c["decode"] + c["resample"] + c["features"] + c["predict"]] for n, c in cases.items()],
+          c["decode"] + c["resample"] + c["features"] + c["predict"], c["pydub_over_decode"]]
+         for n, c in cases.items()],
     )  # fmt: skip
     vn = cases.get(VOICE_NOTE, {})
     g = r["goals"]
@@ -127,7 +126,8 @@ def report(r: dict) -> str:
         goal(g["voice_note_within_1.5x_floor"], f"product within {GOAL_FLOOR_RATIO}× of the floor for the voice note "
              f"(measured {_x(vn.get('product_over_floor'))})"),
         goal(g["voice_note_8x_faster_than_pydub"], f"product ≥ {GOAL_PYDUB_SPEEDUP:.0f}× faster than pydub for the "
-             f"voice note (measured {_x(vn.get('pydub_over_product'))})"),
+             f"voice note (measured {_x(vn.get('pydub_over_product'))}; decoding alone: "
+             f"{_x(vn.get('pydub_over_decode'))} faster than pydub)"),
     ]  # fmt: skip
     return "\n".join(lines)
 
