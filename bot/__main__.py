@@ -51,10 +51,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def load(settings: Settings):
     """Load the model named by the settings; a bad file is a settings error."""
-    from ser_core import ModelError, load_model
+    return load_live(settings)[0]
 
+
+def load_live(settings: Settings):
+    """(model, its path): ``SER_MODEL_PATH`` if set; else the model ``SER_DATA_DIR/models/current.json``
+    names (after a retrain or rollback) if it loads; else the shipped model. A bad file is a settings error."""
+    from ser_core import ModelError, default_model_path, load_model
+
+    from .modelstore import ModelStore
+
+    if settings.model_path is None:
+        current = ModelStore(settings.data_dir).load_current()  # logs why if it does not load
+        if current is not None:
+            model, path = current
+            log.info("using model %s from %s", model.version, path or "the shipped model")
+            return model, path or default_model_path()
     try:
-        return load_model(settings.model_path)
+        return load_model(settings.model_path), settings.model_path or default_model_path()
     except ModelError as exc:
         where = "SER_MODEL_PATH" if settings.model_path else "the shipped model"
         raise SettingsError(f"cannot load {where}: {exc}") from None
@@ -72,12 +86,12 @@ async def run(settings: Settings) -> int:
 
         point_discord_at(settings.api_base or discord.http.Route.BASE,
                          settings.gateway_url or str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY))  # fmt: skip
-    model = load(settings)
+    model, model_path = load_live(settings)
     try:
         storage = await Storage.open(settings.db_path)
     except Exception as exc:
         raise SettingsError(f"cannot open the database in SER_DATA_DIR={settings.data_dir}: {exc}") from None
-    bot = EmotionBot(settings=settings, model=model, storage=storage)
+    bot = EmotionBot(settings=settings, model=model, storage=storage, model_path=model_path)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ser_core import AudioError, Limits, Model, Prediction
+from ser_core import AudioError, Limits, Model, ModelError, Prediction, load_model
+from ser_core.speaker import SpeakerProfile
 
 from . import logic, views
+from .feedback import ClipCache
+from .modelstore import ModelStore
+from .retrain import Retrainer
 from .settings import Settings
 from .storage import Detection, Storage, now
 from .worker import Busy, Closed, Worker
@@ -24,6 +30,7 @@ log = logging.getLogger(__name__)
 INITIAL_EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.listen",
     "bot.cogs.emotion",
+    "bot.cogs.feedback",
 )
 
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -39,10 +46,17 @@ class Outcome:
     prediction: Prediction | None = None
     error: str | None = None
     filename: str | None = None
+    row_id: int | None = None  # the stored result (feedback buttons need it)
+    profile: str | None = None  # "voice profile: ..." when the model supports adaptation
 
     def reply_kwargs(self) -> dict:
         if self.prediction is not None:
-            return {"embed": views.result_embed(self.prediction, filename=self.filename)}
+            kwargs: dict = {
+                "embed": views.result_embed(self.prediction, filename=self.filename, profile=self.profile)
+            }
+            if self.row_id is not None:
+                kwargs["view"] = views.feedback_view(self.row_id)
+            return kwargs
         return {"content": views.error_text(self.error or APOLOGY_TEXT)}
 
 
@@ -57,6 +71,8 @@ class EmotionBot(commands.Bot):
         rate_limiter: logic.RateLimiter | None = None,
         message_content: bool = True,
         guild_ready_timeout: float = 2.0,
+        model_path: Path | None = None,
+        clip_cache: ClipCache | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
@@ -70,7 +86,16 @@ class EmotionBot(commands.Bot):
             guild_ready_timeout=guild_ready_timeout,
         )
         self.settings = settings
+        #: The live model. Swapped (one reference assignment) by ``install_model``; an analysis holds the
+        #: reference it started with, so a swap never mixes two models in one reply.
         self.model = model
+        #: The live model's file (for the pointer's "previous"); None: unknown (the shipped model).
+        self.model_path = model_path if model_path is not None else settings.model_path
+        self.models = ModelStore(settings.data_dir)
+        self.clip_cache = clip_cache or ClipCache()
+        self._profile_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._swap_lock = asyncio.Lock()
+        self.retrainer = Retrainer(models_dir=self.models.dir)
         self.storage = storage
         self.worker = worker or Worker()
         self.rate_limiter = rate_limiter or logic.RateLimiter()
@@ -167,9 +192,21 @@ class EmotionBot(commands.Bot):
                     return Outcome(
                         error=logic.precheck_size(len(data), self.settings.max_bytes), filename=name
                     )
-                pred = await self.worker.run(self.model.predict, data, limits=self.limits)
+                model = self.model
+                async with self._profile_lock(user_id):
+                    profile = SpeakerProfile.from_dict(await self.storage.get_profile(user_id) or {})
+                    pred = await self.worker.run(model.predict, data, limits=self.limits, speaker=profile)
+                    note = None
+                    if pred.features is not None:
+                        profile.update(pred.features)
+                        await self.storage.save_profile(user_id, profile.to_dict())
+                        if model.supports_adaptation:
+                            note = views.profile_note(
+                                adapted=pred.speaker_adapted, n=profile.n, needed=model.min_speaker_clips
+                            )
+                row_id = None
                 if guild_id is not None:
-                    await self.storage.add_detection(
+                    row_id = await self.storage.add_detection(
                         Detection(
                             guild_id=guild_id, channel_id=channel_id, user_id=user_id, message_id=message_id,
                             created_at=now(), label=pred.label, confidence=pred.confidence,
@@ -177,7 +214,8 @@ class EmotionBot(commands.Bot):
                             model_version=pred.model_version,
                         )
                     )  # fmt: skip
-                return Outcome(prediction=pred, filename=name)
+                    self.clip_cache.put(row_id, data, owner=user_id)
+                return Outcome(prediction=pred, filename=name, row_id=row_id, profile=note)
         except Busy:
             return Outcome(error=BUSY_TEXT)
         except Closed:
@@ -187,6 +225,37 @@ class EmotionBot(commands.Bot):
         except Exception:
             log.exception("analysis of %s (%s) failed", name, attachment.url)
             return Outcome(error=APOLOGY_TEXT, filename=name)
+
+    def _profile_lock(self, user_id: int) -> asyncio.Lock:
+        """One lock per speaker: their notes update the profile one at a time (read, predict, write)."""
+        lock = self._profile_locks.get(user_id)
+        if lock is None:
+            lock = self._profile_locks[user_id] = asyncio.Lock()
+        return lock
+
+    # ------------------------------------------------------------------ swapping models
+    async def install_model(self, path: Path, *, previous: Path | None) -> Model:
+        """Load ``path``, point ``current.json`` at it (atomically), then swap the live model.
+
+        Raises ``ModelError`` (nothing changed) if the file does not load.
+        """
+        async with self._swap_lock:
+            loop = asyncio.get_running_loop()
+            model = await loop.run_in_executor(None, load_model, path)
+            await loop.run_in_executor(None, lambda: self.models.write(path, previous))
+            self.model, self.model_path = model, Path(path)
+            log.info("now serving model %s from %s", model.version, path)
+            return model
+
+    async def rollback_model(self) -> Model:
+        """Serve the previous model again (the pointer then names the current one as previous).
+
+        Raises ``ModelError`` with a sentence for the user when there is nothing to roll back to.
+        """
+        pointer = await asyncio.get_running_loop().run_in_executor(None, self.models.read)
+        if pointer is None or pointer.previous is None:
+            raise ModelError("there is no previous model to roll back to")
+        return await self.install_model(pointer.previous, previous=self.model_path)
 
     # ------------------------------------------------------------------ running and stopping
     async def start(self, token: str, *, reconnect: bool = True) -> None:
@@ -220,6 +289,9 @@ class EmotionBot(commands.Bot):
             if pending:
                 log.warning("cancelled %d analyses still running after 10 s", len(pending))
                 await asyncio.wait(pending, timeout=2.0)
+        retrainer = getattr(self, "retrainer", None)
+        if retrainer is not None:
+            await retrainer.cancel()
         await self.worker.close(timeout=2.0)
         await super().close()
         await self.storage.close()

@@ -4,7 +4,10 @@ It speaks just enough of the real protocol for the real discord.py client: ``GET
 ``/users/@me``, ``/oauth2/applications/@me``, command sync, channel messages (JSON and multipart with files),
 interaction callbacks and webhook follow-ups, attachment downloads it serves itself, and a JSON websocket
 gateway (HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats, RESUME). Everything the bot sends is recorded in
-``records``; ``wait_for`` awaits a record matching a predicate.
+``records``; ``wait_for`` awaits a record matching a predicate. Messages the bot creates are kept in
+``messages`` (with their components), so ``click`` can press a button or choose in a select menu
+(a MESSAGE_COMPONENT interaction); edits (``PATCH`` of channel and webhook messages, UPDATE_MESSAGE
+callbacks) are recorded as ``"edit"`` / ``"callback"`` records.
 
 Usage::
 
@@ -76,6 +79,16 @@ class Record:
         return int((data or {}).get("flags") or 0)
 
     @property
+    def components(self) -> list[dict]:
+        data = self.payload.get("data", self.payload) if self.kind == "callback" else self.payload
+        return (data or {}).get("components") or []
+
+    @property
+    def custom_ids(self) -> list[str]:
+        """Every component custom id in this message, in order."""
+        return [cid for _, cid in _walk_components(self.components)]
+
+    @property
     def reply_to(self) -> int | None:
         ref = self.payload.get("message_reference")
         return int(ref["message_id"]) if ref and ref.get("message_id") else None
@@ -105,6 +118,9 @@ class FakeDiscord:
         self.unknown: list[str] = []
         self.identifies: list[dict] = []
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.messages: dict[int, dict] = {}  # every message the bot created or edited, by id
+        self._interaction_messages: dict[int, int] = {}  # component interaction id → its message id
+        self._originals: dict[str, int] = {}  # interaction token → id of its response message
         self.downloads: list[str] = []
         self.port: int | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -260,13 +276,30 @@ class FakeDiscord:
             "attachments": {attachment["id"]: attachment}
         }
 
+    async def click(self, message: Record | dict | int, custom_id: str, *, values: list[str] | None = None,
+                    user: dict | None = None, permissions: int = DEFAULT_MEMBER_PERMISSIONS) -> dict:  # fmt: skip
+        """Press the button (or choose ``values`` in the select menu) ``custom_id`` of a bot message
+        (a record, a message payload or a message id): a MESSAGE_COMPONENT interaction."""
+        if isinstance(message, Record):
+            message = self.messages[int(message.message_id)]  # type: ignore[arg-type]
+        elif isinstance(message, int):
+            message = self.messages[message]
+        kinds = dict((cid, t) for t, cid in _walk_components(message.get("components") or []))
+        if custom_id not in kinds:
+            raise KeyError(f"message {message['id']} has no component {custom_id!r}; it has {list(kinds)}")
+        data: dict = {"custom_id": custom_id, "component_type": kinds[custom_id]}
+        if kinds[custom_id] != 2:
+            data["values"] = list(values or [])
+        return await self.interact(data, user=user, permissions=permissions, type_=3, message=message)
+
     async def interact(self, data: dict, *, user: dict | None = None,
-                       permissions: int = DEFAULT_MEMBER_PERMISSIONS) -> dict:  # fmt: skip
+                       permissions: int = DEFAULT_MEMBER_PERMISSIONS, type_: int = 2,
+                       message: dict | None = None) -> dict:  # fmt: skip
         user = user or self.owner
         payload = {
             "id": str(self.new_id()),
             "application_id": str(self.app_id),
-            "type": 2,
+            "type": type_,
             "data": data,
             "guild_id": str(self.guild_id),
             "channel_id": str(self.channel_id),
@@ -290,6 +323,9 @@ class FakeDiscord:
             "context": 0,
             "attachment_size_limit": 25 * 1024 * 1024,
         }
+        if message is not None:
+            payload["message"] = message
+            self._interaction_messages[int(payload["id"])] = int(message["id"])
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -480,6 +516,8 @@ class FakeDiscord:
             return self._followup
         if p[:1] == ["webhooks"] and n == 5 and p[3] == "messages" and method in ("PATCH", "GET", "DELETE"):
             return self._original
+        if method == "PATCH" and n == 4 and p[0] == "channels" and p[2] == "messages":
+            return self._edit_message
         return None
 
     async def _me(self, request, parts) -> web.Response:
@@ -554,8 +592,26 @@ class FakeDiscord:
                                    attachments=attachments, channel_id=channel_id,
                                    embeds=payload.get("embeds") or [], flags=int(payload.get("flags") or 0),
                                    message_reference=payload.get("message_reference"))  # fmt: skip
+        msg["components"] = payload.get("components") or []
         if webhook:
             msg["webhook_id"] = str(self.app_id)
+        self.messages[int(msg["id"])] = msg
+        return msg
+
+    def _edited(self, message_id: int, payload: dict, channel_id: int) -> dict:
+        """The stored message ``message_id`` with the fields of ``payload`` applied (or a new one)."""
+        old = self.messages.get(message_id)
+        if old is None:
+            msg = self._created_message(payload, channel_id, [], webhook=True)
+            del self.messages[int(msg["id"])]
+            msg["id"] = str(message_id)
+        else:
+            msg = dict(old)
+            for key in ("content", "embeds", "components", "flags"):
+                if key in payload:
+                    msg[key] = payload[key] if payload[key] is not None else ([] if key != "content" else "")
+        msg["edited_timestamp"] = _now_iso()
+        self.messages[message_id] = msg
         return msg
 
     async def _post_message(self, request, parts) -> web.Response:
@@ -572,16 +628,21 @@ class FakeDiscord:
         iid, token = int(parts[1]), parts[2]
         ctype = int(payload.get("type", 0))
         data = payload.get("data") or {}
-        msg = self._created_message(data, self.channel_id, files, webhook=True)
+        target = self._interaction_messages.get(iid)
+        if ctype in (6, 7) and target is not None:  # (deferred) UPDATE_MESSAGE: edit the component's message
+            msg = self._edited(target, data, self.channel_id) if ctype == 7 else self.messages[target]
+        else:
+            msg = self._created_message(data, self.channel_id, files, webhook=True)
         await self._record(Record("callback", payload, files, interaction_id=iid, token=token,
                                   message_id=int(msg["id"])))  # fmt: skip
+        self._originals[token] = int(msg["id"])
         resource: dict = {"type": ctype}
-        if ctype == 4:
+        if ctype in (4, 7):
             resource["message"] = msg
         return _ok({
-            "interaction": {"id": str(iid), "type": 2, "response_message_id": msg["id"],
-                            "response_message_loading": ctype == 5,
-                            "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL_FLAG)},
+            "interaction": {"id": str(iid), "type": 3 if target is not None else 2,
+                            "response_message_id": msg["id"], "response_message_loading": ctype == 5,
+                            "response_message_ephemeral": bool(int(msg.get("flags") or 0) & EPHEMERAL_FLAG)},
             "resource": resource,
         })  # fmt: skip
 
@@ -592,12 +653,27 @@ class FakeDiscord:
         await self._record(Record("followup", payload, files, token=token, message_id=int(msg["id"])))
         return _ok(msg)
 
+    async def _edit_message(self, request, parts) -> web.Response:
+        payload, files = await self._read_body(request)
+        channel_id, message_id = int(parts[1]), int(parts[3])
+        msg = self._edited(message_id, payload, channel_id)
+        await self._record(Record("edit", payload, files, channel_id=channel_id, message_id=message_id))
+        return _ok(msg)
+
     async def _original(self, request, parts) -> web.Response:
         token = parts[2]
         if request.method == "DELETE":
             return web.Response(status=204)
         payload, files = await self._read_body(request) if request.method == "PATCH" else ({}, [])
-        msg = self._created_message(payload, self.channel_id, files, webhook=True)
+        original = self._originals.get(token) if parts[4] == "@original" else _int_or_none(parts[4])
+        if original is not None and original in self.messages:
+            msg = (
+                self._edited(original, payload, self.channel_id)
+                if request.method == "PATCH"
+                else self.messages[original]
+            )
+        else:
+            msg = self._created_message(payload, self.channel_id, files, webhook=True)
         if request.method == "PATCH":
             await self._record(Record("edit", payload, files, token=token, message_id=int(msg["id"])))
         return _ok(msg)
@@ -622,6 +698,18 @@ def _json(data: Any, status: int = 200) -> web.Response:
     response = web.Response(body=json.dumps(data).encode(), status=status)
     response.headers["Content-Type"] = "application/json"
     return response
+
+
+def _walk_components(components: list[dict]):
+    """(type, custom_id) of every interactive component, depth first (action rows hold the rest)."""
+    for c in components:
+        if c.get("custom_id"):
+            yield int(c.get("type", 0)), str(c["custom_id"])
+        yield from _walk_components(c.get("components") or [])
+
+
+def _int_or_none(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
 
 
 def _now_iso() -> str:

@@ -1,4 +1,6 @@
-"""SQLite persistence (aiosqlite, WAL): detections and per-channel settings. No audio is ever stored.
+"""SQLite persistence (aiosqlite, WAL): detections (with the user's feedback), per-channel settings and
+per-user voice profiles (feature statistics, no audio). Audio is kept only as files the user consented to,
+under ``SER_DATA_DIR/feedback/``; the database holds their relative path.
 
 The schema is versioned: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1`` and runs once, in a
 transaction, when the database is opened.
@@ -40,6 +42,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX detections_guild_user_time ON detections (guild_id, user_id, created_at);
     CREATE INDEX detections_user ON detections (user_id);
     """,
+    # 2 → 3: feedback on results, consented clips, voice profiles
+    """
+    ALTER TABLE detections ADD COLUMN feedback TEXT;
+    ALTER TABLE detections ADD COLUMN true_label TEXT;
+    ALTER TABLE detections ADD COLUMN clip_path TEXT;
+    CREATE TABLE speaker_profiles (
+        user_id INTEGER PRIMARY KEY,
+        profile TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -56,6 +69,20 @@ class Detection:
     probabilities: dict[str, float]
     duration_s: float
     model_version: str
+    id: int | None = None
+    feedback: str | None = None  # "right" | "wrong" | None
+    true_label: str | None = None
+    clip_path: str | None = None  # relative to SER_DATA_DIR, only with the user's consent
+
+
+@dataclass(frozen=True)
+class KeptClip:
+    """A clip a user consented to keep for training: ``path`` relative to the data folder."""
+
+    detection_id: int
+    user_id: int
+    path: str
+    label: str
 
 
 class Storage:
@@ -88,13 +115,70 @@ class Storage:
         return await _version(self._db)
 
     # ------------------------------------------------------------------ detections
-    async def add_detection(self, d: Detection) -> None:
-        await self._db.execute(
+    async def add_detection(self, d: Detection) -> int:
+        """Insert ``d``; return its row id (the feedback buttons carry it)."""
+        cur = await self._db.execute(
             "INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label, confidence,"
             " probabilities, duration_s, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (d.guild_id, d.channel_id, d.user_id, d.message_id, d.created_at, d.label, d.confidence,
              json.dumps(d.probabilities, sort_keys=True), d.duration_s, d.model_version),
         )  # fmt: skip
+        await self._db.commit()
+        return int(cur.lastrowid)
+
+    async def get(self, detection_id: int) -> Detection | None:
+        rows = await self._select("SELECT * FROM detections WHERE id = ?", [detection_id])
+        return rows[0] if rows else None
+
+    async def set_feedback(self, detection_id: int, *, user_id: int, feedback: str, true_label: str) -> bool:
+        """Store the author's verdict on a result; False if the row is gone or not theirs."""
+        if feedback not in ("right", "wrong"):
+            raise ValueError(f"feedback={feedback!r} must be 'right' or 'wrong'")
+        cur = await self._db.execute(
+            "UPDATE detections SET feedback = ?, true_label = ? WHERE id = ? AND user_id = ?",
+            (feedback, true_label, detection_id, user_id),
+        )
+        await self._db.commit()
+        return cur.rowcount == 1
+
+    async def set_clip(self, detection_id: int, *, user_id: int, path: str | None) -> bool:
+        cur = await self._db.execute(
+            "UPDATE detections SET clip_path = ? WHERE id = ? AND user_id = ?", (path, detection_id, user_id)
+        )
+        await self._db.commit()
+        return cur.rowcount == 1
+
+    async def kept_clips(self, *, user_id: int | None = None) -> list[KeptClip]:
+        """Consented clips with a known true label (all users, or one), oldest first."""
+        sql = "SELECT id, user_id, clip_path, true_label FROM detections WHERE clip_path IS NOT NULL"
+        args: list = []
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        async with self._db.execute(sql + " ORDER BY id", args) as cur:
+            rows = await cur.fetchall()
+        return [KeptClip(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows if r[3]]
+
+    # ------------------------------------------------------------------ voice profiles
+    async def get_profile(self, user_id: int) -> dict | None:
+        async with self._db.execute(
+            "SELECT profile FROM speaker_profiles WHERE user_id = ?", (user_id,)
+        ) as c:
+            row = await c.fetchone()
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    async def save_profile(self, user_id: int, profile: dict) -> None:
+        await self._db.execute(
+            "INSERT INTO speaker_profiles (user_id, profile, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(user_id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+            (user_id, json.dumps(profile), now()),
+        )
         await self._db.commit()
 
     async def history(self, guild_id: int, *, user_id: int | None = None, limit: int = 10) -> list[Detection]:
@@ -128,8 +212,10 @@ class Storage:
         return int(n)
 
     async def forget_user(self, user_id: int) -> int:
-        """Delete every stored result of ``user_id`` (all servers); return how many rows went."""
+        """Delete every stored result and the voice profile of ``user_id`` (all servers); return how many
+        result rows went. Kept clip files are the caller's to delete (``kept_clips`` first)."""
         cur = await self._db.execute("DELETE FROM detections WHERE user_id = ?", (user_id,))
+        await self._db.execute("DELETE FROM speaker_profiles WHERE user_id = ?", (user_id,))
         await self._db.commit()
         return cur.rowcount
 
@@ -142,7 +228,8 @@ class Storage:
                 guild_id=r["guild_id"], channel_id=r["channel_id"], user_id=r["user_id"],
                 message_id=r["message_id"], created_at=r["created_at"], label=r["label"],
                 confidence=r["confidence"], probabilities=json.loads(r["probabilities"]),
-                duration_s=r["duration_s"], model_version=r["model_version"],
+                duration_s=r["duration_s"], model_version=r["model_version"], id=r["id"],
+                feedback=r["feedback"], true_label=r["true_label"], clip_path=r["clip_path"],
             )
             for r in rows
         ]  # fmt: skip

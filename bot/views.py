@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Sequence
 
 import discord
 
-from ser_core import Prediction
+from ser_core import EMOTIONS, Prediction
 
 from .logic import Stats
 from .storage import Detection
@@ -65,7 +66,16 @@ def timeline_lines(pred: Prediction, max_lines: int = MAX_TIMELINE_LINES) -> lis
     return lines
 
 
-def result_embed(pred: Prediction, *, filename: str | None = None) -> discord.Embed:
+def profile_note(*, adapted: bool, n: int, needed: int) -> str:
+    """The footer part saying whether the speaker's voice profile was used: ``n`` notes folded in so far."""
+    if adapted:
+        return f"voice profile: in use ({n} notes)"
+    return f"voice profile: learning ({min(n, needed)}/{needed} notes)"
+
+
+def result_embed(
+    pred: Prediction, *, filename: str | None = None, profile: str | None = None
+) -> discord.Embed:
     """The reply to one clip. The top emotion is the first emotion word (in the title); every class's
     probability follows as a bar."""
     top, p1 = pred.ranked[0]
@@ -85,6 +95,8 @@ def result_embed(pred: Prediction, *, filename: str | None = None) -> discord.Em
     footer = f"{pred.duration_s:.1f} s · model {pred.model_version}"
     if filename:
         footer = f"{filename} · {footer}"
+    if profile:
+        footer = f"{footer} · {profile}"
     embed.set_footer(text=footer + " · an estimate from the voice, not a diagnosis")
     return embed
 
@@ -204,3 +216,94 @@ def render_chart(stats: Stats, *, title: str) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- feedback UI
+# Persistent components: the custom ids carry the result row id, and the Feedback cog registers these
+# classes with ``bot.add_dynamic_items``, so buttons on old replies keep working after a restart.
+FEEDBACK_PREFIX = "ser:fb"
+
+
+def _feedback_cog(interaction: discord.Interaction):
+    return interaction.client.get_cog("Feedback")  # type: ignore[attr-defined]
+
+
+async def _unavailable(interaction: discord.Interaction) -> None:
+    await interaction.response.send_message("Feedback is not available right now.", ephemeral=True)
+
+
+class FeedbackButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=rf"{FEEDBACK_PREFIX}:(?P<action>right|wrong|keep):(?P<row>[0-9]{{1,19}})",
+):
+    """✅ Right / ❌ Wrong / 💾 Keep my clip for training, for the result in row ``row_id``."""
+
+    LOOK = {
+        "right": ("Right", "✅", discord.ButtonStyle.success),
+        "wrong": ("Wrong", "❌", discord.ButtonStyle.danger),
+        "keep": ("Keep my clip for training", "💾", discord.ButtonStyle.secondary),
+    }
+
+    def __init__(self, action: str, row_id: int) -> None:
+        label, emoji_, style = self.LOOK[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji_, style=style, custom_id=f"{FEEDBACK_PREFIX}:{action}:{int(row_id)}"
+            )
+        )
+        self.action = action
+        self.row_id = int(row_id)
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item, match: re.Match[str], /):
+        return cls(match["action"], int(match["row"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = _feedback_cog(interaction)
+        if cog is None:
+            return await _unavailable(interaction)
+        await cog.on_button(interaction, self.action, self.row_id)
+
+
+class TrueLabelSelect(
+    discord.ui.DynamicItem[discord.ui.Select], template=rf"{FEEDBACK_PREFIX}:label:(?P<row>[0-9]{{1,19}})"
+):
+    """ "What was it?": one of the emotions, for the result in row ``row_id``."""
+
+    def __init__(self, row_id: int) -> None:
+        options = [discord.SelectOption(label=lab, value=lab, emoji=emoji(lab)) for lab in EMOTIONS]
+        super().__init__(
+            discord.ui.Select(
+                placeholder="What did the note really sound like?",
+                options=options,
+                custom_id=f"{FEEDBACK_PREFIX}:label:{int(row_id)}",
+                min_values=1,
+                max_values=1,
+            )  # fmt: skip
+        )
+        self.row_id = int(row_id)
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item, match: re.Match[str], /):
+        return cls(int(match["row"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = _feedback_cog(interaction)
+        if cog is None:
+            return await _unavailable(interaction)
+        values = self.item.values
+        await cog.on_true_label(interaction, self.row_id, values[0] if values else "")
+
+
+def feedback_view(row_id: int) -> discord.ui.View:
+    """The buttons under a result."""
+    view = discord.ui.View(timeout=None)
+    for action in ("right", "wrong", "keep"):
+        view.add_item(FeedbackButton(action, row_id))
+    return view
+
+
+def label_view(row_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(TrueLabelSelect(row_id))
+    return view

@@ -1,7 +1,8 @@
-"""The ``/emotion`` slash command group: analyze, history, stats, model, listen, forget, retrain."""
+"""The ``/emotion`` slash command group: analyze, history, stats, model, listen, forget, retrain, rollback."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -11,20 +12,40 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .. import logic, views
+from ser_core import EMOTIONS, ModelError
+
+from .. import feedback, logic, views
 from ..bot import EmotionBot
+from ..retrain import Progress, RetrainError, decide, format_elapsed, live_accuracy
 from ..worker import Busy, Closed
 
 log = logging.getLogger(__name__)
 
 CHART_NAME = "stats.png"
+#: Presets offered by ``/emotion retrain`` (the keys of ``ser_core.features.PRESETS``; a test checks that).
+Preset = Literal["rich", "seed"]
+ADMIN_ONLY = "Only server administrators or the bot's admins (SER_ADMIN_IDS) can {what}."
 
 
 @app_commands.guild_only()
 class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech emotion recognition"):
+    #: Seconds between edits of the retraining progress message.
+    PROGRESS_EVERY_S = 2.0
+
     def __init__(self, bot: EmotionBot) -> None:
         self.bot = bot
+        self._tasks: set[asyncio.Task] = set()
         super().__init__()
+
+    async def cog_unload(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def _is_admin(self, interaction: discord.Interaction) -> bool:
+        # Visible to everyone (a subcommand cannot be hidden), so the check is here, server-side.
+        return logic.can_retrain(
+            interaction.user.id, interaction.permissions.value, self.bot.settings.admin_ids
+        )
 
     @app_commands.command()
     @app_commands.describe(file="A voice note or audio file (OGG, MP3, WAV, FLAC, M4A)")
@@ -115,29 +136,156 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
 
     @app_commands.command()
     async def forget(self, interaction: discord.Interaction) -> None:
-        """Delete every result stored about you (in every server)."""
-        n = await self.bot.storage.forget_user(interaction.user.id)
+        """Delete every result, kept clip and voice profile stored about you (in every server)."""
+        uid = interaction.user.id
+        clips = await self.bot.storage.kept_clips(user_id=uid)
+        n = await self.bot.storage.forget_user(uid)
+        self.bot.clip_cache.forget_owner(uid)
+        data_dir = self.bot.settings.data_dir
+
+        def delete_files() -> int:
+            gone = sum(feedback.delete_clip(data_dir, c.path) for c in clips)
+            return gone + feedback.delete_user_folder(data_dir, uid)
+
+        files = await asyncio.get_running_loop().run_in_executor(None, delete_files)
         await interaction.response.send_message(
-            f"Deleted {n} stored result{'s' if n != 1 else ''} about you. No audio was ever stored.",
+            f"Deleted {n} stored result{'s' if n != 1 else ''}, {files} kept clip{'s' if files != 1 else ''} "
+            "and your voice profile.",
             ephemeral=True,
         )
 
     @app_commands.command()
-    async def retrain(self, interaction: discord.Interaction) -> None:
-        """Retrain the model (bot admins only)."""
-        # Visible to everyone (a subcommand cannot be hidden), so the check is here, server-side.
-        if not logic.can_retrain(
-            interaction.user.id, interaction.permissions.value, self.bot.settings.admin_ids
-        ):
+    @app_commands.describe(
+        preset="Feature set to train (default: the live model's)",
+        force="Swap the new model in even if it scores more than 1 point lower",
+    )
+    async def retrain(
+        self, interaction: discord.Interaction, preset: Preset | None = None, force: bool = False
+    ) -> None:
+        """Retrain the model on the data set and consented clips (bot admins only)."""
+        if not self._is_admin(interaction):
             await interaction.response.send_message(
-                "Only server administrators or the bot's admins (SER_ADMIN_IDS) can retrain the model.",
+                ADMIN_ONLY.format(what="retrain the model"), ephemeral=True
+            )
+            return
+        retrainer = self.bot.retrainer
+        if retrainer.progress is not None:
+            await interaction.response.send_message(
+                f"A retraining run is already in progress ({retrainer.progress.preset}): "
+                f"{retrainer.progress.line()}. Wait for it to finish.",
                 ephemeral=True,
             )
             return
-        await interaction.response.send_message(
-            f"Retraining is not available in this version yet. The bot keeps using model "
-            f"`{self.bot.model.version}`; nothing was changed.",
-            ephemeral=True,
+        data = self.bot.settings.ravdess_dir
+        if data is None or not data.is_dir():
+            what = "SER_RAVDESS_DIR is not set" if data is None else f"SER_RAVDESS_DIR={data} is not a folder"
+            await interaction.response.send_message(
+                f"I cannot retrain: {what}. Point it at the RAVDESS folder (or a folder with labels.csv) "
+                "and restart the bot.",
+                ephemeral=True,
+            )
+            return
+        chosen = preset or str(self.bot.model.card.get("preset") or self.bot.model.features.preset or "rich")
+        progress = retrainer.begin(chosen)  # claims the slot before the first await
+        try:
+            await interaction.response.send_message(f"🔄 Retraining (`{chosen}`): {progress.line()}")
+        except BaseException:
+            retrainer.finish()
+            raise
+        task = asyncio.create_task(self._run_retrain(interaction, progress, force), name="ser-retrain")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_retrain(self, interaction: discord.Interaction, progress: Progress, force: bool) -> None:
+        bot = self.bot
+        old = bot.model
+        ticker = asyncio.create_task(self._show_progress(interaction, progress))
+        text = f"❌ Retraining stopped; the bot keeps using model `{old.version}`."
+        try:
+            extra = await self._kept_clips()
+            assert bot.settings.ravdess_dir is not None
+            cand = await bot.retrainer.run(bot.settings.ravdess_dir, extra)
+            live = live_accuracy(old.card)
+            ok, why = decide(cand.accuracy, live, force=force)
+            took = format_elapsed(cand.seconds)
+            if ok:
+                target = await asyncio.get_running_loop().run_in_executor(
+                    None, bot.models.promote, cand.path, cand.version
+                )
+                new = await bot.install_model(target, previous=bot.model_path)
+                text = (f"✅ Retrained in {took} on {len(extra)} kept clip(s) plus the data set: model "
+                        f"`{new.version}` is now live instead of `{old.version}` ({why}); `/emotion rollback` "
+                        "restores the previous one.")  # fmt: skip
+            else:
+                text = (f"⏹️ Retrained in {took}, but kept model `{old.version}`: {why}; run "
+                        f"`/emotion retrain force:True` to use the new one anyway.")  # fmt: skip
+                cand.path.unlink(missing_ok=True)
+        except RetrainError as exc:
+            text = f"❌ Retraining failed: {exc}; the bot keeps using model `{bot.model.version}`."
+        except ModelError as exc:
+            text = f"❌ Retraining failed: the new model does not load ({exc}); the bot keeps using `{bot.model.version}`."
+        except asyncio.CancelledError:
+            text = f"❌ Retraining was stopped because the bot is shutting down; it keeps model `{bot.model.version}`."
+            raise
+        except Exception:
+            log.exception("retraining failed")
+            text = f"❌ Retraining failed because of an error on my side (logged); the bot keeps using `{bot.model.version}`."
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            bot.retrainer.finish()
+            try:
+                await asyncio.wait_for(interaction.edit_original_response(content=text), 10)
+            except (discord.HTTPException, asyncio.TimeoutError) as exc:
+                log.warning("could not show the retraining result: %r", exc)
+        log.info("retraining: %s", text)
+
+    async def _show_progress(self, interaction: discord.Interaction, progress: Progress) -> None:
+        """Edit the progress message at most once every ``PROGRESS_EVERY_S`` seconds."""
+        while True:
+            await asyncio.sleep(self.PROGRESS_EVERY_S)
+            try:
+                await interaction.edit_original_response(
+                    content=f"🔄 Retraining (`{progress.preset}`): {progress.line()}"
+                )
+            except discord.HTTPException as exc:  # e.g. the 15-minute interaction token expired
+                log.warning("could not update the retraining progress: %s", exc)
+
+    async def _kept_clips(self) -> list[dict]:
+        """Consented feedback clips as training clips: the user id is the speaker."""
+        data_dir = self.bot.settings.data_dir
+        out = []
+        for c in await self.bot.storage.kept_clips():
+            try:
+                path = feedback.resolve_clip(data_dir, c.path)
+            except ValueError:
+                continue
+            if c.label in EMOTIONS and path.is_file():
+                out.append({"path": str(path), "emotion": c.label, "speaker": str(c.user_id)})
+        return out
+
+    @app_commands.command()
+    async def rollback(self, interaction: discord.Interaction) -> None:
+        """Serve the previous model again (bot admins only)."""
+        if not self._is_admin(interaction):
+            await interaction.response.send_message(
+                ADMIN_ONLY.format(what="roll the model back"), ephemeral=True
+            )
+            return
+        if self.bot.retrainer.running:
+            await interaction.response.send_message(
+                "A retraining run is in progress; roll back after it finishes.", ephemeral=True
+            )
+            return
+        await interaction.response.defer(thinking=True)
+        old = self.bot.model.version
+        try:
+            new = await self.bot.rollback_model()
+        except ModelError as exc:
+            await interaction.followup.send(f"I cannot roll back: {exc}; the bot keeps using model `{old}`.")
+            return
+        await interaction.followup.send(
+            f"↩️ Rolled back: model `{new.version}` is live again instead of `{old}`."
         )
 
 

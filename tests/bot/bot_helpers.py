@@ -42,3 +42,39 @@ async def stop_bot(bot: EmotionBot, task: asyncio.Task) -> None:
     # The connect loop may end with the closed socket's error; only its ending matters here.
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await asyncio.wait_for(task, 10)
+
+
+def tone(freq: float, seconds: float, *, amp: float = 0.3, sr: int = 16_000, seed: int = 0):
+    """A harmonic tone with a little noise (float32)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * k * freq * t) / k for k in range(1, 4))
+    y = amp * y / np.abs(y).max() + 0.003 * rng.standard_normal(t.size)
+    return y.astype(np.float32)
+
+
+def noise(seconds: float, *, amp: float = 0.15, sr: int = 16_000, seed: int = 0):
+    import numpy as np
+
+    return (amp * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+def make_labelled_folder(root):
+    """3 speakers x 3 clearly different sounds x 4 clips of 1.2 s, with labels.csv (like tests/test_cli.py)."""
+    from ser_core.audio import encode
+
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["path,emotion,speaker"]
+    for spk in range(3):
+        for i in range(4):
+            s = spk * 10 + i
+            clips = {"sad": tone(110 + 3 * i, 1.2, amp=0.1, seed=s), "angry": tone(320 + 5 * i, 1.2, amp=0.6, seed=s),
+                     "fearful": noise(1.2, amp=0.15, seed=s)}  # fmt: skip
+            for lab, y in clips.items():
+                name = f"{lab}_{spk}_{i}.wav"
+                (root / name).write_bytes(encode(y, 16_000, "WAV"))
+                rows.append(f"{name},{lab},spk{spk}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root

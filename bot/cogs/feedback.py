@@ -1,0 +1,121 @@
+"""Feedback on results: ✅ Right / ❌ Wrong (→ the true emotion) and "Keep my clip for training".
+
+The buttons are persistent dynamic items (``views.FeedbackButton``, ``views.TrueLabelSelect``): their custom
+ids carry the result's row id, so buttons under replies sent before a restart still work. Only the note's
+author may answer; every answer is ephemeral.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord.ext import commands
+
+from ser_core import EMOTIONS
+
+from .. import feedback, views
+from ..bot import EmotionBot
+from ..storage import Detection
+
+log = logging.getLogger(__name__)
+
+NOT_STORED = "This result is no longer stored (it may have been deleted with `/emotion forget`)."
+NOT_AUTHOR = "Only the author of the note can give feedback on this result."
+KEEP_HINT = " Press 💾 **Keep my clip for training** if I may learn from this note."
+
+
+class Feedback(commands.Cog):
+    def __init__(self, bot: EmotionBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(views.FeedbackButton, views.TrueLabelSelect)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(views.FeedbackButton, views.TrueLabelSelect)
+
+    async def _own_row(self, interaction: discord.Interaction, row_id: int) -> Detection | None:
+        """The result row if the clicking user is its author; otherwise answer them and return None."""
+        row = await self.bot.storage.get(row_id)
+        if row is None:
+            await interaction.response.send_message(NOT_STORED, ephemeral=True)
+            return None
+        if row.user_id != interaction.user.id:
+            await interaction.response.send_message(NOT_AUTHOR, ephemeral=True)
+            return None
+        return row
+
+    async def on_button(self, interaction: discord.Interaction, action: str, row_id: int) -> None:
+        row = await self._own_row(interaction, row_id)
+        if row is None:
+            return
+        if action == "right":
+            await self.bot.storage.set_feedback(
+                row_id, user_id=row.user_id, feedback="right", true_label=row.label
+            )
+            await interaction.response.send_message(
+                f"Thanks! Recorded that **{row.label}** was right." + KEEP_HINT, ephemeral=True
+            )
+        elif action == "wrong":
+            await interaction.response.send_message(
+                "What did the note really sound like?", view=views.label_view(row_id), ephemeral=True
+            )
+        else:
+            await self._toggle_keep(interaction, row)
+
+    async def on_true_label(self, interaction: discord.Interaction, row_id: int, label: str) -> None:
+        if label not in EMOTIONS:
+            await interaction.response.send_message("Choose one of the listed emotions.", ephemeral=True)
+            return
+        row = await self._own_row(interaction, row_id)
+        if row is None:
+            return
+        verdict = "right" if label == row.label else "wrong"
+        await self.bot.storage.set_feedback(row_id, user_id=row.user_id, feedback=verdict, true_label=label)
+        await interaction.response.edit_message(
+            content=f"Thanks! Recorded that the note sounded **{label}** (I said {row.label})." + KEEP_HINT,
+            view=None,
+        )
+
+    async def _toggle_keep(self, interaction: discord.Interaction, row: Detection) -> None:
+        assert row.id is not None
+        loop = asyncio.get_running_loop()
+        data_dir = self.bot.settings.data_dir
+        if row.clip_path:
+            await loop.run_in_executor(None, feedback.delete_clip, data_dir, row.clip_path)
+            await self.bot.storage.set_clip(row.id, user_id=row.user_id, path=None)
+            await interaction.response.send_message(
+                "Deleted your kept clip; it will not be used for training.", ephemeral=True
+            )
+            return
+        if row.true_label is None:
+            await interaction.response.send_message(
+                "First tell me whether the result was right (✅ Right or ❌ Wrong), so the clip gets the right label.",
+                ephemeral=True,
+            )
+            return
+        data = self.bot.clip_cache.get(row.id)
+        if data is None:
+            await interaction.response.send_message(
+                "That clip is no longer available: I hold notes in memory only for a few minutes, and never "
+                "on disk without your consent. Send the note again to keep it.",
+                ephemeral=True,
+            )
+            return
+        rel = feedback.clip_relpath(row.user_id, row.id, feedback.extension_for(data))
+        await loop.run_in_executor(None, feedback.write_clip, data_dir, rel, data)
+        if not await self.bot.storage.set_clip(row.id, user_id=row.user_id, path=rel):
+            await loop.run_in_executor(None, feedback.delete_clip, data_dir, rel)  # forgotten meanwhile
+            await interaction.response.send_message(NOT_STORED, ephemeral=True)
+            return
+        await interaction.response.send_message(
+            f"Kept your clip for training, labelled **{row.true_label}**. Press the button again to delete it; "
+            "`/emotion forget` deletes it with everything else about you.",
+            ephemeral=True,
+        )
+
+
+async def setup(bot: EmotionBot) -> None:
+    await bot.add_cog(Feedback(bot))

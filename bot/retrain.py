@@ -1,0 +1,205 @@
+"""Retraining: run ``bot.train_job`` in a child process, follow its progress, decide whether to swap.
+
+The child process isolates the bot from a crash or an out-of-memory kill during training; its JSON lines
+on stdout are read with asyncio (no thread, no blocking). One run at a time. Nothing here talks to Discord:
+the cog turns ``Progress`` and ``RetrainError`` into messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: The new model must not be worse than the live one by more than this (accuracy, 0..1) to be swapped in.
+MAX_DROP = 0.01
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+STAGE_NAMES = {"features": "extracting features", "evaluate:actors": "cross-validating on unseen speakers",
+               "fit": "fitting the final model", "start": "starting"}  # fmt: skip
+
+
+class RetrainError(Exception):
+    """Training failed; the message is one sentence for the user."""
+
+
+@dataclass
+class Progress:
+    preset: str
+    stage: str = "start"
+    done: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def line(self) -> str:
+        """``extracting features: 40 % · 0:12 elapsed``."""
+        stage = STAGE_NAMES.get(self.stage, self.stage)
+        pct = f": {100 * self.done // self.total} %" if self.total else ""
+        return f"{stage}{pct} · {format_elapsed(self.elapsed)} elapsed"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    version: str
+    accuracy: float | None
+    seconds: float
+
+
+def format_elapsed(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def live_accuracy(card: dict) -> float | None:
+    """``card["scores"]["actors"]["accuracy"]`` if the card has one."""
+    try:
+        value = card["scores"]["actors"]["accuracy"]
+    except (KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def decide(new: float | None, live: float | None, *, force: bool = False) -> tuple[bool, str]:
+    """Whether to swap in a model scoring ``new`` for one scoring ``live``, and why (a sentence part)."""
+    if force:
+        return True, "forced"
+    if live is None:
+        return True, "the live model has no speaker-independent score to compare with"
+    if new is None:
+        return False, "the new model has no speaker-independent score"
+    if new >= live - MAX_DROP:
+        return True, f"{new:.1%} vs {live:.1%} for the live model"
+    return False, f"{new:.1%} is more than 1 point below the live model's {live:.1%}"
+
+
+def new_version() -> str:
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+class Retrainer:
+    """Runs at most one training process at a time."""
+
+    def __init__(
+        self, *, models_dir: Path, python: str = sys.executable, timeout_s: float = 3 * 3600
+    ) -> None:
+        self.models_dir = Path(models_dir)
+        self.python = python
+        self.timeout_s = timeout_s
+        self.progress: Progress | None = None
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.progress is not None
+
+    def begin(self, preset: str) -> Progress:
+        """Claim the single slot (synchronously, so two requests cannot both start); RuntimeError if taken."""
+        if self.progress is not None:
+            raise RuntimeError("a retraining run is already in progress")
+        self.progress = Progress(preset)
+        return self.progress
+
+    async def run(self, data: Path, extra: Sequence[dict]) -> Candidate:
+        """Train in a child process (after ``begin``); return the candidate or raise ``RetrainError``."""
+        progress = self.progress
+        if progress is None:
+            raise RuntimeError("call begin() first")
+        version = new_version()
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        out = self.models_dir / f"candidate-{version}.npz"
+        job_file = self.models_dir / f".job-{version}.json"
+        job = {"data": str(data), "preset": progress.preset, "out": str(out), "version": version,
+               "extra": list(extra)}  # fmt: skip
+        job_file.write_text(json.dumps(job), encoding="utf-8")
+        env = dict(os.environ)
+        env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))})  # fmt: skip
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                self.python, "-m", "bot.train_job", str(job_file), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+                start_new_session=True,
+            )  # fmt: skip
+            result = await asyncio.wait_for(self._follow(self.process, progress), self.timeout_s)
+        except asyncio.TimeoutError:
+            await self._kill()
+            raise RetrainError(
+                f"training took longer than {format_elapsed(self.timeout_s)} and was stopped"
+            ) from None
+        except OSError as exc:
+            out.unlink(missing_ok=True)
+            raise RetrainError(f"the training process could not start ({exc})") from None
+        except BaseException:
+            out.unlink(missing_ok=True)  # a half-finished run leaves no candidate behind
+            raise
+        finally:
+            job_file.unlink(missing_ok=True)
+            self.process = None
+        return Candidate(
+            Path(result["path"]), str(result["version"]), result.get("accuracy"), progress.elapsed
+        )
+
+    def finish(self) -> None:
+        self.progress = None
+
+    async def _follow(self, proc: asyncio.subprocess.Process, progress: Progress) -> dict:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr_task = asyncio.create_task(proc.stderr.read())
+        final: dict | None = None
+        try:
+            async for raw in proc.stdout:
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue  # a stray print from a library
+                if "ok" in msg:
+                    final = msg
+                elif "stage" in msg:
+                    progress.stage, progress.done, progress.total = msg["stage"], msg["done"], msg["total"]
+            code = await proc.wait()
+            stderr = await stderr_task
+        except asyncio.CancelledError:
+            stderr_task.cancel()
+            await self._kill()
+            raise
+        if final is not None and not final.get("ok"):
+            raise RetrainError(str(final.get("error") or "training failed"))
+        if code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            raise RetrainError(f"the training process was killed ({name}), perhaps for lack of memory")
+        if code != 0 or final is None:
+            tail = stderr.decode(errors="replace").strip().splitlines()[-1:] if stderr else []
+            log.error("training process exited with %s: %s", code, stderr.decode(errors="replace")[-4000:])
+            raise RetrainError(
+                f"the training process crashed (exit code {code}{': ' + tail[0][:200] if tail else ''})"
+            )
+        return final
+
+    async def _kill(self) -> None:
+        proc = self.process
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
+
+    async def cancel(self) -> None:
+        """Stop a running training process (bot shutdown)."""
+        await self._kill()
