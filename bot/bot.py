@@ -92,7 +92,7 @@ class EmotionBot(commands.Bot):
         #: The live model's file (for the pointer's "previous"); None: unknown (the shipped model).
         self.model_path = model_path if model_path is not None else settings.model_path
         self.models = ModelStore(settings.data_dir)
-        self.clip_cache = clip_cache or ClipCache()
+        self.clip_cache = clip_cache if clip_cache is not None else ClipCache()
         self._profile_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._swap_lock = asyncio.Lock()
         self.retrainer = Retrainer(models_dir=self.models.dir)

@@ -32,6 +32,7 @@ import itertools
 import json
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,7 +195,8 @@ class FakeDiscord:
     def add_file(self, data: bytes, filename: str, content_type: str | None, **extra: Any) -> dict:
         """Serve ``data`` for download and return its attachment payload (``extra`` keys are added)."""
         att_id = self.new_id()
-        path = f"/attachments/{self.channel_id}/{att_id}/{filename}"
+        # Quoted, so that a hostile name such as ``../../x.ogg`` stays one URL segment, as on Discord's CDN.
+        path = f"/attachments/{self.channel_id}/{att_id}/{urllib.parse.quote(filename, safe='')}"
         self.files[path] = (data, content_type or "application/octet-stream")
         att = {"id": str(att_id), "filename": filename, "size": len(data), "url": self.base_url + path,
                "proxy_url": self.base_url + path}  # fmt: skip
@@ -477,7 +479,9 @@ class FakeDiscord:
         path = request.path
         if path == "/gateway" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._gateway(request)
-        if path in self.files and request.method == "GET":
+        raw = request.raw_path.split("?", 1)[0]
+        if raw in self.files and request.method == "GET":
+            path = raw
             self.downloads.append(path)
             data, ctype = self.files[path]
             return web.Response(body=data, content_type=ctype.split(";")[0])
