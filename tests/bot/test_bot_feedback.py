@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from bot_helpers import start_bot, stop_bot
 
-from bot.feedback import ClipCache, clip_relpath, extension_for, resolve_clip
 from bot.fakediscord import EPHEMERAL_FLAG
+from bot.feedback import ClipCache, clip_relpath, extension_for, resolve_clip
 from ser_core import EMOTIONS
 from ser_core.features import get_preset
 from ser_core.train import MLPParams, fit_adaptive
