@@ -111,6 +111,10 @@ class EmotionBot(commands.Bot):
         return self._connection._intents.message_content
 
     async def setup_hook(self) -> None:
+        # Leftovers of a training run cut short by a crash or kill of the bot (never the live model).
+        removed = await asyncio.get_running_loop().run_in_executor(None, self.models.clean_stale)
+        if removed:
+            log.info("removed %d leftover file(s) of an interrupted retraining run", removed)
         for extension in INITIAL_EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -195,6 +199,8 @@ class EmotionBot(commands.Bot):
                 model = self.model
                 async with self._profile_lock(user_id):
                     profile = SpeakerProfile.from_dict(await self.storage.get_profile(user_id) or {})
+                    if profile.n and profile.mean.shape != (model.features.dim,):
+                        profile = SpeakerProfile()  # built with another feature set: start again
                     pred = await self.worker.run(model.predict, data, limits=self.limits, speaker=profile)
                     note = None
                     if pred.features is not None:

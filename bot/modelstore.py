@@ -77,6 +77,19 @@ class ModelStore:
         os.replace(candidate, target)
         return target
 
+    def clean_stale(self) -> int:
+        """Delete candidates and job files of runs that never finished (the bot was stopped meanwhile)."""
+        if not self.dir.is_dir():
+            return 0
+        stale = [
+            *self.dir.glob("candidate-*.npz"),
+            *self.dir.glob(".job-*.json"),
+            *self.dir.glob(".current-*"),
+        ]
+        for f in stale:
+            f.unlink(missing_ok=True)
+        return len(stale)
+
     def load_current(self) -> tuple[Model, Path | None] | None:
         """The model the pointer names and its path, or None (no pointer, or it does not load: logged)."""
         ptr = self.read()

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -53,11 +54,23 @@ def run(job: dict) -> dict:
     return {"ok": True, "path": str(out), "version": model.version, "accuracy": accuracy}
 
 
+def _die_with_parent() -> None:
+    """On Linux, ask for SIGTERM when the bot dies, so a killed bot leaves no training running."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with contextlib.suppress(AttributeError, OSError):
         os.nice(5)  # the bot's own replies come first
+    _die_with_parent()
     try:
         job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     except (IndexError, OSError, ValueError) as exc:

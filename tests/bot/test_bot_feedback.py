@@ -156,6 +156,8 @@ async def test_voice_profile_learns_then_is_used_and_forget_clears_it(fake, sett
     bot, task = await start_bot(fake, dataclasses.replace(settings, model_path=adaptive_model_path), model)
     try:
         owner = int(fake.owner["id"])
+        # A profile left by a model with another feature set must not break predictions: it starts again.
+        await bot.storage.save_profile(owner, {"n": 10, "mean": [0.0] * 3, "m2": [1.0] * 3})
         footers = []
         for seed in range(3):
             from bot.demo import synthetic_voice

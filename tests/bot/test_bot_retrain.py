@@ -145,6 +145,16 @@ async def test_retrain_without_data_and_rollback_without_history_explain(fake, b
 
 
 # ---------------------------------------------------------------------------------------------- start-up
+async def test_start_up_removes_leftovers_of_an_interrupted_run_but_not_models(fake, settings, model):
+    models = settings.data_dir / "models"
+    models.mkdir(parents=True)
+    for name in ("candidate-1.npz", ".job-1.json", ".current-abc.json", "model-keep.npz", "current.json"):
+        (models / name).write_bytes(b"x")
+    bot, task = await start_bot(fake, settings, model)
+    await stop_bot(bot, task)
+    assert sorted(p.name for p in models.iterdir()) == ["current.json", "model-keep.npz"]
+
+
 @pytest.fixture
 def shipped(monkeypatch, model_path):
     """Pretend the tiny test model is the shipped one (the repository may not ship a model yet)."""
