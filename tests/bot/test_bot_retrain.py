@@ -52,12 +52,24 @@ async def model_card_text(fake) -> str:
 
 
 async def test_retrain_swaps_in_a_new_model_refuses_a_second_run_and_rollback_restores(
-    fake, settings, model, model_path, labelled, fast_progress
+    fake, settings, model, model_path, labelled, fast_progress, voice_ogg
 ):
     settings = dataclasses.replace(settings, ravdess_dir=labelled)
     bot, task = await start_bot(fake, settings, model)
     try:
         old = bot.model.version
+        # One note whose author says it was angry and lets the bot keep it: retraining must use it.
+        note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+        reply = await fake.wait_for_reply(note["id"])
+        row_id = int(reply.custom_ids[0].rsplit(":", 1)[1])
+        menu = await fake.wait_interaction(
+            await fake.click(reply, f"ser:fb:wrong:{row_id}"), kinds=("callback",)
+        )
+        await fake.wait_interaction(
+            await fake.click(menu, menu.custom_ids[0], values=["angry"]), kinds=("callback",)
+        )
+        await fake.wait_interaction(await fake.click(reply, f"ser:fb:keep:{row_id}"), kinds=("callback",))
+
         inter = await fake.slash("emotion", "retrain", **ADMIN)
         first = await fake.wait_interaction(inter, kinds=("callback",))
         assert first.payload["type"] == 4 and "Retraining (`rich`)" in first.content  # answered at once
@@ -70,12 +82,13 @@ async def test_retrain_swaps_in_a_new_model_refuses_a_second_run_and_rollback_re
         assert "already in progress" in busy and "%" in busy and "elapsed" in busy
 
         text = await final_edit(fake, inter)
-        assert text.startswith("✅") and "is now live" in text, text
+        assert text.startswith("✅") and "is now live" in text and "1 kept clip" in text, text
         new = bot.model.version
         assert new != old and f"`{new}`" in text and f"`{old}`" in text
         assert any("elapsed" in e for e in edits_of(fake, inter)[:-1])  # progress was shown before the end
         assert new in await model_card_text(fake)
         assert bot.model.card["scores"]["actors"]["accuracy"] >= 0.8  # three very different sounds
+        assert bot.model.card["data"]["n_extra_clips"] == 1 and bot.model.card["data"]["n_clips"] == 37
 
         store = ModelStore(settings.data_dir)
         pointer = json.loads(store.pointer_path.read_text())
