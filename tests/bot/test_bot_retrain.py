@@ -113,6 +113,31 @@ async def test_retrain_swaps_in_a_new_model_refuses_a_second_run_and_rollback_re
     assert restarted.version == old and path == model_path.resolve()
 
 
+async def test_a_worse_model_is_not_swapped_in_unless_forced(fake, settings, model_path, labelled, tmp_path):
+    strong = load_model(model_path)
+    strong.card["scores"] = {"actors": {"accuracy": 1.5}}  # unbeatable, so the new model counts as worse
+    strong.card["version"] = "strong"
+    strong.save(tmp_path / "strong.npz")
+    settings = dataclasses.replace(settings, ravdess_dir=labelled, model_path=tmp_path / "strong.npz")
+    bot, task = await start_bot(fake, settings, load_model(tmp_path / "strong.npz"))
+    try:
+        inter = await fake.slash("emotion", "retrain", **ADMIN)
+        text = await final_edit(fake, inter)
+        assert (
+            text.startswith("⏹️") and "kept model `strong`" in text and "below the live model's 150.0%" in text
+        )
+        assert bot.model.version == "strong" and not (settings.data_dir / "models" / "current.json").exists()
+        assert list((settings.data_dir / "models").glob("*.npz")) == []
+
+        forced = await fake.slash(
+            "emotion", "retrain", [{"type": 5, "name": "force", "value": True}], **ADMIN
+        )
+        text = await final_edit(fake, forced)
+        assert text.startswith("✅") and "(forced)" in text and bot.model.version != "strong"
+    finally:
+        await stop_bot(bot, task)
+
+
 async def test_a_failing_retrain_keeps_the_model_and_says_why(fake, settings, model, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
