@@ -164,3 +164,36 @@ def test_settings_errors_are_one_line(env):
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
     assert "\n" not in str(info.value)
+
+
+async def test_storage_v2_database_gains_feedback_columns_and_profiles(tmp_path):
+    from bot.storage import MIGRATIONS
+
+    path = tmp_path / "v2.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript(MIGRATIONS[0] + ";" + MIGRATIONS[1] + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                      " INSERT INTO schema_version VALUES (2);")  # fmt: skip
+    con.execute("INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label, confidence,"
+                " probabilities, duration_s, model_version) VALUES (1, 2, 10, 3, 1000.0, 'sad', 0.5, '{}', 2.0, 'v')")  # fmt: skip
+    con.commit()
+    con.close()
+    st = await Storage.open(path)
+    try:
+        assert await st.schema_version() == SCHEMA_VERSION
+        (old,) = await st.history(1)
+        assert (old.id, old.feedback, old.true_label, old.clip_path) == (1, None, None, None)
+        new_id = await st.add_detection(det(11, 1001.0))
+        assert new_id == 2
+        assert not await st.set_feedback(new_id, user_id=10, feedback="wrong", true_label="sad")  # not theirs
+        assert await st.set_feedback(new_id, user_id=11, feedback="wrong", true_label="happy")
+        assert await st.set_clip(new_id, user_id=11, path="feedback/11/2.ogg")
+        assert [(c.detection_id, c.user_id, c.label) for c in await st.kept_clips()] == [(2, 11, "happy")]
+        with pytest.raises(ValueError):
+            await st.set_feedback(new_id, user_id=11, feedback="maybe", true_label="sad")
+        await st.save_profile(11, {"n": 1, "mean": [0.5], "m2": [0.0]})
+        await st.save_profile(11, {"n": 2, "mean": [0.5], "m2": [0.1]})
+        assert (await st.get_profile(11))["n"] == 2 and await st.get_profile(10) is None
+        assert await st.forget_user(11) == 1
+        assert await st.get_profile(11) is None and await st.kept_clips() == [] and await st.count() == 1
+    finally:
+        await st.close()
