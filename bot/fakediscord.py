@@ -122,6 +122,7 @@ class FakeDiscord:
         self.messages: dict[int, dict] = {}  # every message the bot created or edited, by id
         self._interaction_messages: dict[int, int] = {}  # component interaction id → its message id
         self._originals: dict[str, int] = {}  # interaction token → id of its response message
+        self.expired_tokens: set[str] = set()  # webhook calls with these answer 404 Unknown Webhook
         self.downloads: list[str] = []
         self.port: int | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -664,8 +665,14 @@ class FakeDiscord:
         await self._record(Record("edit", payload, files, channel_id=channel_id, message_id=message_id))
         return _ok(msg)
 
+    def expire(self, interaction: dict) -> None:
+        """Make ``interaction``'s token expire (as Discord does after 15 minutes): edits answer 404."""
+        self.expired_tokens.add(interaction["token"])
+
     async def _original(self, request, parts) -> web.Response:
         token = parts[2]
+        if token in self.expired_tokens:
+            return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
         if request.method == "DELETE":
             return web.Response(status=204)
         payload, files = await self._read_body(request) if request.method == "PATCH" else ({}, [])

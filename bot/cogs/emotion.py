@@ -234,10 +234,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
             bot.retrainer.finish()
-            try:
-                await asyncio.wait_for(interaction.edit_original_response(content=text), 10)
-            except (discord.HTTPException, asyncio.TimeoutError) as exc:
-                log.warning("could not show the retraining result: %r", exc)
+            await self._show_result(interaction, text)
         log.info("retraining: %s", text)
 
     async def _show_progress(self, interaction: discord.Interaction, progress: Progress) -> None:
@@ -249,7 +246,23 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
                     content=f"🔄 Retraining (`{progress.preset}`): {progress.line()}"
                 )
             except discord.HTTPException as exc:  # e.g. the 15-minute interaction token expired
-                log.warning("could not update the retraining progress: %s", exc)
+                log.warning("stopped updating the retraining progress: %s", exc)
+                return
+
+    async def _show_result(self, interaction: discord.Interaction, text: str) -> None:
+        """Edit the progress message; if that is no longer possible (a run longer than the 15 minutes an
+        interaction can be edited), post the result in the channel instead."""
+        try:
+            await asyncio.wait_for(interaction.edit_original_response(content=text), 10)
+            return
+        except (discord.HTTPException, asyncio.TimeoutError) as exc:
+            log.warning("could not edit the retraining message (%r); posting the result instead", exc)
+        channel = interaction.channel
+        if isinstance(channel, discord.abc.Messageable):
+            try:
+                await asyncio.wait_for(channel.send(text), 10)
+            except (discord.HTTPException, asyncio.TimeoutError) as exc:
+                log.warning("could not post the retraining result: %r", exc)
 
     async def _kept_clips(self) -> list[dict]:
         """Consented feedback clips as training clips: the user id is the speaker."""

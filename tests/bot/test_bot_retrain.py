@@ -154,6 +154,22 @@ async def test_a_failing_retrain_keeps_the_model_and_says_why(fake, settings, mo
         await stop_bot(bot, task)
 
 
+async def test_after_the_interaction_expires_the_result_is_posted_in_the_channel(
+    fake, settings, model, tmp_path
+):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bot, task = await start_bot(fake, dataclasses.replace(settings, ravdess_dir=empty), model)
+    try:
+        inter = await fake.slash("emotion", "retrain", **ADMIN)
+        await fake.wait_interaction(inter, kinds=("callback",))
+        fake.expire(inter)  # as if training had taken more than 15 minutes
+        posted = await fake.wait_for(lambda r: r.kind == "message" and "Retraining failed" in r.content, 60)
+        assert posted.channel_id == fake.channel_id and not edits_of(fake, inter)
+    finally:
+        await stop_bot(bot, task)
+
+
 async def test_a_killed_training_process_keeps_the_model(fake, settings, model, labelled):
     bot, task = await start_bot(fake, dataclasses.replace(settings, ravdess_dir=labelled), model)
     try:
