@@ -2,6 +2,10 @@
 #   docker build -t ser-bot .
 #   docker run --rm -e DISCORD_TOKEN=... -v ser-data:/data ser-bot
 #   docker run --rm ser-bot --demo          # offline demo, no token
+#   For /emotion retrain, mount the data set read-only and name it:
+#   docker run --rm -e DISCORD_TOKEN=... -v ser-data:/data -v /path/to/ravdess:/ravdess:ro \
+#              -e SER_RAVDESS_DIR=/ravdess ser-bot
+#   Retraining runs in a child process inside the container; if it runs out of memory only that run fails.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -61,8 +61,12 @@ def load_live(settings: Settings):
 
     from .modelstore import ModelStore
 
+    store = ModelStore(settings.data_dir)
+    if settings.model_path is not None and store.pointer_path.exists():
+        log.warning("SER_MODEL_PATH is set, so the model in %s (from /emotion retrain or rollback) is not used; "
+                    "unset SER_MODEL_PATH to serve it", store.pointer_path)  # fmt: skip
     if settings.model_path is None:
-        current = ModelStore(settings.data_dir).load_current()  # logs why if it does not load
+        current = store.load_current()  # logs why if it does not load
         if current is not None:
             model, path = current
             log.info("using model %s from %s", model.version, path or "the shipped model")
