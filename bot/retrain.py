@@ -127,7 +127,7 @@ class Retrainer:
         job = {"data": str(data), "preset": progress.preset, "out": str(out), "version": version,
                "extra": list(extra)}  # fmt: skip
         job_file.write_text(json.dumps(job), encoding="utf-8")
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}  # training needs no secrets
         env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))})  # fmt: skip
         try:
