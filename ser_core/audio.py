@@ -331,10 +331,7 @@ def peak_dbfs(y: np.ndarray, sr: int, frame_s: float = 0.05) -> float:
     """RMS level of the loudest ``frame_s`` frame, in dBFS (−inf for digital silence)."""
     n = max(1, int(frame_s * sr))
     m = y.size // n
-    if m == 0:
-        frames = y[None, :]
-    else:
-        frames = y[: m * n].reshape(m, n)
+    frames = y[None, :] if m == 0 else y[:m * n].reshape(m, n)
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)).max()
     return float(20 * np.log10(rms)) if rms > 0 else float("-inf")
 

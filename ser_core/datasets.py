@@ -112,7 +112,10 @@ def scan_ravdess(root: str | Path, *, strict: bool = False) -> ScanReport:
         seen.add(path.stem)
         clips.append(Clip(path, f["emotion"], f["actor"], f["intensity"], f["statement"], f["repetition"]))
     if not clips:
-        raise DatasetError(f"no RAVDESS clips (names like 03-01-05-02-01-01-12.wav) found under {root}")
+        raise DatasetError(
+            f"no RAVDESS clips (names like 03-01-05-02-01-01-12.wav) found under {root}, and no labels.csv "
+            "(path,emotion,speaker) to describe other clips"
+        )
     actors = {c.speaker for c in clips}
     missing = [f"{i:02d}" for i in range(1, RAVDESS_ACTORS + 1) if f"{i:02d}" not in actors]
     report = ScanReport(clips, skipped, missing)

@@ -193,7 +193,12 @@ class Model:
                 vecs.append(extract(y[s : s + win], self.features))
                 segments.append((s / sr, (s + win) / sr, vecs[-1]))
         X = np.vstack(vecs)
-        adapted = bool(speaker is not None and self.supports_adaptation and speaker.n >= self.min_speaker_clips)
+        adapted = bool(
+            speaker is not None
+            and self.supports_adaptation
+            and speaker.n >= self.min_speaker_clips
+            and speaker.mean.shape == (self.features.dim,)  # a profile from another preset is ignored
+        )
         if adapted:
             P = self.speaker_head.predict_proba(speaker.normalize(X, self.pop_var))
         else:
@@ -258,7 +263,8 @@ class Model:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model atomically (temp file in the same folder, then ``os.replace``)."""
         if "version" not in self.card:
-            self.card["version"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+            now = _dt.datetime.now(_dt.timezone.utc)
+            self.card["version"] = f"{now:%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"  # unique within a second
         arrays = self._arrays()
         meta = json.dumps(self._meta(arrays), sort_keys=True)
         path = Path(path)

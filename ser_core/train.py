@@ -33,6 +33,8 @@ class MLPParams:
     batch_size: int = 64
     max_iter: int = 200
     n_ensemble: int = 1
+    #: Stop when a held-out 10 % of the *training* clips stops improving (never looks at test speakers).
+    early_stopping: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -58,7 +60,7 @@ def canonical_labels(labels) -> tuple[str, ...]:
     return tuple(known + sorted(present - set(known)))
 
 
-def pipeline(params: MLPParams, seed: int) -> Pipeline:
+def pipeline(params: MLPParams, seed: int, n_samples: int | None = None) -> Pipeline:
     """The scikit-learn pipeline one network is trained with."""
     return Pipeline(
         [
@@ -71,8 +73,10 @@ def pipeline(params: MLPParams, seed: int) -> Pipeline:
                     solver="adam",
                     alpha=params.alpha,
                     learning_rate_init=params.learning_rate_init,
-                    batch_size=params.batch_size,
+                    batch_size=min(params.batch_size, n_samples or params.batch_size),
                     max_iter=params.max_iter,
+                    early_stopping=params.early_stopping,
+                    n_iter_no_change=10,
                     random_state=seed,
                 ),
             ),
@@ -120,7 +124,7 @@ def fit(
     yi = encoder.transform(y)
     networks, scaler = [], None
     for k in range(params.n_ensemble):
-        pipe = pipeline(params, seed + k)
+        pipe = pipeline(params, seed + k, n_samples=X.shape[0])
         with warnings.catch_warnings():
             # A capped max_iter is deliberate (it regularises); the warning says nothing new.
             warnings.simplefilter("ignore", ConvergenceWarning)

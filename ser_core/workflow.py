@@ -20,7 +20,7 @@ from .errors import ConfigError, DatasetError
 from .evaluate import Scores, cross_validate
 from .features import FeatureConfig, get_preset
 from .model import Model
-from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit
+from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit, fit_adaptive
 
 #: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
 PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS}
@@ -127,7 +127,7 @@ def train_model(
     if progress:
         progress("fit", 0, 1)
     t1 = time.perf_counter()
-    model = fit(ds.X, ds.y, features=features, params=params)
+    model = fit_adaptive(ds.X, ds.y, ds.groups, features=features, params=params)
     if progress:
         progress("fit", 1, 1)
     is_ravdess = ds.description["n_speakers"] > 1 and all(

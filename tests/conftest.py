@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from synth import tone
 
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
     """Keep the feature cache of the test run out of the user's home."""

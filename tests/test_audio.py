@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from synth import SR, tone
 
 from ser_core import audio
 from ser_core.audio import Limits, decode, encode, ffmpeg_exe, sniff
@@ -24,8 +25,6 @@ from ser_core.errors import (
     TooShortError,
     UnsupportedFormatError,
 )
-
-from synth import SR, tone
 
 
 def _write(y: np.ndarray, sr: int, fmt: str, subtype: str | None = None) -> bytes:

@@ -42,7 +42,7 @@ def test_random_protocol_is_stratified():
     y = np.array(["a"] * 50 + ["b"] * 50)
     parts = splits("random", y, np.zeros(100))
     assert len(parts) == 5
-    for _, tr, te in parts:
+    for _, _tr, te in parts:
         assert len(te) == 20 and (y[te] == "a").sum() == 10
 
 

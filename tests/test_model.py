@@ -185,3 +185,22 @@ def test_speaker_head_round_trip_and_switch(tmp_path):
         pred = loaded.predict(clip, speaker=profile)
         profile.update(pred.features)
     assert profile.n == 3 and loaded.predict(clip, speaker=profile).speaker_adapted
+
+
+def test_profile_of_another_feature_size_is_ignored():
+    from ser_core.speaker import SpeakerProfile
+    from ser_core.train import fit_adaptive
+
+    X, y, cfg = _toy()
+    model = fit_adaptive(X, y, np.array(["a", "b"] * (len(y) // 2)), features=cfg, params=SMALL, min_speaker_clips=1)
+    foreign = SpeakerProfile.of(np.ones((3, 7)))
+    assert not model.predict(encode(tone(200, 1.0), SR, "WAV"), speaker=foreign).speaker_adapted
+
+
+def test_versions_are_unique_within_a_second(tmp_path):
+    X, y, cfg = _toy()
+    a = fit(X, y, features=cfg, params=SMALL)
+    b = fit(X, y, features=cfg, params=SMALL)
+    a.save(tmp_path / "a.npz")
+    b.save(tmp_path / "b.npz")
+    assert a.version != b.version
