@@ -102,6 +102,9 @@ class ModelStore:
                 "the model named by %s does not load (%s); using the shipped model", self.pointer_path, exc
             )
             return None
+        except Exception:  # a hostile or damaged file must not keep the bot from starting
+            log.exception("the model named by %s does not load; using the shipped model", self.pointer_path)
+            return None
 
     def _encode(self, path: Path | None) -> str | None:
         if path is None:

@@ -15,11 +15,16 @@ that claims hours of audio never allocates more than the limit.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -142,6 +147,65 @@ def sniff(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     return "unknown"
+
+
+log = logging.getLogger(__name__)
+
+_stderr_lock = threading.Lock()
+_stderr_users = 0
+_stderr_saved: tuple[int, BinaryIO] | None = None
+
+
+def _mpg123_noise(line: bytes) -> bool:
+    head = line.lstrip()
+    return b"libmpg123" in head[:40] or head.startswith((b"Warning: ", b"Note: "))
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered() -> Iterator[None]:
+    """Keep libmpg123's chatter off the process's stderr.
+
+    libsndfile decodes MP3 with libmpg123, which prints warnings about damaged streams straight to file
+    descriptor 2 ("[src/libmpg123/parse.c:...] warning: ..."), so ``ser predict`` on a broken MP3 printed two
+    lines instead of one. While any decode is inside this block, fd 2 points at a temporary file; when the last
+    one leaves, fd 2 is restored and whatever else was written meanwhile (log lines of other threads) is
+    written out, minus libmpg123's lines (logged at DEBUG). Reference-counted, so parallel decodes stay parallel.
+    """
+    global _stderr_users, _stderr_saved
+    with _stderr_lock:
+        if _stderr_users == 0:
+            try:
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                capture = tempfile.TemporaryFile()
+                saved = os.dup(2)
+                os.dup2(capture.fileno(), 2)
+                _stderr_saved = (saved, capture)
+            except OSError:  # no fd 2 (a daemon) or no temp space: leave stderr alone
+                _stderr_saved = None
+        _stderr_users += 1
+    try:
+        yield
+    finally:
+        with _stderr_lock:
+            _stderr_users -= 1
+            if _stderr_users == 0 and _stderr_saved is not None:
+                saved, capture = _stderr_saved
+                _stderr_saved = None
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                lines = capture.read().splitlines(keepends=True)
+                capture.close()
+                kept = b"".join(line for line in lines if not _mpg123_noise(line))
+                if kept:
+                    with contextlib.suppress(OSError):
+                        os.write(2, kept)
+                for line in lines:
+                    if _mpg123_noise(line):
+                        log.debug("libmpg123: %s", line.decode("utf-8", "replace").strip())
 
 
 _AUDIO_KINDS = {"wav", "flac", "ogg", "mp3", "mp4", "webm", "aiff", "caf", "asf", "amr"}
@@ -282,8 +346,10 @@ def decode(
             "Send a voice message or an audio file (OGG, MP3, WAV, FLAC, M4A)."
         )
     y: np.ndarray | None = None
+    quiet = _native_stderr_filtered() if kind in ("mp3", "unknown") else contextlib.nullcontext()
     try:
-        y = _decode_soundfile(data, sr, limits)
+        with quiet:
+            y = _decode_soundfile(data, sr, limits)
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, EOFError, soxr_error()):
