@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,12 @@ DOWNLOAD_TIMEOUT_S = 30.0
 BUSY_TEXT = "I'm busy with other notes right now. Try again in a few seconds."
 CLOSING_TEXT = "I'm restarting right now. Send the note again in a minute."
 APOLOGY_TEXT = "Sorry, something went wrong on my side while analysing this. The error was logged."
+STORAGE_DOWN_TEXT = (
+    "My storage is unavailable right now, so I cannot show stored results (the error was logged). "
+    "Analysing voice notes still works; new results are not being saved until it is fixed."
+)
+#: What a database that is read-only, full, locked, corrupt or gone raises.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ class EmotionBot(commands.Bot):
         self.rate_limiter = rate_limiter or logic.RateLimiter()
         self._closing = False
         self._jobs: set[asyncio.Task] = set()
+        #: False from the first failed storage call until a write succeeds again; logged once per outage.
+        self.storage_ok = True
 
     @property
     def limits(self) -> Limits:
@@ -154,6 +163,28 @@ class EmotionBot(commands.Bot):
             if task is not None:
                 self._jobs.discard(task)
 
+    # ------------------------------------------------------------------ storage that may fail
+    async def stored(self, what: str, call: Callable[[], Awaitable], *, write: bool, default=None):
+        """Run one storage call; on a database error return ``default`` instead of raising.
+
+        An outage is logged once (with the traceback), not once per note; the first successful write after it
+        logs the recovery. Analyses go on without storage: results are answered, just not saved.
+        """
+        try:
+            result = await call()
+        except STORAGE_ERRORS as exc:
+            if self.storage_ok:
+                self.storage_ok = False
+                log.error("storage failed (%s): analyses continue, results are not saved until it works again",
+                          what, exc_info=exc)  # fmt: skip
+            else:
+                log.debug("storage still failing (%s): %r", what, exc)
+            return default
+        if write and not self.storage_ok:
+            self.storage_ok = True
+            log.warning("storage works again (%s)", what)
+        return result
+
     # ------------------------------------------------------------------ the one analysis path
     async def analyze(
         self,
@@ -198,29 +229,39 @@ class EmotionBot(commands.Bot):
                     )
                 model = self.model
                 async with self._profile_lock(user_id):
-                    profile = SpeakerProfile.from_dict(await self.storage.get_profile(user_id) or {})
+                    saved = await self.stored(
+                        "reading a voice profile", lambda: self.storage.get_profile(user_id), write=False
+                    )
+                    profile = SpeakerProfile.from_dict(saved or {})
                     if profile.n and profile.mean.shape != (model.features.dim,):
                         profile = SpeakerProfile()  # built with another feature set: start again
                     pred = await self.worker.run(model.predict, data, limits=self.limits, speaker=profile)
                     note = None
                     if pred.features is not None:
                         profile.update(pred.features)
-                        await self.storage.save_profile(user_id, profile.to_dict())
+                        await self.stored(
+                            "saving a voice profile",
+                            lambda: self.storage.save_profile(user_id, profile.to_dict()),
+                            write=True,
+                        )
                         if model.supports_adaptation:
                             note = views.profile_note(
                                 adapted=pred.speaker_adapted, n=profile.n, needed=model.min_speaker_clips
                             )
                 row_id = None
                 if guild_id is not None:
-                    row_id = await self.storage.add_detection(
-                        Detection(
-                            guild_id=guild_id, channel_id=channel_id, user_id=user_id, message_id=message_id,
-                            created_at=now(), label=pred.label, confidence=pred.confidence,
-                            probabilities=pred.probabilities, duration_s=pred.duration_s,
-                            model_version=pred.model_version,
-                        )
+                    detection = Detection(
+                        guild_id=guild_id, channel_id=channel_id, user_id=user_id, message_id=message_id,
+                        created_at=now(), label=pred.label, confidence=pred.confidence,
+                        probabilities=pred.probabilities, duration_s=pred.duration_s,
+                        model_version=pred.model_version,
                     )  # fmt: skip
-                    self.clip_cache.put(row_id, data, owner=user_id)
+                    # Not saved (storage down): the reply still comes, without the feedback buttons.
+                    row_id = await self.stored(
+                        "saving a result", lambda: self.storage.add_detection(detection), write=True
+                    )
+                    if row_id is not None:
+                        self.clip_cache.put(row_id, data, owner=user_id)
                 return Outcome(prediction=pred, filename=name, row_id=row_id, profile=note)
         except Busy:
             return Outcome(error=BUSY_TEXT)
@@ -306,8 +347,15 @@ class EmotionBot(commands.Bot):
 
 class _Tree(app_commands.CommandTree):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", None)
         if isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You cannot use this command here."
+        elif isinstance(original, STORAGE_ERRORS) and isinstance(interaction.client, EmotionBot):
+            # Logged once per outage by ``stored``, like the analyses' storage calls.
+            await interaction.client.stored(
+                f"/{getattr(interaction.command, 'qualified_name', '?')}", _raiser(original), write=True
+            )
+            text = STORAGE_DOWN_TEXT
         else:
             log.error(
                 "command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error
@@ -320,3 +368,10 @@ class _Tree(app_commands.CommandTree):
                 await interaction.response.send_message(text, ephemeral=True)
         except discord.HTTPException:
             log.warning("could not report an error to the user")
+
+
+def _raiser(exc: BaseException) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        raise exc
+
+    return call

@@ -18,6 +18,11 @@ Usage::
     msg = await fake.send_message(attachments=[fake.voice_attachment(ogg_bytes, 3.0)])
     reply = await fake.wait_for_reply(msg["id"])
 
+Faults on demand: ``rate_limit`` answers the next matching REST calls with a Discord 429 (``retry_after`` in the
+body and ``X-RateLimit-*`` / ``Retry-After`` headers); ``drop_gateway`` closes the websocket with a close code
+(4000 and 1001 are resumable: the client comes back with RESUME, recorded in ``resumes``); ``valid_token``
+makes ``/users/@me`` answer 401 to any other token, as Discord does for a wrong one.
+
 Unknown routes answer 404 with a JSON error and are logged (``fake.unknown``); it never answers 5xx, which
 the client would retry for many seconds.
 """
@@ -105,8 +110,10 @@ class Record:
 
 
 class FakeDiscord:
-    def __init__(self, *, allow_message_content: bool = True, heartbeat_interval_ms: int = 41_250) -> None:
+    def __init__(self, *, allow_message_content: bool = True, heartbeat_interval_ms: int = 41_250,
+                 valid_token: str | None = None) -> None:  # fmt: skip
         self.allow_message_content = allow_message_content
+        self.valid_token = valid_token  # None: any token logs in
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self._ids = itertools.count(1_300_000_000_000_000_000)
         self.app_id = self.new_id()
@@ -124,6 +131,9 @@ class FakeDiscord:
         self._originals: dict[str, int] = {}  # interaction token → id of its response message
         self.expired_tokens: set[str] = set()  # webhook calls with these answer 404 Unknown Webhook
         self.downloads: list[str] = []
+        self.resumes: list[dict] = []  # RESUME payloads received
+        self.rate_limited: list[str] = []  # "METHOD /path" of every call answered 429
+        self._rate_limits: list[list] = []  # [method, path predicate, retry_after, remaining, global]
         self.port: int | None = None
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
@@ -339,6 +349,50 @@ class FakeDiscord:
                     return int(c["id"])
         return self.new_id()
 
+    # ------------------------------------------------------------------ faults
+    def rate_limit(self, method: str, path: Callable[[str], bool] | str, *, retry_after: float = 0.2,
+                   count: int = 1, is_global: bool = False) -> None:  # fmt: skip
+        """Answer the next ``count`` REST calls ``method`` on a path (below ``/api/v10``; a predicate, or a
+        string the path must contain) with 429 Too Many Requests, as Discord does."""
+        match = path if callable(path) else (lambda p, s=path: s in p)
+        self._rate_limits.append([method.upper(), match, retry_after, count, is_global])
+
+    async def drop_gateway(self, code: int = 4000) -> None:
+        """Close every gateway connection with ``code`` (4000 unknown error, 1001 going away: both resumable)."""
+        for ws in list(self._sockets):
+            await ws.close(code=code, message=b"fake discord dropped the connection")
+
+    async def wait_resumed(self, count: int = 1, timeout: float = 15.0) -> None:
+        """Until ``count`` RESUMEs have been answered."""
+        deadline = time.monotonic() + timeout
+        while len(self.resumes) < count:
+            if time.monotonic() > deadline:
+                raise asyncio.TimeoutError(f"{len(self.resumes)} RESUME(s) within {timeout} s, wanted {count}")
+            await asyncio.sleep(0.02)
+
+    def _rate_limited(self, method: str, path: str) -> web.Response | None:
+        for rule in self._rate_limits:
+            if rule[3] > 0 and rule[0] == method and rule[1](path):
+                rule[3] -= 1
+                retry_after, is_global = rule[2], rule[4]
+                self.rate_limited.append(f"{method} {path}")
+                body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
+                response = _json(body, status=429)
+                response.headers.update({
+                    "Retry-After": str(max(1, round(retry_after))),
+                    "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+                    "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                    "X-RateLimit-Bucket": "fake-bucket", "X-RateLimit-Scope": "shared" if not is_global else "user",
+                    # Discord's answers come through its proxy; without Via, discord.py takes a 429 for a
+                    # Cloudflare ban and raises instead of waiting.
+                    "Via": "1.1 google",
+                })  # fmt: skip
+                if is_global:
+                    response.headers["X-RateLimit-Global"] = "true"
+                return response
+        return None
+
     # ------------------------------------------------------------------ awaiting results
     async def wait_for(
         self, predicate: Callable[[Record], bool], timeout: float = 10.0, start: int = 0
@@ -413,6 +467,7 @@ class FakeDiscord:
                     self._sockets.append(ws)
                     await self._send_ready(ws)
                 elif op == 6:
+                    self.resumes.append(d)
                     self._sockets.append(ws)
                     self._seq += 1
                     await ws.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": self._seq, "d": {}}))
@@ -490,6 +545,9 @@ class FakeDiscord:
             return self._not_found(request)
         parts = path[len(API_PREFIX) :].strip("/").split("/")
         method = request.method
+        limited = self._rate_limited(method, path[len(API_PREFIX) :])
+        if limited is not None:
+            return limited
         try:
             handler = self._match(method, parts)
             if handler is None:
@@ -526,6 +584,8 @@ class FakeDiscord:
         return None
 
     async def _me(self, request, parts) -> web.Response:
+        if self.valid_token is not None and request.headers.get("Authorization") != f"Bot {self.valid_token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return _ok(self.bot_user)
 
     async def _get_commands(self, request, parts) -> web.Response:

@@ -14,7 +14,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    token: str
+    token: str = field(repr=False)  # never in a log line, a traceback's locals or an error reply
     data_dir: Path = Path("./data")
     model_path: Path | None = None  # None: the model shipped with ser_core
     dev_guild_id: int | None = None

@@ -15,7 +15,7 @@ from discord.ext import commands
 from ser_core import EMOTIONS, ModelError
 
 from .. import feedback, logic, views
-from ..bot import EmotionBot
+from ..bot import STORAGE_DOWN_TEXT, EmotionBot
 from ..retrain import Progress, RetrainError, decide, format_elapsed, live_accuracy
 from ..worker import Busy, Closed
 
@@ -66,10 +66,16 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.describe(user="Only this person's notes")
     async def history(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         """Show the latest detections in this server."""
-        assert interaction.guild_id is not None
-        rows = await self.bot.storage.history(
-            interaction.guild_id, user_id=user.id if user else None, limit=10
+        guild_id = interaction.guild_id
+        assert guild_id is not None
+        rows = await self.bot.stored(
+            "reading the history",
+            lambda: self.bot.storage.history(guild_id, user_id=user.id if user else None, limit=10),
+            write=False,
         )
+        if rows is None or not self.bot.storage_ok:
+            await interaction.response.send_message(STORAGE_DOWN_TEXT, ephemeral=True)
+            return
         embed = views.history_embed(rows, who=user.display_name if user else "everyone")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
@@ -82,10 +88,19 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         days: app_commands.Range[int, 1, 365] = 30,
     ) -> None:
         """Show how emotions were distributed over time, with a chart."""
-        assert interaction.guild_id is not None
+        guild_id = interaction.guild_id
+        assert guild_id is not None
         await interaction.response.defer(thinking=True)
         since = time.time() - days * 86400
-        rows = await self.bot.storage.since(interaction.guild_id, since, user_id=user.id if user else None)
+        rows = await self.bot.stored(
+            "reading statistics",
+            lambda: self.bot.storage.since(guild_id, since, user_id=user.id if user else None),
+            write=False,
+        )
+        # Failing writes (a read-only or full disk) make the numbers stale: say so rather than show them.
+        if rows is None or not self.bot.storage_ok:
+            await interaction.followup.send(STORAGE_DOWN_TEXT)
+            return
         stats = logic.aggregate(
             ((r.created_at, r.label, r.confidence) for r in rows), days=days, labels=self.bot.model.labels
         )

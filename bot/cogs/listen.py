@@ -32,7 +32,12 @@ class Listen(commands.Cog):
         attachment = logic.pick_audio(message.attachments)
         if attachment is None:
             return
-        if not await self.bot.storage.is_listening(message.channel.id):
+        channel_id = message.channel.id
+        # Storage down: listening stays on (the default), so notes are still answered.
+        if not await self.bot.stored(
+            "reading the listening setting", lambda: self.bot.storage.is_listening(channel_id), write=False,
+            default=True,
+        ):
             return
         async with self.bot.job():
             outcome = await self.bot.analyze(
