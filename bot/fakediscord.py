@@ -367,7 +367,9 @@ class FakeDiscord:
         deadline = time.monotonic() + timeout
         while len(self.resumes) < count:
             if time.monotonic() > deadline:
-                raise asyncio.TimeoutError(f"{len(self.resumes)} RESUME(s) within {timeout} s, wanted {count}")
+                raise asyncio.TimeoutError(
+                    f"{len(self.resumes)} RESUME(s) within {timeout} s, wanted {count}"
+                )
             await asyncio.sleep(0.02)
 
     def _rate_limited(self, method: str, path: str) -> web.Response | None:
@@ -376,7 +378,11 @@ class FakeDiscord:
                 rule[3] -= 1
                 retry_after, is_global = rule[2], rule[4]
                 self.rate_limited.append(f"{method} {path}")
-                body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
+                body = {
+                    "message": "You are being rate limited.",
+                    "retry_after": retry_after,
+                    "global": is_global,
+                }
                 response = _json(body, status=429)
                 response.headers.update({
                     "Retry-After": str(max(1, round(retry_after))),

@@ -177,7 +177,7 @@ def _native_stderr_filtered() -> Iterator[None]:
             try:
                 with contextlib.suppress(Exception):
                     sys.stderr.flush()
-                capture = tempfile.TemporaryFile()
+                capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the last decode leaves
                 saved = os.dup(2)
                 os.dup2(capture.fileno(), 2)
                 _stderr_saved = (saved, capture)

@@ -109,23 +109,53 @@ def corpus() -> tuple[Case, ...]:
         Case("ogg-opus-cut-midway", "cut-half.ogg", "audio/ogg", ogg[: len(ogg) // 2], None),
         Case("mp3-cut-in-first-frame", "cut.mp3", "audio/mpeg", mp3[:300], CorruptAudioError),
         Case("mp3-cut-midway", "cut-half.mp3", "audio/mpeg", mp3[: len(mp3) // 2], None),
-        Case("text-as-mpeg", "song.mp3", "audio/mpeg", b"Hello, this is not audio at all.\n" * 40,
-             UnsupportedFormatError),
+        Case(
+            "text-as-mpeg",
+            "song.mp3",
+            "audio/mpeg",
+            b"Hello, this is not audio at all.\n" * 40,
+            UnsupportedFormatError,
+        ),
         Case("png-as-ogg", "voice-message.ogg", "audio/ogg", png(), UnsupportedFormatError),
         Case("one-sample", "one.wav", "audio/wav", _wav(np.array([0.5]), 16_000, "PCM_16"), TooShortError),
         Case("50-ms", "short.wav", "audio/wav", _wav(voice(0.05, 16_000), 16_000, "PCM_16"), TooShortError),
-        Case("10-s-digital-silence", "silence.wav", "audio/wav", _wav(np.zeros(160_000), 16_000, "PCM_16"),
-             SilentAudioError),
-        Case("10-s-clipping-square", "square.wav", "audio/wav",
-             _wav(np.sign(np.sin(2 * np.pi * 200 * t10)), 16_000, "PCM_16"), None),
+        Case(
+            "10-s-digital-silence",
+            "silence.wav",
+            "audio/wav",
+            _wav(np.zeros(160_000), 16_000, "PCM_16"),
+            SilentAudioError,
+        ),
+        Case(
+            "10-s-clipping-square",
+            "square.wav",
+            "audio/wav",
+            _wav(np.sign(np.sin(2 * np.pi * 200 * t10)), 16_000, "PCM_16"),
+            None,
+        ),
         Case("float-wav-nan-inf", "nan.wav", "audio/wav", _wav(nan_inf, 16_000, "FLOAT"), CorruptAudioError),
-        Case("header-7-hz", "slow.wav", "audio/wav", wav_header(rate=7, data_bytes=len(pcm)) + pcm,
-             CorruptAudioError),
-        Case("header-10-mhz", "fast.wav", "audio/wav", wav_header(rate=10_000_000, data_bytes=len(pcm)) + pcm,
-             CorruptAudioError),
+        Case(
+            "header-7-hz",
+            "slow.wav",
+            "audio/wav",
+            wav_header(rate=7, data_bytes=len(pcm)) + pcm,
+            CorruptAudioError,
+        ),
+        Case(
+            "header-10-mhz",
+            "fast.wav",
+            "audio/wav",
+            wav_header(rate=10_000_000, data_bytes=len(pcm)) + pcm,
+            CorruptAudioError,
+        ),
         # The header claims 2**32-1 bytes (37 hours at 16 kHz); 2 s follow. Only what is there is decoded.
-        Case("header-claims-hours", "hours.wav", "audio/wav", wav_header(rate=16_000, data_bytes=2**32 - 1) + pcm,
-             None),
+        Case(
+            "header-claims-hours",
+            "hours.wav",
+            "audio/wav",
+            wav_header(rate=16_000, data_bytes=2**32 - 1) + pcm,
+            None,
+        ),
         Case("400-s-over-120-s-limit", "long.flac", "audio/flac", long_flac(400.0), TooLongError),
         Case("96-khz-24-bit-stereo", "studio.wav", "audio/wav", _wav(stereo, 96_000, "PCM_24"), None),
         Case("8-khz-8-bit", "phone.wav", "audio/wav", _wav(voice(2.0, 8_000), 8_000, "PCM_U8"), None),
@@ -149,5 +179,7 @@ def tiny_model(path):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((96, cfg.dim))
     y = [EMOTIONS[i % len(EMOTIONS)] for i in range(96)]
-    fit(X, y, features=cfg, params=MLPParams(hidden=(16,), max_iter=30), card={"data": "random (tests)"}).save(path)
+    fit(
+        X, y, features=cfg, params=MLPParams(hidden=(16,), max_iter=30), card={"data": "random (tests)"}
+    ).save(path)
     return path

@@ -35,7 +35,9 @@ class Listen(commands.Cog):
         channel_id = message.channel.id
         # Storage down: listening stays on (the default), so notes are still answered.
         if not await self.bot.stored(
-            "reading the listening setting", lambda: self.bot.storage.is_listening(channel_id), write=False,
+            "reading the listening setting",
+            lambda: self.bot.storage.is_listening(channel_id),
+            write=False,
             default=True,
         ):
             return

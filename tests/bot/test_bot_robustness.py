@@ -160,7 +160,9 @@ NOT_ADMIN = ALL_PERMISSIONS & ~ADMINISTRATOR  # every permission but Administrat
         ("retrain", 0, 43, False, "Only server administrators"),  # an id not in SER_ADMIN_IDS
     ],
 )  # fmt: skip
-async def test_admin_commands_check_rights_server_side(fake, bot, command, permissions, user_id, allowed, answer):
+async def test_admin_commands_check_rights_server_side(
+    fake, bot, command, permissions, user_id, allowed, answer
+):
     # The command is visible to everyone (no default_member_permissions), so the check must be in the bot.
     synced = {c["name"]: c for cmds in fake.commands.values() for c in cmds}
     assert synced["emotion"]["default_member_permissions"] is None
@@ -188,7 +190,9 @@ async def test_listen_needs_manage_server_even_for_bot_admins(fake, bot):
 SECRET = "MTIzNDU2Nzg5MDEyMzQ1Njc4.SECRET.t0ken-never-to-be-logged"
 
 
-async def test_the_token_never_appears_in_logs_or_replies(fake, settings, model, voice_ogg, caplog, monkeypatch):
+async def test_the_token_never_appears_in_logs_or_replies(
+    fake, settings, model, voice_ogg, caplog, monkeypatch
+):
     import dataclasses
 
     caplog.set_level(logging.DEBUG)
