@@ -178,8 +178,15 @@ def _native_stderr_filtered() -> Iterator[None]:
                 with contextlib.suppress(Exception):
                     sys.stderr.flush()
                 capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the last decode leaves
-                saved = os.dup(2)
-                os.dup2(capture.fileno(), 2)
+                saved = -1
+                try:
+                    saved = os.dup(2)
+                    os.dup2(capture.fileno(), 2)
+                except OSError:
+                    capture.close()
+                    if saved >= 0:
+                        os.close(saved)
+                    raise
                 _stderr_saved = (saved, capture)
             except OSError:  # no fd 2 (a daemon) or no temp space: leave stderr alone
                 _stderr_saved = None
