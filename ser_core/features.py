@@ -25,6 +25,9 @@ import numpy as np
 from .constants import SAMPLE_RATE
 from .errors import ConfigError
 
+#: Bump when the extraction code changes what it computes: models record it and refuse to load otherwise.
+FEATURE_VERSION = 2
+
 #: Clip statistics a preset can ask for, in output order.
 STAT_NAMES = ("mean", "std", "p10", "p25", "p50", "p75", "p90", "min", "max", "skew", "kurt", "slope")
 
@@ -45,7 +48,7 @@ class FeatureConfig:
     fmin: float = 60.0
     fmax: float = 500.0
     trim_silence: bool = False
-    version: int = 2  # bump when the extraction code changes what it computes
+    version: int = 2  # FEATURE_VERSION when saved; a model from another version is refused at load
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict:

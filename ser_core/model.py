@@ -26,7 +26,7 @@ import numpy as np
 from .audio import DEFAULT_LIMITS, AudioSource, Limits, decode
 from .constants import EMOTIONS
 from .errors import ModelError
-from .features import FeatureConfig, extract
+from .features import FEATURE_VERSION, FeatureConfig, extract
 from .speaker import SpeakerProfile
 
 FORMAT = "ser-model"
@@ -313,6 +313,9 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
         raise ModelError(f"{path} is not a ser model file ({exc})") from None
     except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError ...: all mean "not a model file"
         raise ModelError(f"{path} is not a ser model file or is damaged ({type(exc).__name__})") from None
+    # np.load hands back a member that is not a .npy file as raw bytes; such a file is not a model.
+    if not all(isinstance(a, np.ndarray) for a in arrays.values()):
+        raise ModelError(f"{path} is not a ser model file (it holds non-array members)")
     if "meta" not in arrays or arrays["meta"].dtype.kind != "U":
         raise ModelError(f"{path} is not a ser model file (no metadata)")
     try:
@@ -363,6 +366,11 @@ def _head(arrays: dict, prefix: str, meta: dict, labels: tuple[str, ...], featur
 
 
 def _validate(model: Model, path: Path) -> None:
+    if model.features.version != FEATURE_VERSION:
+        raise ModelError(
+            f"{path} was trained on feature version {model.features.version}; this ser_core computes version "
+            f"{FEATURE_VERSION}. Retrain it with `ser train`."
+        )
     if model.speaker_head is not None:
         _validate(model.speaker_head, path)
         if model.pop_var is None or model.pop_var.shape != model.scaler_mean.shape or (model.pop_var <= 0).any():

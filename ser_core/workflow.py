@@ -77,7 +77,7 @@ def load_features(
         clips = [c for c in clips if c.emotion in classes]
         if not clips:
             raise DatasetError(f"no clips of the classes {', '.join(classes)} in {data}")
-    cb = (lambda done, total: progress("features", done, total)) if progress else True
+    cb = (lambda done, total: progress("features", done, total)) if progress else False
     X = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs, progress=cb)
     y = np.array([c.emotion for c in clips])
     groups = np.array([c.speaker for c in clips])

@@ -204,3 +204,42 @@ def test_versions_are_unique_within_a_second(tmp_path):
     a.save(tmp_path / "a.npz")
     b.save(tmp_path / "b.npz")
     assert a.version != b.version
+
+
+def test_model_from_another_feature_version_is_refused(tmp_path):
+    X, y, cfg = _toy()
+    path = fit(X, y, features=cfg, params=SMALL).save(tmp_path / "m.npz")
+
+    def old(a):
+        meta = json.loads(str(a["meta"]))
+        meta["features"]["version"] = 1
+        a["meta"] = np.array(json.dumps(meta))
+
+    _rewrite(path, old)
+    with pytest.raises(ModelError, match="feature version 1"):
+        load_model(path)
+
+
+def test_shipped_model_loads_with_its_card():
+    from ser_core import EMOTIONS, default_model_path
+
+    model = load_model()
+    assert default_model_path().stat().st_size < 20 * 1024 * 1024
+    assert model.labels == EMOTIONS and model.supports_adaptation
+    scores = model.card["scores"]
+    assert set(scores) == {"actors", "random"}
+    for s in scores.values():
+        assert 0.125 < s["accuracy"] <= 1 and set(s["per_class"]) == set(EMOTIONS)
+    assert "CC BY-NC-SA" in model.card["data"]["licence"] and model.card["data"]["n_clips"] == 1440
+    assert (default_model_path().with_suffix(".md")).read_text().startswith("# Model card")
+
+
+@pytest.mark.ravdess
+def test_shipped_model_recognises_its_training_clips(ravdess_dir):
+    """A pipeline check, not an accuracy claim: features computed now must match those it was trained on."""
+    from ser_core.datasets import scan_ravdess
+
+    clips = scan_ravdess(ravdess_dir).clips[::36]
+    model = load_model()
+    hits = sum(model.predict(c.path).label == c.emotion for c in clips)
+    assert hits / len(clips) > 0.8

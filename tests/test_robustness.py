@@ -345,9 +345,6 @@ def test_an_npz_whose_member_is_a_raw_pickle_executes_nothing(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "ser_core/model.py (lead's): np.load returns a non-.npy npz member as bytes, and load_model reads "
-    "arrays['meta'].dtype -> AttributeError instead of ModelError; nothing is unpickled"))  # fmt: skip
 def test_an_npz_whose_member_is_a_raw_pickle_raises_model_error(tmp_path):
     with pytest.raises(ModelError):
         load_model(_raw_pickle_npz(tmp_path / "raw.npz"))
