@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ser_core.evaluate import plot_confusion
 from ser_core.features import get_preset
-from ser_core.workflow import evaluate_dataset, load_features
+from ser_core.workflow import evaluate_dataset, load_features, preset_parts
 
 from .common import OUT, goal, table
 
@@ -41,6 +41,7 @@ def run(data: Path, presets: tuple[str, ...] = ("seed", "rich"), n_jobs: int = 2
         "data": Path(data).name,
         "n_files": next(iter(scores.values()))["n_files"],
         "scores": scores,
+        "classifiers": {p: preset_parts(p)[1].to_dict() for p in presets},
         "goals": goals,
     }
 
@@ -67,6 +68,7 @@ def report(r: dict) -> str:
         table(["preset", "protocol", "accuracy", "macro-F1", "UAR", "target"], rows), "",
         "Per-class recall:", "", recall, "",
         "Confusion matrices: bench/out/confusion-<preset>-<protocol>.png", "",
+        *(f"Classifier of {p}: {c}" for p, c in r.get("classifiers", {}).items()),
     ]  # fmt: skip
     lines += [goal(ok, k) for k, ok in r["goals"].items()]
     return "\n".join(lines)

@@ -54,9 +54,9 @@ async def _collect(fake: FakeDiscord, sent: dict[int, float], timeout: float) ->
 
 
 async def _phases(
-    fake: FakeDiscord, note: bytes, single: int, burst: int, sustained: int, interval: float
+    fake: FakeDiscord, note: bytes, single: int, burst: int, sustained: int, interval: float, warmup: int
 ) -> dict:
-    for _ in range(WARMUP):
+    for _ in range(warmup):
         i, t = await _send(fake, note)
         await _collect(fake, {i: t}, 60)
     out = {}
@@ -79,7 +79,9 @@ async def _phases(
     return out
 
 
-async def _run(model_path: str | None, single: int, burst: int, sustained: int, interval: float) -> dict:
+async def _run(
+    model_path: str | None, single: int, burst: int, sustained: int, interval: float, warmup: int
+) -> dict:
     model, desc = bench_model(model_path)
     with tempfile.TemporaryDirectory(prefix="ser-bench-bot-") as tmp:
         tmp = Path(tmp)
@@ -98,7 +100,7 @@ async def _run(model_path: str | None, single: int, burst: int, sustained: int, 
                 )
                 try:
                     await fake.wait_ready(60)
-                    phases = await _phases(fake, note, single, burst, sustained, interval)
+                    phases = await _phases(fake, note, single, burst, sustained, interval, warmup)
                 finally:
                     proc.send_signal(signal.SIGTERM)
                     try:
@@ -125,13 +127,13 @@ async def _run(model_path: str | None, single: int, burst: int, sustained: int, 
         f"event-loop lag never above {GOAL_LAG_MS:.0f} ms": max_lag <= GOAL_LAG_MS,
     }
     return {"model": desc, "audio": source, "note_bytes": len(note), "interval_s": interval, "phases": phases,
-            "max_lag_ms": max_lag, "startup_lag_ms": startup_lag, "peak_rss_mib": stats["maxrss_kib"] / 1024, "goals": goals}  # fmt: skip
+            "max_lag_ms": max_lag, "startup_lag_ms": startup_lag, "warmup": warmup, "peak_rss_mib": stats["maxrss_kib"] / 1024, "goals": goals}  # fmt: skip
 
 
 def run(model_path: str | None = None, single: int = 20, burst: int = 30, sustained: int = 200,
-        interval: float = 0.3) -> dict:  # fmt: skip
+        interval: float = 0.3, warmup: int = WARMUP) -> dict:  # fmt: skip
     """Start the bot process and the fake, run the phases, stop the bot with SIGTERM; the results."""
-    return asyncio.run(_run(model_path, single, burst, sustained, interval))
+    return asyncio.run(_run(model_path, single, burst, sustained, interval, warmup))
 
 
 def report(r: dict) -> str:
@@ -146,7 +148,7 @@ def report(r: dict) -> str:
               rows), "",
         f"Peak memory of the bot process (ru_maxrss): {r['peak_rss_mib']:.0f} MiB; "
         f"maximum event-loop lag during the phases: {r['max_lag_ms']:.1f} ms "
-        f"(during start-up, connection and the {WARMUP} warm-up notes: {r['startup_lag_ms']:.1f} ms).", "",
+        f"(during start-up, connection and the {r.get('warmup', WARMUP)} warm-up notes: {r['startup_lag_ms']:.1f} ms).", "",
     ]  # fmt: skip
     for p in r["phases"].values():
         lines += [f"- error reply: {e!r}" for e in p["errors"]]

@@ -49,6 +49,7 @@ def run(data: Path, preset: str = "rich", n_jobs: int = 2) -> dict:
     goals = {f"full retrain ≤ {GOAL_COLD_S:.0f} s cold": s["retrain_cold"] <= GOAL_COLD_S,
              f"full retrain ≤ {GOAL_CACHED_S:.0f} s with the cache": s["retrain_cached"] <= GOAL_CACHED_S}  # fmt: skip
     return {"n_clips": len(clips), "preset": preset, "n_jobs": n_jobs, "dim": cfg.dim, "seconds": s, "cpu_seconds": c,
+        "classifier": params.to_dict(),
             "goals": goals}  # fmt: skip
 
 
@@ -60,5 +61,5 @@ def report(r: dict) -> str:
     rows = [[name, s[k], c[k], n / s[k] if k.startswith("extract") else None] for k, name in names.items()]
     lines = [f"Training on {n} clips, {r['n_jobs']} worker processes for features. Wall seconds on a shared "
              "machine; CPU seconds (this process and its workers) do not grow with other load.", "",
-             table(["step", "wall s", "CPU s", "clips/s"], rows), ""]  # fmt: skip
+             table(["step", "wall s", "CPU s", "clips/s"], rows), "", f"Classifier: {r.get('classifier', 'not recorded')}", ""]  # fmt: skip
     return "\n".join(lines + [goal(ok, k) for k, ok in r["goals"].items()])
