@@ -92,7 +92,7 @@ def save_part(part: str, data: dict, path: Path = RESULTS) -> dict:
     results[part] = {**data, "machine": machine()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
     os.replace(tmp, path)
     return results
 

@@ -104,7 +104,9 @@ def run(reps: int = 15, cases: dict = CASES, model_path: str | None = None) -> d
 
 
 def report(r: dict) -> str:
-    cases = r["cases"]
+    cases = {
+        n: r["cases"][n] for n in sorted(r["cases"], key=lambda n: list(CASES).index(n) if n in CASES else 99)
+    }
     main = table(
         ["clip", "bytes", "floor: soundfile", "classic: librosa+MFCC", "pydub+ffmpeg", "product: predict",
          "product ÷ floor", "pydub ÷ product"],
