@@ -26,7 +26,7 @@ import numpy as np
 from .audio import DEFAULT_LIMITS, AudioSource, Limits, decode
 from .constants import EMOTIONS
 from .errors import ModelError
-from .features import FEATURE_VERSION, FeatureConfig, extract
+from .features import FEATURE_VERSION, FeatureConfig, extract_windows
 from .speaker import SpeakerProfile
 
 FORMAT = "ser-model"
@@ -182,16 +182,15 @@ class Model:
         if sr != self.features.sr:
             raise ModelError(f"signal is at {sr} Hz; the model needs {self.features.sr} Hz")
         duration = y.size / sr
-        segments: list[tuple[float, float, np.ndarray]] = []
-        vecs = [extract(y, self.features)]
+        bounds: list[tuple[int, int]] = []
         if duration >= TIMELINE_MIN_S:
             win, hop = int(WINDOW_S * sr), int(HOP_S * sr)
-            starts = list(range(0, y.size - win + 1, hop))
-            if starts[-1] + win < y.size:  # cover the tail too
-                starts.append(y.size - win)
-            for s in starts:
-                vecs.append(extract(y[s : s + win], self.features))
-                segments.append((s / sr, (s + win) / sr, vecs[-1]))
+            bounds = [(s, s + win) for s in range(0, y.size - win + 1, hop)]
+            if bounds[-1][1] < y.size:  # cover the tail too
+                bounds.append((y.size - win, y.size))
+        # One pass of frame features serves the whole clip and every window.
+        vecs = list(extract_windows(y, self.features, bounds))
+        segments = [(a / sr, b / sr) for a, b in bounds]
         X = np.vstack(vecs)
         adapted = bool(
             speaker is not None
@@ -206,7 +205,7 @@ class Model:
         probs = self._probs_dict(P[0])
         timeline = tuple(
             Segment(round(a, 2), round(b, 2), self.labels[int(np.argmax(P[i + 1]))], self._probs_dict(P[i + 1]))
-            for i, (a, b, _) in enumerate(segments)
+            for i, (a, b) in enumerate(segments)
         )
         return Prediction(
             label=max(probs, key=probs.__getitem__),

@@ -66,7 +66,7 @@ def test_slope_of_a_ramp():
 def test_unknown_stat_and_preset():
     with pytest.raises(ConfigError, match="unknown statistic"):
         clip_stats(np.zeros((2, 5)), ("median",))
-    with pytest.raises(ConfigError, match="seed, rich"):
+    with pytest.raises(ConfigError, match="seed, rich, compact"):
         get_preset("nope")
 
 
@@ -96,3 +96,18 @@ def test_features_differ_for_different_sounds():
     cfg = get_preset("rich")
     a, b = extract(tone(120, 2.0), cfg), extract(noise(2.0), cfg)
     assert np.linalg.norm(a - b) > 10
+
+
+def test_window_vectors_from_one_pass_match_separate_extraction():
+    from ser_core.features import extract_windows
+
+    cfg = get_preset("rich")
+    y = np.concatenate([tone(150, 3.0), noise(3.0, amp=0.05), tone(300, 3.0, amp=0.5)])
+    V = extract_windows(y, cfg, [(0, 3 * SR), (6 * SR, 9 * SR)])
+    assert V.shape == (3, cfg.dim)
+    np.testing.assert_array_equal(V[0], extract(y, cfg))
+    for row, (a, b) in zip(V[1:], [(0, 3 * SR), (6 * SR, 9 * SR)], strict=True):
+        alone = extract(y[a:b], cfg)
+        # Only frames at the window edges differ (context from the neighbouring audio).
+        assert np.corrcoef(row, alone)[0, 1] > 0.99
+        assert np.linalg.norm(row - alone) < 0.1 * np.linalg.norm(alone)
