@@ -124,6 +124,10 @@ class EmotionBot(commands.Bot):
         removed = await asyncio.get_running_loop().run_in_executor(None, self.models.clean_stale)
         if removed:
             log.info("removed %d leftover file(s) of an interrupted retraining run", removed)
+        try:  # so the first user's note does not pay for librosa's JIT compilation
+            await asyncio.get_running_loop().run_in_executor(None, self.model.warm_up)
+        except Exception:
+            log.exception("model warm-up failed; the first analysis will be slower")
         for extension in INITIAL_EXTENSIONS:
             try:
                 await self.load_extension(extension)

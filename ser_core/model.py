@@ -228,6 +228,15 @@ class Model:
         """
         return self.predict_signal(decode(audio, sr=self.features.sr, limits=limits), speaker=speaker)
 
+    def warm_up(self) -> None:
+        """Predict one synthetic voice note (1 s, OGG/Opus at 48 kHz) so that lazy imports and librosa's JIT
+        compilation (about 1.5 s) happen now rather than on the first user's note."""
+        from .audio import encode
+
+        t = np.arange(48_000) / 48_000
+        y = 0.3 * np.sin(2 * np.pi * 150 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+        self.predict(encode(y.astype(np.float32), 48_000, "OGG", "OPUS"))
+
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"scaler_mean": self.scaler_mean, "scaler_scale": self.scaler_scale}

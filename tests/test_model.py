@@ -243,3 +243,13 @@ def test_shipped_model_recognises_its_training_clips(ravdess_dir):
     model = load_model()
     hits = sum(model.predict(c.path).label == c.emotion for c in clips)
     assert hits / len(clips) > 0.8
+
+
+def test_warm_up_runs_a_real_prediction(monkeypatch):
+    X, y, cfg = _toy()
+    model = fit(X, y, features=cfg, params=SMALL)
+    seen = []
+    real = model.predict_signal
+    monkeypatch.setattr(model, "predict_signal", lambda sig, **kw: seen.append(sig.size) or real(sig, **kw))
+    model.warm_up()
+    assert seen and abs(seen[0] - SR) < 400  # one second at 16 kHz (Opus adds a few ms)
