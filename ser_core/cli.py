@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import SerError
+from .errors import ConfigError, SerError
 
 log = logging.getLogger("ser")
 
@@ -66,14 +66,26 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import plot_confusion
-    from .workflow import evaluate_dataset, load_features, parse_classes, preset_parts
+    from .workflow import evaluate_dataset, evaluate_nested, load_features, parse_classes, preset_parts
 
-    features, _ = preset_parts(args.preset)
     progress = _progress_printer(not args.quiet and not args.json)
+    if args.nested:
+        if args.protocol != "actors":
+            raise ConfigError("--nested works with --protocol actors")
+        scores = evaluate_nested(_data_dir(args.data), [c.strip() for c in args.nested.split(",") if c.strip()],
+                                 classes=parse_classes(args.classes), progress=progress, n_jobs=args.jobs,
+                                 cache=not args.no_cache)  # fmt: skip
+        args.preset = "nested:" + args.nested
+        return _report(scores, args)
+    features, _ = preset_parts(args.preset)
     ds = load_features(_data_dir(args.data), features, classes=parse_classes(args.classes), progress=progress,
                        n_jobs=args.jobs, cache=not args.no_cache)  # fmt: skip
-    scores = evaluate_dataset(ds, args.protocol, args.preset, progress=progress)
+    return _report(evaluate_dataset(ds, args.protocol, args.preset, progress=progress), args)
+
+
+def _report(scores, args) -> int:
+    from .evaluate import plot_confusion
+
     if args.confusion:
         plot_confusion(scores, args.confusion, f"{args.preset}, {args.protocol}: accuracy {scores.accuracy:.1%}")
     result = scores.to_dict() | {"preset": args.preset}
@@ -85,7 +97,8 @@ def cmd_evaluate(args) -> int:
         for lab, r in scores.per_class.items():
             print(f"  {lab:10s} {r:6.1%}")
         for f in scores.folds:
-            print(f"  fold {f['fold']:14s} {f['accuracy']:.1%} ({f['n_test']} clips)")
+            pick = f" chose {f['chosen']} (inner {f['inner_accuracy']})" if "chosen" in f else ""
+            print(f"  fold {f['fold']:14s} {f['accuracy']:.1%} ({f['n_test']} clips){pick}")
     return 0
 
 
@@ -152,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(e)
     e.add_argument("--protocol", choices=["actors", "random"], default="actors",
                    help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds")  # fmt: skip
+    e.add_argument("--nested", metavar="PRESETS",
+                   help="e.g. compact,rich: score choosing among these presets per fold on training actors only")  # fmt: skip
     e.add_argument("--json", action="store_true", help="print the scores as JSON")
     e.add_argument("--confusion", metavar="FILE.png", help="write the confusion matrix as a PNG")
     e.set_defaults(func=cmd_evaluate)

@@ -104,6 +104,52 @@ def evaluate_dataset(ds: Dataset, protocol: str, preset: str, *, progress: Progr
     return cross_validate(protocol, ds.X, ds.y, ds.groups, fitter, labels, progress=cb)
 
 
+def evaluate_nested(
+    data: str | Path,
+    candidates: Sequence[str],
+    *,
+    classes: tuple[str, ...] | None = None,
+    progress: Progress | None = None,
+    n_jobs: int | None = None,
+    cache: bool = True,
+) -> Scores:
+    """Speaker-independent scores of *choosing* among ``candidates`` (preset names) without seeing test actors.
+
+    For each outer actor fold, every candidate is cross-validated on that fold's training actors only (inner
+    actor folds); the best is refitted on all training actors and scores the outer fold. ``Scores.folds``
+    records which preset each fold chose and the inner accuracies.
+    """
+    if len(candidates) < 2:
+        raise ConfigError("nested selection needs at least two presets to choose from")
+    sets = {c: load_features(data, preset_parts(c)[0], classes=classes, progress=progress, n_jobs=n_jobs,
+                             cache=cache) for c in candidates}  # fmt: skip
+    first = sets[candidates[0]]
+    labels = canonical_labels(first.y.tolist())
+    chosen: list[dict] = []
+
+    def fitter_for(preset: str):
+        features, params = preset_parts(preset)
+        return lambda X, y, g: fit(X, y, features=features, params=params).predict_proba
+
+    def select_and_fit(idx, y, groups):
+        # ``idx`` holds row numbers: each candidate has its own feature matrix for the same clips.
+        rows = idx[:, 0]
+        inner = {c: cross_validate("actors", sets[c].X[rows], y, groups, fitter_for(c), labels).accuracy
+                 for c in candidates}  # fmt: skip
+        best = max(candidates, key=inner.__getitem__)
+        chosen.append({"chosen": best, "inner_accuracy": {c: round(a, 4) for c, a in inner.items()}})
+        predict = fitter_for(best)(sets[best].X[rows], y, groups)
+        return lambda test_idx: predict(sets[best].X[test_idx[:, 0]])
+
+    cb = (lambda done, total: progress("evaluate:nested", done, total)) if progress else None
+    rows = np.arange(len(first.y))[:, None]
+    scores = cross_validate("actors", rows, first.y, first.groups, select_and_fit, labels, progress=cb)
+    for fold, pick in zip(scores.folds, chosen, strict=True):
+        fold.update(pick)
+    scores.protocol = "actors-nested"
+    return scores
+
+
 def train_model(
     data: str | Path,
     *,

@@ -95,3 +95,22 @@ def test_predict_bad_files_exit_2_one_line_each(tmp_path):
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 2 and "bad.ogg" in lines[0] and "silent" in lines[1]
+
+
+def test_nested_selection_reports_the_choice_per_fold(labelled, capsys):
+    assert main(["evaluate", "--data", str(labelled), "--nested", "seed,compact", "--json", "--jobs", "1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["protocol"] == "actors-nested" and res["n_files"] == 36 and len(res["folds"]) == 3
+    for fold in res["folds"]:
+        assert fold["chosen"] in ("seed", "compact")
+        assert set(fold["inner_accuracy"]) == {"seed", "compact"}
+        # the chosen preset is the one that scored best on the training speakers only
+        assert fold["inner_accuracy"][fold["chosen"]] == max(fold["inner_accuracy"].values())
+    assert res["accuracy"] > 0.7
+
+
+def test_nested_needs_two_presets_and_the_actor_protocol(labelled):
+    code, _, stderr = run("evaluate", "--data", str(labelled), "--nested", "rich")
+    assert code == 2 and "at least two presets" in stderr
+    code, _, stderr = run("evaluate", "--data", str(labelled), "--nested", "seed,rich", "--protocol", "random")
+    assert code == 2 and "--nested works with --protocol actors" in stderr
