@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ser_core.constants import ACTOR_FOLDS
+from ser_core.features import DEFAULT_PRESET
 from ser_core.speaker import SpeakerProfile
 from ser_core.train import fit_adaptive
 from ser_core.workflow import load_features, preset_parts
@@ -85,7 +86,7 @@ def table(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("SER_RAVDESS_DIR"))
-    ap.add_argument("--preset", default="rich")
+    ap.add_argument("--preset", default=DEFAULT_PRESET)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if not args.data:

@@ -106,6 +106,7 @@ def bench_model(path: str | None = None):
     """(model, description): ``path`` or the shipped model; until that exists, a model of the shipped size
     fitted on random vectors (same features and network shape, so the same cost per clip)."""
     from ser_core import EMOTIONS, ModelError, load_model
+    from ser_core.features import DEFAULT_PRESET
     from ser_core.train import fit
     from ser_core.workflow import preset_parts
 
@@ -115,7 +116,7 @@ def bench_model(path: str | None = None):
     except ModelError:
         if path:
             raise
-    cfg, params = preset_parts("rich")
+    cfg, params = preset_parts(DEFAULT_PRESET)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((160, cfg.dim))
     y = [EMOTIONS[i % len(EMOTIONS)] for i in range(160)]

@@ -5,7 +5,7 @@ Columns (all median ms, measured round-robin in one run):
 - ``floor``: ``soundfile.read`` of the bytes alone, at the file's own rate (no resampling, no features);
 - ``classic``: ``librosa.load(path, sr=None)`` + mean of 40 MFCCs at the file's rate;
 - ``pydub``: ``pydub.AudioSegment.from_file(path)`` → float32 numpy (ffprobe + ffmpeg; WAV is read natively);
-- ``product``: ``model.predict(bytes)`` — decode to 16 kHz, rich features (+ timeline for ≥ 6 s), the MLP.
+- ``product``: ``model.predict(bytes)`` — decode to 16 kHz, the model's features (+ timeline for ≥ 6 s), the MLP.
 
 The breakdown splits the product's path: decode at the file's rate, resample to 16 kHz (soxr), features
 (``predict_signal`` minus the model, so it includes the timeline windows of long clips) and predict.

@@ -13,6 +13,7 @@ import numpy as np
 
 from ser_core.cache import extract_files
 from ser_core.datasets import load_dataset
+from ser_core.features import DEFAULT_PRESET
 from ser_core.train import fit
 from ser_core.workflow import preset_parts
 
@@ -22,7 +23,7 @@ GOAL_COLD_S = 30.0
 GOAL_CACHED_S = 5.0
 
 
-def run(data: Path, preset: str = "rich", n_jobs: int = 2) -> dict:
+def run(data: Path, preset: str = DEFAULT_PRESET, n_jobs: int = 2) -> dict:
     """Seconds for cold extraction, cached extraction and one fit on every clip of ``data``."""
     clips = load_dataset(data).clips
     paths, y = [c.path for c in clips], np.array([c.emotion for c in clips])

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError, SerError
+from .features import DEFAULT_PRESET
 
 log = logging.getLogger("ser")
 
@@ -149,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, data=True):
         if data:
             sp.add_argument("--data", help="RAVDESS folder or a folder with labels.csv (default: $SER_RAVDESS_DIR)")
-            sp.add_argument("--preset", default="rich", help="feature preset: rich (default), compact (fast to train) or seed (the classic recipe)")
+            sp.add_argument("--preset", default=DEFAULT_PRESET,
+                            help="feature preset: compact (default), rich or seed (the classic recipe)")
             sp.add_argument("--classes", help="train/evaluate on these classes only, e.g. calm,happy,sad,angry")
             sp.add_argument("--jobs", type=int, default=None, help="feature extraction processes (default: cores)")
             sp.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")

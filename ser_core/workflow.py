@@ -18,7 +18,7 @@ from .constants import EMOTIONS
 from .datasets import Clip, load_dataset
 from .errors import ConfigError, DatasetError
 from .evaluate import Scores, cross_validate
-from .features import FeatureConfig, get_preset
+from .features import DEFAULT_PRESET, FeatureConfig, get_preset
 from .model import Model
 from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit, fit_adaptive
 
@@ -153,7 +153,7 @@ def evaluate_nested(
 def train_model(
     data: str | Path,
     *,
-    preset: str = "rich",
+    preset: str = DEFAULT_PRESET,
     classes: tuple[str, ...] | None = None,
     protocols: Sequence[str] = ("actors", "random"),
     extra_clips: Sequence[Clip] = (),

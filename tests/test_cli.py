@@ -58,7 +58,7 @@ def test_evaluate_json(labelled, capsys):
     assert main(["evaluate", "--data", str(labelled), "--protocol", "actors", "--json", "--jobs", "1"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert {"accuracy", "macro_f1", "uar", "per_class", "protocol", "preset", "n_files"} <= set(res)
-    assert res["protocol"] == "actors" and res["n_files"] == 36 and res["preset"] == "rich"
+    assert res["protocol"] == "actors" and res["n_files"] == 36 and res["preset"] == "compact"
     assert res["accuracy"] > 0.8  # three very different sounds, unseen 'speakers'
 
 
