@@ -215,6 +215,7 @@ def _native_stderr_filtered() -> Iterator[None]:
                         log.debug("libmpg123: %s", line.decode("utf-8", "replace").strip())
 
 
+_LOOKS_LIKE = {"image": "an image", "document": "a document", "text": "text"}
 _AUDIO_KINDS = {"wav", "flac", "ogg", "mp3", "mp4", "webm", "aiff", "caf", "asf", "amr"}
 
 
@@ -349,7 +350,7 @@ def decode(
     kind = sniff(data)
     if kind in ("image", "document", "text"):
         raise UnsupportedFormatError(
-            f"This is not an audio file (it looks like {'an' if kind == 'image' else 'a'} {kind}). "
+            f"This is not an audio file (it looks like {_LOOKS_LIKE[kind]}). "
             "Send a voice message or an audio file (OGG, MP3, WAV, FLAC, M4A)."
         )
     y: np.ndarray | None = None
