@@ -67,7 +67,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .workflow import evaluate_dataset, evaluate_nested, load_features, parse_classes, preset_parts
+    from .workflow import (
+        evaluate_calibration,
+        evaluate_dataset,
+        evaluate_nested,
+        load_features,
+        parse_classes,
+        preset_parts,
+    )
 
     progress = _progress_printer(not args.quiet and not args.json)
     if args.nested:
@@ -81,7 +88,12 @@ def cmd_evaluate(args) -> int:
     features, _ = preset_parts(args.preset)
     ds = load_features(_data_dir(args.data), features, classes=parse_classes(args.classes), progress=progress,
                        n_jobs=args.jobs, cache=not args.no_cache)  # fmt: skip
-    return _report(evaluate_dataset(ds, args.protocol, args.preset, progress=progress), args)
+    scores = evaluate_dataset(ds, args.protocol, args.preset, progress=progress)
+    if args.calibration:
+        if args.protocol != "actors":
+            raise ConfigError("--calibration works with --protocol actors")
+        args.calibration_result = evaluate_calibration(ds, args.preset, png=args.calibration)
+    return _report(scores, args)
 
 
 def _report(scores, args) -> int:
@@ -90,11 +102,17 @@ def _report(scores, args) -> int:
     if args.confusion:
         plot_confusion(scores, args.confusion, f"{args.preset}, {args.protocol}: accuracy {scores.accuracy:.1%}")
     result = scores.to_dict() | {"preset": args.preset}
+    cal = getattr(args, "calibration_result", None)
+    if cal:
+        result["calibration"] = cal
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         print(f"preset {args.preset}, protocol {args.protocol}, {scores.n_files} files")
         print(f"accuracy {scores.accuracy:.1%}  macro-F1 {scores.macro_f1:.1%}  UAR {scores.uar:.1%}")
+        if cal:
+            print(f"calibration: ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after temperature "
+                  f"scaling (fold temperatures {cal['temperatures']})")  # fmt: skip
         for lab, r in scores.per_class.items():
             print(f"  {lab:10s} {r:6.1%}")
         for f in scores.folds:
@@ -169,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds")  # fmt: skip
     e.add_argument("--nested", metavar="PRESETS",
                    help="e.g. compact,rich: score choosing among these presets per fold on training actors only")  # fmt: skip
+    e.add_argument("--calibration", metavar="FILE.png",
+                   help="also measure calibration (ECE before/after temperature scaling, nested) and plot it")  # fmt: skip
     e.add_argument("--json", action="store_true", help="print the scores as JSON")
     e.add_argument("--confusion", metavar="FILE.png", help="write the confusion matrix as a PNG")
     e.set_defaults(func=cmd_evaluate)

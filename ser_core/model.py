@@ -162,6 +162,11 @@ class Model:
         Z = self.standardize(np.atleast_2d(X))
         return np.mean([net.logits(Z) for net in self.networks], axis=0)
 
+    def network_logits(self, X: np.ndarray) -> np.ndarray:
+        """Each network's logits for feature vectors ``X`` [shape=(n, d)] → [shape=(k, n, n_classes)]."""
+        Z = self.standardize(np.atleast_2d(X))
+        return np.stack([net.logits(Z) for net in self.networks])
+
     def predict_proba(self, X: np.ndarray, temperature: float | None = None) -> np.ndarray:
         """Class probabilities for feature vectors ``X`` [shape=(n, d)] → [shape=(n, n_classes)]."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from .cache import extract_files
+from .calibration import ece, ensemble_probs, fit_temperature, reliability_diagram
 from .constants import EMOTIONS
 from .datasets import Clip, load_dataset
 from .errors import ConfigError, DatasetError
-from .evaluate import Scores, cross_validate
+from .evaluate import Scores, cross_validate, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
 from .model import Model
 from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit, fit_adaptive
@@ -150,6 +151,68 @@ def evaluate_nested(
     return scores
 
 
+def _oof_logits(ds: Dataset, preset: str, rows: np.ndarray, labels: tuple[str, ...], *, speaker: bool = True):
+    """Out-of-fold per-network logits of the speaker-independent and speaker-normalised heads over the
+    actor folds of ``rows``: (logits [k, n, c], speaker-head logits [k, n, c], true class index [n])."""
+    from .speaker import normalize_by_speaker
+
+    features, params = preset_parts(preset)
+    X, y, g = ds.X[rows], ds.y[rows], ds.groups[rows]
+    si, spk, truth = [], [], []
+    for _, tr, te in splits("actors", y, g):
+        model = (fit_adaptive(X[tr], y[tr], g[tr], features=features, params=params) if speaker
+                 else fit(X[tr], y[tr], features=features, params=params))  # fmt: skip
+        if model.labels != labels:
+            raise DatasetError("calibration needs every class in every training fold")
+        si.append(model.network_logits(X[te]))
+        if model.speaker_head is not None:
+            spk.append(model.speaker_head.network_logits(normalize_by_speaker(X[te], g[te], model.pop_var)))
+        truth.append(np.array([labels.index(v) for v in y[te]]))
+    cat = lambda parts: np.concatenate(parts, axis=1) if parts else None  # noqa: E731
+    return cat(si), cat(spk), np.concatenate(truth)
+
+
+def calibrate(model: Model, ds: Dataset, preset: str) -> dict:
+    """Fit the temperatures of ``model`` (trained on all of ``ds``) on out-of-fold predictions of ``ds``."""
+    labels = model.labels
+    si, spk, truth = _oof_logits(ds, preset, np.arange(len(ds.y)), labels)
+    model.temperature = fit_temperature(si, truth)
+    out = {"temperature": round(model.temperature, 4),
+           "ece_oof_before": round(ece(ensemble_probs(si, 1.0), truth), 4),
+           "ece_oof_after": round(ece(ensemble_probs(si, model.temperature), truth), 4)}  # fmt: skip
+    if model.speaker_head is not None and spk is not None:
+        model.speaker_head.temperature = fit_temperature(spk, truth)
+        out["speaker_head_temperature"] = round(model.speaker_head.temperature, 4)
+    return out
+
+
+def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) -> dict:
+    """ECE before and after temperature scaling on the speaker-independent folds, nested: each outer fold's
+    temperature is fitted on out-of-fold predictions of its own training actors only."""
+    features, params = preset_parts(preset)
+    labels = canonical_labels(ds.y.tolist())
+    raw, cal, truth, temps = [], [], [], []
+    for _, tr, te in splits("actors", ds.y, ds.groups):
+        si, _, inner_truth = _oof_logits(ds, preset, tr, labels, speaker=False)
+        T = fit_temperature(si, inner_truth)
+        model = fit(ds.X[tr], ds.y[tr], features=features, params=params)
+        L = model.network_logits(ds.X[te])
+        raw.append(ensemble_probs(L, 1.0))
+        cal.append(ensemble_probs(L, T))
+        truth.append(np.array([labels.index(v) for v in ds.y[te]]))
+        temps.append(round(T, 3))
+    raw, cal, truth = np.vstack(raw), np.vstack(cal), np.concatenate(truth)
+    if png:
+        reliability_diagram({"uncalibrated": (raw, truth), "temperature-scaled": (cal, truth)}, png)
+    return {
+        "ece_before": round(ece(raw, truth), 4),
+        "ece_after": round(ece(cal, truth), 4),
+        "temperatures": temps,
+        "accuracy_before": round(float((raw.argmax(1) == truth).mean()), 4),
+        "accuracy_after": round(float((cal.argmax(1) == truth).mean()), 4),
+    }
+
+
 def train_model(
     data: str | Path,
     *,
@@ -160,8 +223,12 @@ def train_model(
     progress: Progress | None = None,
     n_jobs: int | None = None,
     cache: bool = True,
+    calibrate_model: bool = True,
 ) -> Model:
-    """Train ``preset`` on every clip of ``data`` and fill the model card with ``protocols`` scores."""
+    """Train ``preset`` on every clip of ``data`` and fill the model card with ``protocols`` scores.
+
+    With ``calibrate_model`` (and the ``actors`` protocol), the temperatures are fitted on out-of-fold
+    predictions over the speaker folds (``calibrate``)."""
     features, params = preset_parts(preset)
     t0 = time.perf_counter()
     ds = load_features(data, features, classes=classes, extra_clips=extra_clips, progress=progress,
@@ -176,6 +243,13 @@ def train_model(
     model = fit_adaptive(ds.X, ds.y, ds.groups, features=features, params=params)
     if progress:
         progress("fit", 1, 1)
+    calibration = None
+    if calibrate_model and "actors" in protocols and ds.description["n_speakers"] >= 3:
+        if progress:
+            progress("calibrate", 0, 1)
+        calibration = calibrate(model, ds, preset)
+        if progress:
+            progress("calibrate", 1, 1)
     is_ravdess = ds.description["n_speakers"] > 1 and all(
         c.path.stem.startswith("03-01-") for c in ds.clips[: len(ds.clips) - len(extra_clips)]
     )
@@ -187,6 +261,7 @@ def train_model(
             "scores": {p: {k: v for k, v in s.items() if k != "folds"} | {"folds": s["folds"]}
                        for p, s in scores.items()},  # fmt: skip
             "timing_s": {"features": round(t_features, 1), "fit": round(time.perf_counter() - t1, 1)},
+            "calibration": calibration,
             "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
     )
@@ -208,6 +283,11 @@ def card_markdown(model: Model) -> str:
     if data:
         lines.append(f"- Data: {data.get('name')}: {data.get('n_clips')} clips, {data.get('n_speakers')} speakers")
         lines.append(f"- Licence of the data: {data.get('licence')}")
+    cal = c.get("calibration")
+    if cal:
+        lines.append(f"- Confidence: temperature {cal['temperature']:.2f} fitted on out-of-fold predictions over the "
+                     f"speaker folds (expected calibration error {cal['ece_oof_before']:.3f} → "
+                     f"{cal['ece_oof_after']:.3f}); voice-profile head {cal.get('speaker_head_temperature', 1):.2f}")  # fmt: skip
     lines.append(f"- Trained: {c.get('trained', c.get('created', '?'))}")
     if "versions" in c:
         lines.append("- Libraries: " + ", ".join(f"{k} {v}" for k, v in c["versions"].items()))

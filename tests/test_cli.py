@@ -114,3 +114,17 @@ def test_nested_needs_two_presets_and_the_actor_protocol(labelled):
     assert code == 2 and "at least two presets" in stderr
     code, _, stderr = run("evaluate", "--data", str(labelled), "--nested", "seed,rich", "--protocol", "random")
     assert code == 2 and "--nested works with --protocol actors" in stderr
+
+
+def test_train_calibrates_and_evaluate_measures_calibration(labelled, tmp_path, capsys):
+    png = tmp_path / "rel.png"
+    assert main(["evaluate", "--data", str(labelled), "--calibration", str(png), "--json", "--jobs", "1"]) == 0
+    cal = json.loads(capsys.readouterr().out)["calibration"]
+    assert set(cal) >= {"ece_before", "ece_after", "temperatures"} and len(cal["temperatures"]) == 3
+    assert cal["accuracy_before"] == cal["accuracy_after"]  # temperature never moves the argmax
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    out = tmp_path / "m.npz"
+    assert main(["train", "--data", str(labelled), "--out", str(out), "-q", "--jobs", "1"]) == 0
+    model = load_model(out)
+    assert model.temperature == pytest.approx(model.card["calibration"]["temperature"], rel=1e-3)
+    assert "Confidence: temperature" in out.with_suffix(".md").read_text()
