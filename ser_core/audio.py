@@ -410,8 +410,9 @@ def peak_dbfs(y: np.ndarray, sr: int, frame_s: float = 0.05) -> float:
     return float(20 * np.log10(rms)) if rms > 0 else float("-inf")
 
 
-def encode(y: np.ndarray, sr: int, fmt: str = "WAV", subtype: str | None = None) -> bytes:
-    """Write ``y`` (mono float) to bytes in a soundfile format (``"WAV"``, ``"FLAC"``, ``"OGG"`` + ``"OPUS"``...)."""
+def encode(y: np.ndarray, sr: int, fmt: str = "WAV", subtype: str | None = None, **kw) -> bytes:
+    """Write ``y`` (mono float) to bytes in a soundfile format (``"WAV"``, ``"FLAC"``, ``"OGG"`` + ``"OPUS"``...);
+    ``kw`` goes to ``soundfile.write`` (e.g. ``compression_level``)."""
     buf = io.BytesIO()
-    sf.write(buf, y, sr, format=fmt, subtype=subtype)
+    sf.write(buf, y, sr, format=fmt, subtype=subtype, **kw)
     return buf.getvalue()

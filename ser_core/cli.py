@@ -69,6 +69,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .workflow import (
         evaluate_calibration,
+        evaluate_conditions,
         evaluate_dataset,
         evaluate_nested,
         load_features,
@@ -77,6 +78,19 @@ def cmd_evaluate(args) -> int:
     )
 
     progress = _progress_printer(not args.quiet and not args.json)
+    if args.conditions:
+        if args.protocol != "actors":
+            raise ConfigError("--conditions works with --protocol actors")
+        res = evaluate_conditions(_data_dir(args.data), args.preset, [c.strip() for c in args.conditions.split(",")],
+                                  classes=parse_classes(args.classes), progress=progress, n_jobs=args.jobs)  # fmt: skip
+        if args.json:
+            print(json.dumps({"protocol": "actors", "preset": args.preset, "conditions": res}, indent=1))
+        else:
+            print(f"preset {args.preset}, speaker-independent, test-time conditions")
+            for cond, r in res.items():
+                drop = f"  drop {r['drop_vs_clean']:+.1f} points" if "drop_vs_clean" in r else ""
+                print(f"  {cond:9s} accuracy {r['accuracy']:.1%}  UAR {r['uar']:.1%}{drop}")
+        return 0
     if args.nested:
         if args.protocol != "actors":
             raise ConfigError("--nested works with --protocol actors")
@@ -187,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds")  # fmt: skip
     e.add_argument("--nested", metavar="PRESETS",
                    help="e.g. compact,rich: score choosing among these presets per fold on training actors only")  # fmt: skip
+    e.add_argument("--conditions", metavar="NAMES",
+                   help="score under test-time conditions, e.g. clean,discord,noisy20,noisy10,gain+12,gain-12")  # fmt: skip
     e.add_argument("--calibration", metavar="FILE.png",
                    help="also measure calibration (ECE before/after temperature scaling, nested) and plot it")  # fmt: skip
     e.add_argument("--json", action="store_true", help="print the scores as JSON")

@@ -128,3 +128,18 @@ def test_train_calibrates_and_evaluate_measures_calibration(labelled, tmp_path, 
     model = load_model(out)
     assert model.temperature == pytest.approx(model.card["calibration"]["temperature"], rel=1e-3)
     assert "Confidence: temperature" in out.with_suffix(".md").read_text()
+
+
+def test_evaluate_conditions_reports_drops(labelled, capsys):
+    assert main(["evaluate", "--data", str(labelled), "--conditions", "clean,discord,gain-12", "--json",
+                 "--jobs", "1"]) == 0  # fmt: skip
+    res = json.loads(capsys.readouterr().out)["conditions"]
+    assert list(res) == ["clean", "discord", "gain-12"]
+    assert res["clean"]["drop_vs_clean"] == 0.0
+    for r in res.values():
+        assert 0 <= r["accuracy"] <= 1
+
+
+def test_unknown_condition_exits_2(labelled):
+    code, _, stderr = run("evaluate", "--data", str(labelled), "--conditions", "clean,underwater")
+    assert code == 2 and "unknown condition 'underwater'" in stderr
