@@ -24,7 +24,8 @@ from .model import Model
 from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit, fit_adaptive
 
 #: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
-PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS, "compact": DEFAULT_PARAMS}
+PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS, "compact": DEFAULT_PARAMS,
+                                     "compact-level": DEFAULT_PARAMS}
 
 RAVDESS_NOTE = (
     "RAVDESS audio-only speech (Livingstone & Russo 2018, PLoS ONE 13(5): e0196391, "

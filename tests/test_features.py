@@ -111,3 +111,22 @@ def test_window_vectors_from_one_pass_match_separate_extraction():
         # Only frames at the window edges differ (context from the neighbouring audio).
         assert np.corrcoef(row, alone)[0, 1] > 0.99
         assert np.linalg.norm(row - alone) < 0.1 * np.linalg.norm(alone)
+
+
+def test_level_normalisation_makes_features_gain_invariant():
+    from ser_core.features import LEVEL_DBFS, normalize_level
+
+    y = tone(200, 2.0, amp=0.3)
+    z = normalize_level(y, SR)
+    frames = z[: SR * 2 // 800 * 800].reshape(-1, 800)
+    loud = np.sort(np.sqrt((frames.astype(float) ** 2).mean(1)))[-len(frames) // 10 :].mean()
+    assert abs(20 * np.log10(loud) - LEVEL_DBFS) < 0.1
+    cfg = get_preset("compact-level")
+    np.testing.assert_allclose(extract(y * 0.25, cfg), extract(y, cfg), rtol=1e-3, atol=1e-3)
+    assert not np.allclose(extract(y * 0.25, get_preset("compact")), extract(y, get_preset("compact")), atol=1e-3)
+    assert np.array_equal(normalize_level(np.zeros(SR, np.float32), SR), np.zeros(SR, np.float32))
+
+
+def test_level_setting_absent_from_old_keys():
+    assert "level_norm" not in get_preset("compact").to_dict()
+    assert get_preset("compact-level").to_dict()["level_norm"] is True
