@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import DEFAULT_LIMITS, AudioSource, Limits, decode
-from .constants import EMOTIONS
+from .calibration import ensemble_probs
 from .errors import ModelError
 from .features import FEATURE_VERSION, FeatureConfig, extract_windows
 from .speaker import SpeakerProfile
@@ -116,14 +116,6 @@ class Network:
         return h
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature``; shape preserved."""
-    z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 @dataclass
 class Model:
     """A trained classifier with its feature settings and model card.
@@ -157,11 +149,6 @@ class Model:
     def standardize(self, X: np.ndarray) -> np.ndarray:
         return (np.asarray(X, dtype=np.float64) - self.scaler_mean) / self.scaler_scale
 
-    def logits(self, X: np.ndarray) -> np.ndarray:
-        """Mean logits of the ensemble, shape (n, n_classes)."""
-        Z = self.standardize(np.atleast_2d(X))
-        return np.mean([net.logits(Z) for net in self.networks], axis=0)
-
     def network_logits(self, X: np.ndarray) -> np.ndarray:
         """Each network's logits for feature vectors ``X`` [shape=(n, d)] → [shape=(k, n, n_classes)]."""
         Z = self.standardize(np.atleast_2d(X))
@@ -174,9 +161,7 @@ class Model:
             raise ModelError(
                 f"feature vectors have {X.shape[1]} values but the model expects {self.scaler_mean.shape[0]}"
             )
-        T = self.temperature if temperature is None else temperature
-        Z = self.standardize(X)
-        return np.mean([softmax(net.logits(Z), T) for net in self.networks], axis=0)
+        return ensemble_probs(self.network_logits(X), self.temperature if temperature is None else temperature)
 
     def _probs_dict(self, p: np.ndarray) -> dict[str, float]:
         return {lab: float(p[i]) for i, lab in enumerate(self.labels)}
@@ -407,7 +392,3 @@ def _validate(model: Model, path: Path) -> None:
             raise ModelError(f"{path}: weights contain NaN or infinity")
     if not (np.isfinite(model.scaler_mean).all() and (model.scaler_scale > 0).all()):
         raise ModelError(f"{path}: bad scaler values")
-
-
-def known_labels_ok(labels: tuple[str, ...]) -> bool:
-    return all(lab in EMOTIONS for lab in labels)
