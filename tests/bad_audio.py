@@ -16,7 +16,6 @@ from functools import lru_cache
 import numpy as np
 import soundfile as sf
 
-from ser_core import EMOTIONS
 from ser_core.audio import encode
 from ser_core.errors import (
     CorruptAudioError,
@@ -172,14 +171,7 @@ def case(case_id: str) -> Case:
 def tiny_model(path):
     """Fit and save a tiny model on random vectors of the 'rich' preset's size (results do not depend on the
     shipped model); returns the saved path."""
-    from ser_core.features import get_preset
-    from ser_core.train import MLPParams, fit
+    from synth import random_model
 
-    cfg = get_preset("rich")
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((96, cfg.dim))
-    y = [EMOTIONS[i % len(EMOTIONS)] for i in range(96)]
-    fit(
-        X, y, features=cfg, params=MLPParams(hidden=(16,), max_iter=30), card={"data": "random (tests)"}
-    ).save(path)
+    random_model().save(path)
     return path

@@ -6,30 +6,22 @@ import asyncio
 
 import discord.gateway
 import discord.http
-import numpy as np
 import pytest
 import yarl
 from bot_helpers import start_bot, stop_bot
+from synth import random_model
 
 from bot.demo import synthetic_voice
 from bot.fakediscord import FakeDiscord
 from bot.settings import Settings
-from ser_core import EMOTIONS, load_model
+from ser_core import load_model
 from ser_core.audio import encode
-from ser_core.features import get_preset
-from ser_core.train import MLPParams, fit
 
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory):
     """A tiny model trained on random vectors: fast, and its predictions differ between clips."""
-    cfg = get_preset("rich")
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((96, cfg.dim))
-    y = [EMOTIONS[i % len(EMOTIONS)] for i in range(96)]
-    model = fit(
-        X, y, features=cfg, params=MLPParams(hidden=(16,), max_iter=30), card={"data": "random (tests)"}
-    )
+    model = random_model()
     path = tmp_path_factory.mktemp("model") / "tiny.npz"
     model.save(path)
     return path

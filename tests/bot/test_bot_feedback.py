@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 from bot_helpers import start_bot, stop_bot
+from synth import random_model
 
 from bot.fakediscord import EPHEMERAL_FLAG
 from bot.feedback import ClipCache, clip_relpath, extension_for, resolve_clip
 from ser_core import EMOTIONS
-from ser_core.features import get_preset
-from ser_core.train import MLPParams, fit_adaptive
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -136,13 +134,7 @@ async def test_buttons_work_after_a_restart(fake, settings, model, voice_ogg):
 @pytest.fixture(scope="module")
 def adaptive_model_path(tmp_path_factory):
     """A tiny model with a speaker-normalised head that needs 2 notes."""
-    cfg = get_preset("rich")
-    rng = np.random.default_rng(1)
-    X = rng.standard_normal((96, cfg.dim))
-    y = [EMOTIONS[i % len(EMOTIONS)] for i in range(96)]
-    groups = np.array([f"s{i % 4}" for i in range(96)])
-    model = fit_adaptive(X, y, groups, features=cfg, params=MLPParams(hidden=(8,), max_iter=20),
-                         min_speaker_clips=2, card={"data": "random (tests)"})  # fmt: skip
+    model = random_model(seed=1, hidden=(8,), max_iter=20, speakers=4, min_speaker_clips=2)
     path = tmp_path_factory.mktemp("adaptive") / "adaptive.npz"
     model.save(path)
     return path

@@ -13,15 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from bot_helpers import first_emotion
+from synth import random_model
 
 from bot.fakediscord import FakeDiscord
 from bot.modelstore import ModelStore
-from ser_core import EMOTIONS, load_model
-from ser_core.features import get_preset
-from ser_core.train import MLPParams, fit
+from ser_core import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(120)
@@ -34,14 +32,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def two_models(models_dir: Path) -> tuple[Path, Path]:
-    cfg = get_preset("rich")
     out = []
     models_dir.mkdir(parents=True, exist_ok=True)
     for seed in (1, 2):
-        X = np.random.default_rng(seed).standard_normal((64, cfg.dim))
-        y = [EMOTIONS[i % len(EMOTIONS)] for i in range(64)]
-        m = fit(X, y, features=cfg, params=MLPParams(hidden=(8,), max_iter=20), seed=seed,
-                card={"data": f"random seed {seed}"})  # fmt: skip
+        m = random_model(seed=seed, n=64, hidden=(8,), max_iter=20, fit_seed=seed,
+                         card={"data": f"random seed {seed}"})  # fmt: skip
         tmp = m.save(models_dir / f"tmp-{seed}.npz")  # saving stamps the version
         out.append(tmp.rename(models_dir / f"model-{load_model(tmp).version}.npz"))
     return out[0], out[1]
