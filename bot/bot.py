@@ -190,6 +190,16 @@ class EmotionBot(commands.Bot):
         return result
 
     # ------------------------------------------------------------------ the one analysis path
+    async def answer_interaction(
+        self, interaction: discord.Interaction, attachment: discord.Attachment, **who: int | None
+    ) -> None:
+        """Defer ``interaction`` (analysis can outlast Discord's 3 s), analyse ``attachment`` and follow up.
+        ``who`` is ``analyze``'s keyword arguments (user, guild, channel, message, requester ids)."""
+        await interaction.response.defer(thinking=True)
+        async with self.job():
+            outcome = await self.analyze(attachment, **who)
+            await interaction.followup.send(**outcome.reply_kwargs())
+
     async def analyze(
         self,
         attachment: discord.Attachment,

@@ -51,16 +51,14 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.describe(file="A voice note or audio file (OGG, MP3, WAV, FLAC, M4A)")
     async def analyze(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Detect the emotion in an audio file."""
-        await interaction.response.defer(thinking=True)
-        async with self.bot.job():
-            outcome = await self.bot.analyze(
-                file,
-                user_id=interaction.user.id,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                message_id=None,
-            )
-            await interaction.followup.send(**outcome.reply_kwargs())
+        await self.bot.answer_interaction(
+            interaction,
+            file,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            message_id=None,
+        )
 
     @app_commands.command()
     @app_commands.describe(user="Only this person's notes")

@@ -62,17 +62,15 @@ class Listen(commands.Cog):
         if attachment is None:
             await interaction.response.send_message("That message has no audio attachment.", ephemeral=True)
             return
-        await interaction.response.defer(thinking=True)
-        async with self.bot.job():
-            outcome = await self.bot.analyze(
-                attachment,
-                user_id=message.author.id,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                message_id=message.id,
-                requester_id=interaction.user.id,
-            )
-            await interaction.followup.send(**outcome.reply_kwargs())
+        await self.bot.answer_interaction(
+            interaction,
+            attachment,
+            user_id=message.author.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            message_id=message.id,
+            requester_id=interaction.user.id,
+        )
 
 
 async def setup(bot: EmotionBot) -> None:
