@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import librosa
@@ -52,12 +52,10 @@ class FeatureConfig:
     #: Scale each clip so its loudest 50 ms frames sit at LEVEL_DBFS before features (mic gain invariance).
     level_norm: bool = False
     version: int = 2  # FEATURE_VERSION when saved; a model from another version is refused at load
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["stats"] = list(self.stats)
-        d.pop("extra")
         if not d["level_norm"]:
             d.pop("level_norm")  # absent = off: keys and files from before the setting existed stay valid
         return d
@@ -66,7 +64,7 @@ class FeatureConfig:
     def from_dict(cls, d: dict) -> FeatureConfig:
         d = dict(d)
         d["stats"] = tuple(d.get("stats", ()))
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown feature settings {sorted(unknown)}; the model needs a newer ser_core")

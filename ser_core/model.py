@@ -179,9 +179,7 @@ class Model:
             if bounds[-1][1] < y.size:  # cover the tail too
                 bounds.append((y.size - win, y.size))
         # One pass of frame features serves the whole clip and every window.
-        vecs = list(extract_windows(y, self.features, bounds))
-        segments = [(a / sr, b / sr) for a, b in bounds]
-        X = np.vstack(vecs)
+        X = extract_windows(y, self.features, bounds)
         adapted = bool(
             speaker is not None
             and self.supports_adaptation
@@ -194,8 +192,8 @@ class Model:
             P = self.predict_proba(X)
         probs = self._probs_dict(P[0])
         timeline = tuple(
-            Segment(round(a, 2), round(b, 2), self.labels[int(np.argmax(P[i + 1]))], self._probs_dict(P[i + 1]))
-            for i, (a, b) in enumerate(segments)
+            Segment(round(a / sr, 2), round(b / sr, 2), self.labels[int(np.argmax(p))], self._probs_dict(p))
+            for (a, b), p in zip(bounds, P[1:], strict=True)
         )
         return Prediction(
             label=max(probs, key=probs.__getitem__),
@@ -204,7 +202,7 @@ class Model:
             model_version=self.version,
             timeline=timeline,
             speaker_adapted=adapted,
-            features=vecs[0],
+            features=X[0],
         )
 
     def predict(
