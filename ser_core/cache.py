@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .audio import Limits, decode
+from .augment import AUGMENT_VERSION, AUGMENTATIONS
+from .augment import augment as apply_augmentation
 from .features import FeatureConfig, extract
 
 #: Training clips may be longer than chat notes; they are trusted local files.
@@ -46,10 +48,19 @@ def _save(path: Path, v: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def features_for_file(path: str | Path, cfg: FeatureConfig, cache_dir: Path | None) -> np.ndarray:
-    """Feature vector of one file, from the cache when present. Shape ``(cfg.dim,)``."""
+def features_for_file(
+    path: str | Path, cfg: FeatureConfig, cache_dir: Path | None, augment: str | None = None
+) -> np.ndarray:
+    """Feature vector of one file, from the cache when present. Shape ``(cfg.dim,)``.
+
+    With ``augment`` (a name from ``ser_core.augment.AUGMENTATIONS``), the vector of an augmented copy whose
+    random strength is seeded by the file's content and the augmentation's name: the same copy every run,
+    cached beside the original's vector.
+    """
     data = Path(path).read_bytes()
-    entry = _entry(cache_dir, cfg, content_hash(data)) if cache_dir else None
+    digest = content_hash(data)
+    tag = f".{augment}-a{AUGMENT_VERSION}" if augment else ""
+    entry = _entry(cache_dir, cfg, digest, tag) if cache_dir else None
     if entry is not None and entry.is_file():
         try:
             v = np.load(entry, allow_pickle=False)
@@ -58,15 +69,18 @@ def features_for_file(path: str | Path, cfg: FeatureConfig, cache_dir: Path | No
         except (OSError, ValueError):
             pass  # a torn or foreign entry: recompute and overwrite it
     y = decode(data, sr=cfg.sr, limits=TRAIN_LIMITS, check_silence=False)
+    if augment:
+        rng = np.random.default_rng([int(digest[:16], 16), AUGMENTATIONS.index(augment)])
+        y = apply_augmentation(augment, y, cfg.sr, rng)
     v = extract(y, cfg)
     if entry is not None:
         _save(entry, v)
     return v
 
 
-def _worker(args: tuple[str, dict, str | None]) -> np.ndarray:
-    path, cfg_dict, cache = args
-    return features_for_file(path, FeatureConfig.from_dict(cfg_dict), Path(cache) if cache else None)
+def _worker(args: tuple[str, dict, str | None, str | None]) -> np.ndarray:
+    path, cfg_dict, cache, augment = args
+    return features_for_file(path, FeatureConfig.from_dict(cfg_dict), Path(cache) if cache else None, augment)
 
 
 def extract_files(
@@ -77,8 +91,10 @@ def extract_files(
     n_jobs: int | None = None,
     progress: bool | ProgressFn = True,
     desc: str = "features",
+    augment: str | None = None,
 ) -> np.ndarray:
-    """Feature vectors of many files, in order: shape ``(len(paths), cfg.dim)``.
+    """Feature vectors of many files (or of their ``augment``-ed copies), in order: shape
+    ``(len(paths), cfg.dim)``.
 
     ``cache_dir=True`` uses the default cache, ``False``/``None`` disables it. ``n_jobs`` processes
     (default: all cores). ``progress`` is ``True`` for a tqdm bar on stderr, or a callback ``(done, total)``.
@@ -103,10 +119,10 @@ def extract_files(
     try:
         if n_jobs == 1 or n < 8:
             for i, p in enumerate(paths):
-                out[i] = features_for_file(p, cfg, cache)
+                out[i] = features_for_file(p, cfg, cache, augment)
                 tick(i)
         else:
-            args = [(str(p), cfg.to_dict(), str(cache) if cache else None) for p in paths]
+            args = [(str(p), cfg.to_dict(), str(cache) if cache else None, augment) for p in paths]
             with ProcessPoolExecutor(max_workers=n_jobs) as pool:
                 for i, v in enumerate(pool.map(_worker, args, chunksize=8)):
                     out[i] = v

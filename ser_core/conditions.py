@@ -24,11 +24,11 @@ DISCORD_RATE = 48_000
 DISCORD_OPUS_LEVEL = 0.9
 
 
-def opus_roundtrip(y: np.ndarray, sr: int) -> np.ndarray:
-    """Encode ``y`` [shape=(n,)] as a 48 kHz mono OGG/Opus voice message (~32 kbit/s) and decode it back to
-    ``sr``; the result has the same length."""
+def opus_roundtrip(y: np.ndarray, sr: int, level: float = DISCORD_OPUS_LEVEL) -> np.ndarray:
+    """Encode ``y`` [shape=(n,)] as a 48 kHz mono OGG/Opus voice message (libsndfile compression ``level``
+    in [0, 1]; the default gives ~32 kbit/s) and decode it back to ``sr``; the result has the same length."""
     up = soxr.resample(y.astype(np.float32), sr, DISCORD_RATE)
-    data = encode(np.clip(up, -1, 1), DISCORD_RATE, "OGG", "OPUS", compression_level=DISCORD_OPUS_LEVEL)
+    data = encode(np.clip(up, -1, 1), DISCORD_RATE, "OGG", "OPUS", compression_level=level)
     out = decode(data, sr=sr, check_silence=False)
     return _fit_length(out, y.size)
 
