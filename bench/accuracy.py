@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ser_core.evaluate import plot_confusion
 from ser_core.features import DEFAULT_PRESET, get_preset
-from ser_core.workflow import evaluate_dataset, load_features, preset_parts
+from ser_core.workflow import evaluate_dataset, load_features, preset_augment, preset_parts
 
 from .common import OUT, goal, table
 
@@ -29,7 +29,8 @@ def run(data: Path, presets: tuple[str, ...] = ("seed", "rich", DEFAULT_PRESET),
     out.mkdir(parents=True, exist_ok=True)
     scores: dict[str, dict] = {}
     for preset in presets:
-        ds = load_features(data, get_preset(preset), n_jobs=n_jobs, cache=True, progress=_quiet)
+        ds = load_features(data, get_preset(preset), n_jobs=n_jobs, cache=True, progress=_quiet,
+                           augment=preset_augment(preset))  # fmt: skip
         for protocol in PROTOCOLS:
             s = evaluate_dataset(ds, protocol, preset)
             plot_confusion(s, str(out / f"confusion-{preset}-{protocol}.png"),
@@ -43,6 +44,7 @@ def run(data: Path, presets: tuple[str, ...] = ("seed", "rich", DEFAULT_PRESET),
         "n_files": next(iter(scores.values()))["n_files"],
         "scores": scores,
         "classifiers": {p: preset_parts(p)[1].to_dict() for p in presets},
+        "augment": {p: list(preset_augment(p)) for p in presets},
         "goals": goals,
     }
 

@@ -56,7 +56,7 @@ def cmd_train(args) -> int:
     protocols = [] if args.no_evaluate else ["actors", "random"]
     model = train_model(_data_dir(args.data), preset=args.preset, classes=parse_classes(args.classes),
                         protocols=protocols, progress=_progress_printer(not args.quiet), n_jobs=args.jobs,
-                        cache=not args.no_cache)  # fmt: skip
+                        cache=not args.no_cache, augment=args.augment)  # fmt: skip
     out = Path(args.out)
     model.save(out)
     out.with_suffix(".md").write_text(card_markdown(model))
@@ -74,6 +74,7 @@ def cmd_evaluate(args) -> int:
         evaluate_nested,
         load_features,
         parse_classes,
+        preset_augment,
         preset_parts,
     )
 
@@ -82,7 +83,8 @@ def cmd_evaluate(args) -> int:
         if args.protocol != "actors":
             raise ConfigError("--conditions works with --protocol actors")
         res = evaluate_conditions(_data_dir(args.data), args.preset, [c.strip() for c in args.conditions.split(",")],
-                                  classes=parse_classes(args.classes), progress=progress, n_jobs=args.jobs)  # fmt: skip
+                                  classes=parse_classes(args.classes), augment=args.augment, progress=progress,
+                                  n_jobs=args.jobs)  # fmt: skip
         if args.json:
             print(json.dumps({"protocol": "actors", "preset": args.preset, "conditions": res}, indent=1))
         else:
@@ -94,14 +96,18 @@ def cmd_evaluate(args) -> int:
     if args.nested:
         if args.protocol != "actors":
             raise ConfigError("--nested works with --protocol actors")
+        if args.augment is not None:
+            raise ConfigError("--nested uses each preset's own augmentation; leave out --augment")
         scores = evaluate_nested(_data_dir(args.data), [c.strip() for c in args.nested.split(",") if c.strip()],
                                  classes=parse_classes(args.classes), progress=progress, n_jobs=args.jobs,
                                  cache=not args.no_cache)  # fmt: skip
         args.preset = "nested:" + args.nested
         return _report(scores, args)
     features, _ = preset_parts(args.preset)
+    args.augmented = preset_augment(args.preset, args.augment)
     ds = load_features(_data_dir(args.data), features, classes=parse_classes(args.classes), progress=progress,
-                       n_jobs=args.jobs, cache=not args.no_cache)  # fmt: skip
+                       n_jobs=args.jobs, cache=not args.no_cache,
+                       augment=args.augmented)  # fmt: skip
     scores = evaluate_dataset(ds, args.protocol, args.preset, progress=progress)
     if args.calibration:
         if args.protocol != "actors":
@@ -115,14 +121,15 @@ def _report(scores, args) -> int:
 
     if args.confusion:
         plot_confusion(scores, args.confusion, f"{args.preset}, {args.protocol}: accuracy {scores.accuracy:.1%}")
-    result = scores.to_dict() | {"preset": args.preset}
+    result = scores.to_dict() | {"preset": args.preset, "augment": list(getattr(args, "augmented", ()))}
     cal = getattr(args, "calibration_result", None)
     if cal:
         result["calibration"] = cal
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        print(f"preset {args.preset}, protocol {args.protocol}, {scores.n_files} files")
+        aug = ", ".join(getattr(args, "augmented", ())) or "none"
+        print(f"preset {args.preset} (training augmentation: {aug}), protocol {args.protocol}, {scores.n_files} files")
         print(f"accuracy {scores.accuracy:.1%}  macro-F1 {scores.macro_f1:.1%}  UAR {scores.uar:.1%}")
         if cal:
             print(f"calibration: ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after temperature "
@@ -185,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--preset", default=DEFAULT_PRESET,
                             help="feature preset: compact (default), rich or seed (the classic recipe)")
             sp.add_argument("--classes", help="train/evaluate on these classes only, e.g. calm,happy,sad,angry")
+            sp.add_argument("--augment", metavar="NAMES",
+                            help="augmented copies of training clips, e.g. opus,noise,reverb (of: opus, pitch, "
+                                 "speed, noise, gain, reverb), or none; default: the preset's own")  # fmt: skip
             sp.add_argument("--jobs", type=int, default=None, help="feature extraction processes (default: cores)")
             sp.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
             sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

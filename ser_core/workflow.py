@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +20,16 @@ from .datasets import Clip, load_dataset
 from .errors import ConfigError, DatasetError
 from .evaluate import Scores, cross_validate, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
+from .augment import parse_augment
 from .model import Model
 from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit, fit_adaptive
 
 #: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
 PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS, "compact": DEFAULT_PARAMS,
                                      "compact-level": DEFAULT_PARAMS}
+#: Augmented copies of training clips per preset (``ser_core.augment``); presets not listed train on clean
+#: clips only. ``--augment`` overrides it.
+PRESET_AUGMENT: dict[str, tuple[str, ...]] = {}
 
 RAVDESS_NOTE = (
     "RAVDESS audio-only speech (Livingstone & Russo 2018, PLoS ONE 13(5): e0196391, "
@@ -38,11 +42,43 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 @dataclass
 class Dataset:
+    """Clips and their feature vectors ``X`` [shape=(n, d)], labels and speakers [shape=(n,)].
+
+    ``augmented`` maps an augmentation name to the vectors of one augmented copy of every clip
+    [shape=(n, d)]; they enter training only through ``training_set``, never a test part.
+    """
+
     clips: list[Clip]
     X: np.ndarray
     y: np.ndarray
     groups: np.ndarray
     description: dict
+    augmented: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def training_set(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(X, y, groups) to train on for the clips ``rows``: the clips plus their augmented copies. Each copy's
+        group is ``"<speaker>~<augmentation>"``, so speaker normalisation treats a channel like a new voice."""
+        Xs, ys, gs = [self.X[rows]], [self.y[rows]], [self.groups[rows]]
+        for name, A in self.augmented.items():
+            Xs.append(A[rows])
+            ys.append(self.y[rows])
+            gs.append(np.char.add(self.groups[rows].astype(str), f"~{name}"))
+        return np.vstack(Xs), np.concatenate(ys), np.concatenate(gs)
+
+    def fitter(self, features: FeatureConfig, params: MLPParams):
+        """A ``cross_validate`` fit function over row numbers [shape=(n, 1)] of this dataset: trains on the
+        training rows' ``training_set`` and predicts the test rows' clean vectors."""
+
+        def fit_rows(rows: np.ndarray, y, groups):
+            model = fit(*self.training_set(rows[:, 0])[:2], features=features, params=params)
+            return lambda test_rows: model.predict_proba(self.X[test_rows[:, 0]])
+
+        return fit_rows
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Row numbers [shape=(n, 1)], the ``X`` to give ``cross_validate`` together with ``fitter``."""
+        return np.arange(len(self.y))[:, None]
 
 
 def parse_classes(spec: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -62,6 +98,12 @@ def preset_parts(preset: str) -> tuple[FeatureConfig, MLPParams]:
     return get_preset(preset), PRESET_PARAMS.get(preset, DEFAULT_PARAMS)
 
 
+def preset_augment(preset: str, augment: str | Sequence[str] | None = None) -> tuple[str, ...]:
+    """The augmentations to train ``preset`` with: ``augment`` if given (``"none"`` for none), else the
+    preset's own (``PRESET_AUGMENT``)."""
+    return PRESET_AUGMENT.get(preset, ()) if augment is None else parse_augment(augment)
+
+
 def load_features(
     data: str | Path,
     features: FeatureConfig,
@@ -71,8 +113,10 @@ def load_features(
     progress: Progress | None = None,
     n_jobs: int | None = None,
     cache: bool = True,
+    augment: Sequence[str] = (),
 ) -> Dataset:
-    """Scan ``data`` (RAVDESS or a labelled folder), add ``extra_clips``, extract (cached) features."""
+    """Scan ``data`` (RAVDESS or a labelled folder), add ``extra_clips``, extract (cached) features, and those
+    of one copy of every clip per ``augment`` name."""
     report = load_dataset(data)
     clips = list(report.clips) + list(extra_clips)
     if classes:
@@ -81,6 +125,11 @@ def load_features(
             raise DatasetError(f"no clips of the classes {', '.join(classes)} in {data}")
     cb = (lambda done, total: progress("features", done, total)) if progress else False
     X = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs, progress=cb)
+    augmented = {}
+    for name in parse_augment(tuple(augment)):
+        cb = (lambda done, total, name=name: progress(f"augment:{name}", done, total)) if progress else False
+        augmented[name] = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs,
+                                        progress=cb, desc=f"augment:{name}", augment=name)  # fmt: skip
     y = np.array([c.emotion for c in clips])
     groups = np.array([c.speaker for c in clips])
     desc = {
@@ -90,20 +139,16 @@ def load_features(
         "n_extra_clips": len(extra_clips),
         "classes": list(canonical_labels(y.tolist())),
         "skipped": len(report.skipped),
+        "augmented": list(augmented),
     }
-    return Dataset(clips, X, y, groups, desc)
+    return Dataset(clips, X, y, groups, desc, augmented)
 
 
 def evaluate_dataset(ds: Dataset, protocol: str, preset: str, *, progress: Progress | None = None) -> Scores:
     """Cross-validate ``preset`` on ``ds`` under ``protocol`` (fits only on each training part)."""
-    features, params = preset_parts(preset)
     labels = canonical_labels(ds.y.tolist())
-
-    def fitter(X, y, groups):
-        return fit(X, y, features=features, params=params).predict_proba
-
     cb = (lambda done, total: progress(f"evaluate:{protocol}", done, total)) if progress else None
-    return cross_validate(protocol, ds.X, ds.y, ds.groups, fitter, labels, progress=cb)
+    return cross_validate(protocol, ds.rows, ds.y, ds.groups, ds.fitter(*preset_parts(preset)), labels, progress=cb)
 
 
 def evaluate_nested(
@@ -124,28 +169,21 @@ def evaluate_nested(
     if len(candidates) < 2:
         raise ConfigError("nested selection needs at least two presets to choose from")
     sets = {c: load_features(data, preset_parts(c)[0], classes=classes, progress=progress, n_jobs=n_jobs,
-                             cache=cache) for c in candidates}  # fmt: skip
+                             cache=cache, augment=preset_augment(c)) for c in candidates}  # fmt: skip
     first = sets[candidates[0]]
     labels = canonical_labels(first.y.tolist())
     chosen: list[dict] = []
 
-    def fitter_for(preset: str):
-        features, params = preset_parts(preset)
-        return lambda X, y, g: fit(X, y, features=features, params=params).predict_proba
-
     def select_and_fit(idx, y, groups):
-        # ``idx`` holds row numbers: each candidate has its own feature matrix for the same clips.
-        rows = idx[:, 0]
-        inner = {c: cross_validate("actors", sets[c].X[rows], y, groups, fitter_for(c), labels).accuracy
+        # ``idx`` holds row numbers: each candidate has its own feature matrices for the same clips.
+        inner = {c: cross_validate("actors", idx, y, groups, sets[c].fitter(*preset_parts(c)), labels).accuracy
                  for c in candidates}  # fmt: skip
         best = max(candidates, key=inner.__getitem__)
         chosen.append({"chosen": best, "inner_accuracy": {c: round(a, 4) for c, a in inner.items()}})
-        predict = fitter_for(best)(sets[best].X[rows], y, groups)
-        return lambda test_idx: predict(sets[best].X[test_idx[:, 0]])
+        return sets[best].fitter(*preset_parts(best))(idx, y, groups)
 
     cb = (lambda done, total: progress("evaluate:nested", done, total)) if progress else None
-    rows = np.arange(len(first.y))[:, None]
-    scores = cross_validate("actors", rows, first.y, first.groups, select_and_fit, labels, progress=cb)
+    scores = cross_validate("actors", first.rows, first.y, first.groups, select_and_fit, labels, progress=cb)
     for fold, pick in zip(scores.folds, chosen, strict=True):
         fold.update(pick)
     scores.protocol = "actors-nested"
@@ -161,8 +199,9 @@ def _oof_logits(ds: Dataset, preset: str, rows: np.ndarray, labels: tuple[str, .
     X, y, g = ds.X[rows], ds.y[rows], ds.groups[rows]
     si, spk, truth = [], [], []
     for _, tr, te in splits("actors", y, g):
-        model = (fit_adaptive(X[tr], y[tr], g[tr], features=features, params=params) if speaker
-                 else fit(X[tr], y[tr], features=features, params=params))  # fmt: skip
+        train = ds.training_set(rows[tr])
+        model = (fit_adaptive(*train, features=features, params=params) if speaker
+                 else fit(*train[:2], features=features, params=params))  # fmt: skip
         if model.labels != labels:
             raise DatasetError("calibration needs every class in every training fold")
         si.append(model.network_logits(X[te]))
@@ -196,7 +235,7 @@ def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) ->
     for _, tr, te in splits("actors", ds.y, ds.groups):
         si, _, inner_truth = _oof_logits(ds, preset, tr, labels, speaker=False)
         T = fit_temperature(si, inner_truth)
-        model = fit(ds.X[tr], ds.y[tr], features=features, params=params)
+        model = fit(*ds.training_set(tr)[:2], features=features, params=params)
         L = model.network_logits(ds.X[te])
         raw.append(ensemble_probs(L, 1.0))
         cal.append(ensemble_probs(L, T))
@@ -214,65 +253,86 @@ def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) ->
     }
 
 
+def condition_features(
+    ds: Dataset, features: FeatureConfig, conditions: Sequence[str], *, progress: Progress | None = None,
+    n_jobs: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Vectors of every clip under each test-time condition (``ser_core.conditions``): ``{condition: X}``,
+    X [shape=(n, d)]. Each clip is processed once, in its speaker-independent fold, with babble noise drawn
+    from that fold's training speakers only, seeded per clip and condition (the same noise every run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .audio import decode
+    from .cache import TRAIN_LIMITS
+    from .conditions import CONDITIONS, apply, babble_bank
+    from .features import extract
+
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown:
+        raise ConfigError(f"unknown condition {unknown[0]!r}; choose from {', '.join(CONDITIONS)}")
+    signals = [decode(c.path, sr=features.sr, limits=TRAIN_LIMITS, check_silence=False) for c in ds.clips]
+    out = {c: (ds.X if c == "clean" else np.zeros_like(ds.X)) for c in conditions}
+    parts = splits("actors", ds.y, ds.groups)
+    with ThreadPoolExecutor(max(1, n_jobs or 2)) as pool:
+        for k, (_, tr, te) in enumerate(parts):
+            sources = tr[:: max(1, len(tr) // 60)]
+            bank = babble_bank([signals[i] for i in sources], ds.groups[sources].tolist(), set(ds.groups[te]))
+            for cond in conditions:
+                if cond == "clean":
+                    continue
+
+                def one(i: int, cond: str = cond, bank: list = bank) -> np.ndarray:
+                    rng = np.random.default_rng([int(i), CONDITIONS.index(cond)])
+                    return extract(apply(cond, signals[i], features.sr, rng, bank), features)
+
+                out[cond][te] = np.stack(list(pool.map(one, te)))
+            if progress:
+                progress("conditions", k + 1, len(parts))
+    return out
+
+
+def score_conditions(ds: Dataset, conditioned: dict[str, np.ndarray], preset: str) -> dict:
+    """Fit ``preset`` on each speaker-independent training part (``ds.training_set``: clean clips plus their
+    augmented copies) and score its test clips under each condition of ``conditioned``
+    (``condition_features``). Returns ``{condition: {"accuracy", "macro_f1", "uar", "drop_vs_clean"}}``."""
+    from .evaluate import metrics
+
+    features, params = preset_parts(preset)
+    labels = canonical_labels(ds.y.tolist())
+    preds: dict[str, list[str]] = {c: [] for c in conditioned}
+    truth: list[str] = []
+    for _, tr, te in splits("actors", ds.y, ds.groups):
+        model = fit(*ds.training_set(tr)[:2], features=features, params=params)
+        truth += ds.y[te].tolist()
+        for cond, X in conditioned.items():
+            preds[cond] += [labels[j] for j in model.predict_proba(X[te]).argmax(axis=1)]
+    out = {}
+    for cond in conditioned:
+        m = metrics(truth, preds[cond], labels)
+        out[cond] = {key: round(m[key], 4) for key in ("accuracy", "macro_f1", "uar")}
+    if "clean" in out:
+        for cond in conditioned:
+            out[cond]["drop_vs_clean"] = round(100 * (out["clean"]["accuracy"] - out[cond]["accuracy"]), 1)
+    return out
+
+
 def evaluate_conditions(
     data: str | Path,
     preset: str,
     conditions: Sequence[str],
     *,
     classes: tuple[str, ...] | None = None,
+    augment: str | Sequence[str] | None = None,
     progress: Progress | None = None,
     n_jobs: int | None = None,
 ) -> dict:
-    """Speaker-independent scores with each test-time condition (``ser_core.conditions``) applied to the test
-    clips only. Models are fitted on clean training folds; babble noise comes from training speakers only.
-
-    Returns ``{condition: {"accuracy", "macro_f1", "uar", "drop_vs_clean"}}`` (drop in points).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .audio import decode
-    from .cache import TRAIN_LIMITS
-    from .conditions import CONDITIONS, apply, babble_bank
-    from .evaluate import metrics
-    from .features import extract
-
-    unknown = [c for c in conditions if c not in CONDITIONS]
-    if unknown:
-        raise ConfigError(f"unknown condition {unknown[0]!r}; choose from {', '.join(CONDITIONS)}")
-    features, params = preset_parts(preset)
-    ds = load_features(data, features, classes=classes, progress=progress, n_jobs=n_jobs)
-    labels = canonical_labels(ds.y.tolist())
-    signals = [decode(c.path, sr=features.sr, limits=TRAIN_LIMITS, check_silence=False) for c in ds.clips]
-    preds: dict[str, list[str]] = {c: [] for c in conditions}
-    truth: list[str] = []
-    parts = splits("actors", ds.y, ds.groups)
-    with ThreadPoolExecutor(max(1, n_jobs or 2)) as pool:
-        for k, (_, tr, te) in enumerate(parts):
-            model = fit(ds.X[tr], ds.y[tr], features=features, params=params)
-            sources = tr[:: max(1, len(tr) // 60)]
-            bank = babble_bank([signals[i] for i in sources], ds.groups[sources].tolist(), set(ds.groups[te]))
-            truth += ds.y[te].tolist()
-            for cond in conditions:
-                if cond == "clean":
-                    X = ds.X[te]
-                else:
-                    def one(i: int, cond: str = cond, bank: list = bank) -> np.ndarray:
-                        # Seeded per clip and condition: the same noise every run.
-                        rng = np.random.default_rng([int(i), CONDITIONS.index(cond)])
-                        return extract(apply(cond, signals[i], features.sr, rng, bank), features)
-
-                    X = np.stack(list(pool.map(one, te)))
-                preds[cond] += [labels[j] for j in model.predict_proba(X).argmax(axis=1)]
-            if progress:
-                progress("conditions", k + 1, len(parts))
-    out = {}
-    for cond in conditions:
-        m = metrics(truth, preds[cond], labels)
-        out[cond] = {key: round(m[key], 4) for key in ("accuracy", "macro_f1", "uar")}
-    if "clean" in out:
-        for cond in conditions:
-            out[cond]["drop_vs_clean"] = round(100 * (out["clean"]["accuracy"] - out[cond]["accuracy"]), 1)
-    return out
+    """Speaker-independent scores with each test-time condition applied to the test clips only; models are
+    trained on the training folds with ``preset_augment(preset, augment)``. See ``score_conditions``."""
+    features = get_preset(preset)
+    ds = load_features(data, features, classes=classes, progress=progress, n_jobs=n_jobs,
+                       augment=preset_augment(preset, augment))  # fmt: skip
+    conditioned = condition_features(ds, features, conditions, progress=progress, n_jobs=n_jobs)
+    return score_conditions(ds, conditioned, preset)
 
 
 def train_model(
@@ -286,15 +346,17 @@ def train_model(
     n_jobs: int | None = None,
     cache: bool = True,
     calibrate_model: bool = True,
+    augment: str | Sequence[str] | None = None,
 ) -> Model:
-    """Train ``preset`` on every clip of ``data`` and fill the model card with ``protocols`` scores.
+    """Train ``preset`` on every clip of ``data`` (plus augmented copies: ``preset_augment(preset, augment)``)
+    and fill the model card with ``protocols`` scores.
 
     With ``calibrate_model`` (and the ``actors`` protocol), the temperatures are fitted on out-of-fold
     predictions over the speaker folds (``calibrate``)."""
     features, params = preset_parts(preset)
     t0 = time.perf_counter()
     ds = load_features(data, features, classes=classes, extra_clips=extra_clips, progress=progress,
-                       n_jobs=n_jobs, cache=cache)  # fmt: skip
+                       n_jobs=n_jobs, cache=cache, augment=preset_augment(preset, augment))  # fmt: skip
     t_features = time.perf_counter() - t0
     scores = {}
     for protocol in protocols:
@@ -302,7 +364,7 @@ def train_model(
     if progress:
         progress("fit", 0, 1)
     t1 = time.perf_counter()
-    model = fit_adaptive(ds.X, ds.y, ds.groups, features=features, params=params)
+    model = fit_adaptive(*ds.training_set(np.arange(len(ds.y))), features=features, params=params)
     if progress:
         progress("fit", 1, 1)
     calibration = None
@@ -345,6 +407,9 @@ def card_markdown(model: Model) -> str:
     if data:
         lines.append(f"- Data: {data.get('name')}: {data.get('n_clips')} clips, {data.get('n_speakers')} speakers")
         lines.append(f"- Licence of the data: {data.get('licence')}")
+        aug = data.get("augmented")
+        lines.append(f"- Training augmentation: one copy of every clip per {', '.join(aug)} (`ser_core.augment`)"
+                     if aug else "- Training augmentation: none")  # fmt: skip
     cal = c.get("calibration")
     if cal:
         lines.append(f"- Confidence: temperature {cal['temperature']:.2f} fitted on out-of-fold predictions over the "

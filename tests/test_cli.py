@@ -143,3 +143,22 @@ def test_evaluate_conditions_reports_drops(labelled, capsys):
 def test_unknown_condition_exits_2(labelled):
     code, _, stderr = run("evaluate", "--data", str(labelled), "--conditions", "clean,underwater")
     assert code == 2 and "unknown condition 'underwater'" in stderr
+
+
+def test_train_with_augmentation_records_it_and_caches_the_copies(labelled, tmp_path):
+    import os
+    from pathlib import Path
+
+    out = tmp_path / "m.npz"
+    assert main(["train", "--data", str(labelled), "--out", str(out), "-q", "--jobs", "1",
+                 "--augment", "noise,gain", "--no-evaluate"]) == 0  # fmt: skip
+    assert load_model(out).card["data"]["augmented"] == ["noise", "gain"]
+    assert "Training augmentation: one copy of every clip per noise, gain" in out.with_suffix(".md").read_text()
+    cache = Path(os.environ["SER_CACHE_DIR"])
+    for name in ("noise", "gain"):
+        assert len(list(cache.rglob(f"*.{name}-a*.npy"))) == 36  # one cached copy per clip
+
+
+def test_unknown_augmentation_exits_2(labelled):
+    code, _, stderr = run("evaluate", "--data", str(labelled), "--augment", "opus,echo")
+    assert code == 2 and "unknown augmentation 'echo'" in stderr
