@@ -48,6 +48,24 @@ def _save(path: Path, v: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def cached_vector(
+    cache_dir: Path | None, cfg: FeatureConfig, digest: str, tag: str, compute: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """The vector stored for (``cfg``, content ``digest``, ``tag``), or ``compute()`` stored there now."""
+    entry = _entry(cache_dir, cfg, digest, tag) if cache_dir else None
+    if entry is not None and entry.is_file():
+        try:
+            v = np.load(entry, allow_pickle=False)
+            if v.shape == (cfg.dim,):
+                return v
+        except (OSError, ValueError):
+            pass  # a torn or foreign entry: recompute and overwrite it
+    v = compute()
+    if entry is not None:
+        _save(entry, v)
+    return v
+
+
 def features_for_file(
     path: str | Path, cfg: FeatureConfig, cache_dir: Path | None, augment: str | None = None
 ) -> np.ndarray:
@@ -59,23 +77,15 @@ def features_for_file(
     """
     data = Path(path).read_bytes()
     digest = content_hash(data)
-    tag = f".{augment}-a{AUGMENT_VERSION}" if augment else ""
-    entry = _entry(cache_dir, cfg, digest, tag) if cache_dir else None
-    if entry is not None and entry.is_file():
-        try:
-            v = np.load(entry, allow_pickle=False)
-            if v.shape == (cfg.dim,):
-                return v
-        except (OSError, ValueError):
-            pass  # a torn or foreign entry: recompute and overwrite it
-    y = decode(data, sr=cfg.sr, limits=TRAIN_LIMITS, check_silence=False)
-    if augment:
-        rng = np.random.default_rng([int(digest[:16], 16), AUGMENTATIONS.index(augment)])
-        y = apply_augmentation(augment, y, cfg.sr, rng)
-    v = extract(y, cfg)
-    if entry is not None:
-        _save(entry, v)
-    return v
+
+    def compute() -> np.ndarray:
+        y = decode(data, sr=cfg.sr, limits=TRAIN_LIMITS, check_silence=False)
+        if augment:
+            rng = np.random.default_rng([int(digest[:16], 16), AUGMENTATIONS.index(augment)])
+            y = apply_augmentation(augment, y, cfg.sr, rng)
+        return extract(y, cfg)
+
+    return cached_vector(cache_dir, cfg, digest, f".{augment}-a{AUGMENT_VERSION}" if augment else "", compute)
 
 
 def _worker(args: tuple[str, dict, str | None, str | None]) -> np.ndarray:

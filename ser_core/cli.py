@@ -97,7 +97,7 @@ def cmd_evaluate(args) -> int:
         if args.protocol != "actors":
             raise ConfigError("--nested works with --protocol actors")
         if args.augment is not None:
-            raise ConfigError("--nested uses each preset's own augmentation; leave out --augment")
+            raise ConfigError("--nested takes augmentation per candidate (compact@opus+noise); leave out --augment")
         scores = evaluate_nested(_data_dir(args.data), [c.strip() for c in args.nested.split(",") if c.strip()],
                                  classes=parse_classes(args.classes), progress=progress, n_jobs=args.jobs,
                                  cache=not args.no_cache)  # fmt: skip
@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--protocol", choices=["actors", "random"], default="actors",
                    help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds")  # fmt: skip
     e.add_argument("--nested", metavar="PRESETS",
-                   help="e.g. compact,rich: score choosing among these presets per fold on training actors only")  # fmt: skip
+                   help="e.g. compact,rich or compact@none,compact@opus+noise: score choosing among these per fold "
+                        "on training actors only")  # fmt: skip
     e.add_argument("--conditions", metavar="NAMES",
                    help="score under test-time conditions, e.g. clean,discord,noisy20,noisy10,gain+12,gain-12")  # fmt: skip
     e.add_argument("--calibration", metavar="FILE.png",

@@ -160,27 +160,36 @@ def evaluate_nested(
     n_jobs: int | None = None,
     cache: bool = True,
 ) -> Scores:
-    """Speaker-independent scores of *choosing* among ``candidates`` (preset names) without seeing test actors.
+    """Speaker-independent scores of *choosing* among ``candidates`` without seeing test actors.
 
-    For each outer actor fold, every candidate is cross-validated on that fold's training actors only (inner
-    actor folds); the best is refitted on all training actors and scores the outer fold. ``Scores.folds``
-    records which preset each fold chose and the inner accuracies.
+    A candidate is a preset name, trained with its own augmentation, or ``preset@aug+aug`` (``compact@none``,
+    ``compact@opus+noise``) for a given set. For each outer actor fold, every candidate is cross-validated on
+    that fold's training actors only (inner actor folds); the best is refitted on all training actors and
+    scores the outer fold. ``Scores.folds`` records which candidate each fold chose and the inner accuracies.
     """
     if len(candidates) < 2:
         raise ConfigError("nested selection needs at least two presets to choose from")
-    sets = {c: load_features(data, preset_parts(c)[0], classes=classes, progress=progress, n_jobs=n_jobs,
-                             cache=cache, augment=preset_augment(c)) for c in candidates}  # fmt: skip
+
+    def parts(c: str) -> tuple[FeatureConfig, MLPParams]:
+        return preset_parts(c.partition("@")[0])
+
+    def augment_of(c: str) -> tuple[str, ...]:
+        preset, at, aug = c.partition("@")
+        return preset_augment(preset, aug.replace("+", ",") if at else None)
+
+    sets = {c: load_features(data, parts(c)[0], classes=classes, progress=progress, n_jobs=n_jobs, cache=cache,
+                             augment=augment_of(c)) for c in candidates}  # fmt: skip
     first = sets[candidates[0]]
     labels = canonical_labels(first.y.tolist())
     chosen: list[dict] = []
 
     def select_and_fit(idx, y, groups):
         # ``idx`` holds row numbers: each candidate has its own feature matrices for the same clips.
-        inner = {c: cross_validate("actors", idx, y, groups, sets[c].fitter(*preset_parts(c)), labels).accuracy
+        inner = {c: cross_validate("actors", idx, y, groups, sets[c].fitter(*parts(c)), labels).accuracy
                  for c in candidates}  # fmt: skip
         best = max(candidates, key=inner.__getitem__)
         chosen.append({"chosen": best, "inner_accuracy": {c: round(a, 4) for c, a in inner.items()}})
-        return sets[best].fitter(*preset_parts(best))(idx, y, groups)
+        return sets[best].fitter(*parts(best))(idx, y, groups)
 
     cb = (lambda done, total: progress("evaluate:nested", done, total)) if progress else None
     scores = cross_validate("actors", first.rows, first.y, first.groups, select_and_fit, labels, progress=cb)
@@ -255,35 +264,52 @@ def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) ->
 
 def condition_features(
     ds: Dataset, features: FeatureConfig, conditions: Sequence[str], *, progress: Progress | None = None,
-    n_jobs: int | None = None,
+    n_jobs: int | None = None, cache: bool = True,
 ) -> dict[str, np.ndarray]:
     """Vectors of every clip under each test-time condition (``ser_core.conditions``): ``{condition: X}``,
     X [shape=(n, d)]. Each clip is processed once, in its speaker-independent fold, with babble noise drawn
-    from that fold's training speakers only, seeded per clip and condition (the same noise every run)."""
+    from that fold's training speakers only, seeded by the clip's content and the condition (the same noise
+    every run). Vectors are cached like the clean ones, keyed by clip, condition and babble sources."""
+    import hashlib
     from concurrent.futures import ThreadPoolExecutor
 
     from .audio import decode
-    from .cache import TRAIN_LIMITS
+    from .cache import TRAIN_LIMITS, cached_vector, content_hash, default_cache_dir
     from .conditions import CONDITIONS, apply, babble_bank
     from .features import extract
 
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown:
         raise ConfigError(f"unknown condition {unknown[0]!r}; choose from {', '.join(CONDITIONS)}")
-    signals = [decode(c.path, sr=features.sr, limits=TRAIN_LIMITS, check_silence=False) for c in ds.clips]
+    cache_dir = default_cache_dir() if cache else None
+    blobs = [Path(c.path).read_bytes() for c in ds.clips]
+    digests = [content_hash(b) for b in blobs]
+    signals: dict[int, np.ndarray] = {}
+
+    def signal(i: int) -> np.ndarray:
+        if i not in signals:
+            signals[i] = decode(blobs[i], sr=features.sr, limits=TRAIN_LIMITS, check_silence=False)
+        return signals[i]
+
     out = {c: (ds.X if c == "clean" else np.zeros_like(ds.X)) for c in conditions}
     parts = splits("actors", ds.y, ds.groups)
     with ThreadPoolExecutor(max(1, n_jobs or 2)) as pool:
         for k, (_, tr, te) in enumerate(parts):
             sources = tr[:: max(1, len(tr) // 60)]
-            bank = babble_bank([signals[i] for i in sources], ds.groups[sources].tolist(), set(ds.groups[te]))
+            bank_id = hashlib.sha256("".join(digests[i] for i in sources).encode()).hexdigest()[:8]
+            bank = babble_bank([signal(j) for j in sources], ds.groups[sources].tolist(), set(ds.groups[te]))
             for cond in conditions:
                 if cond == "clean":
                     continue
+                # The Opus round trip draws nothing from the fold; noise does (its babble bank).
+                tag = ".discord-c1" if cond == "discord" else f".{cond}-{bank_id}-c1"
 
-                def one(i: int, cond: str = cond, bank: list = bank) -> np.ndarray:
-                    rng = np.random.default_rng([int(i), CONDITIONS.index(cond)])
-                    return extract(apply(cond, signals[i], features.sr, rng, bank), features)
+                def one(i: int, cond: str = cond, tag: str = tag, bank: list = bank) -> np.ndarray:
+                    def compute() -> np.ndarray:
+                        rng = np.random.default_rng([int(digests[i][:16], 16), CONDITIONS.index(cond)])
+                        return extract(apply(cond, signal(int(i)), features.sr, rng, bank), features)
+
+                    return cached_vector(cache_dir, features, digests[i], tag, compute)
 
                 out[cond][te] = np.stack(list(pool.map(one, te)))
             if progress:

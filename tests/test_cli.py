@@ -162,3 +162,14 @@ def test_train_with_augmentation_records_it_and_caches_the_copies(labelled, tmp_
 def test_unknown_augmentation_exits_2(labelled):
     code, _, stderr = run("evaluate", "--data", str(labelled), "--augment", "opus,echo")
     assert code == 2 and "unknown augmentation 'echo'" in stderr
+
+
+def test_nested_selection_among_augmentation_sets(labelled, capsys):
+    assert main(["evaluate", "--data", str(labelled), "--nested", "seed@none,seed@gain+noise", "--json",
+                 "--jobs", "1"]) == 0  # fmt: skip
+    res = json.loads(capsys.readouterr().out)
+    assert len(res["folds"]) == 3
+    for fold in res["folds"]:
+        assert set(fold["inner_accuracy"]) == {"seed@none", "seed@gain+noise"}
+    code, _, stderr = run("evaluate", "--data", str(labelled), "--nested", "seed,compact", "--augment", "gain")
+    assert code == 2 and "per candidate" in stderr
