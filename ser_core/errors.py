@@ -13,7 +13,8 @@ Callers (the CLI, the bot) show ``str(err)`` to users and log anything that is n
     │   ├── TooLargeError                more bytes than the limit
     │   ├── TooLongError                 longer than the duration limit
     │   ├── TooShortError                shorter than the minimum duration
-    │   ├── SilentAudioError             no speech energy at all
+    │   ├── SilentAudioError             no sound at all (digital silence)
+    │   ├── NoSpeechError                sound, but no voice in it (noise only, see ``vad.has_speech``)
     │   └── DecodeTimeoutError           the external decoder ran past its time limit
     ├── ModelError                       model file missing, incompatible or tampered with
     ├── DatasetError                     a data folder that cannot be used for training
@@ -56,6 +57,10 @@ class TooShortError(AudioError):
 
 
 class SilentAudioError(AudioError):
+    pass
+
+
+class NoSpeechError(AudioError):
     pass
 
 

@@ -1,9 +1,12 @@
 """Features: pure functions, signal → frame matrix → clip vector.
 
-Two presets (``PRESETS``):
+The presets (``PRESETS``):
 
 - ``seed``: the classic recipe — 40 MFCCs (librosa defaults: 2048-point FFT, hop 512) averaged over time.
 - ``compact`` (the default): the ``rich`` frame features summarised by mean and std only (348 values).
+- ``compact-level``: ``compact`` on level-normalised audio (``normalize_level``).
+- ``compact-trim``: ``compact`` with ``trim_silence``: the statistics use only the frames ``vad.speech_mask``
+  keeps (leading and trailing silence dropped, pauses over 300 ms cut to 100 ms at each side).
 - ``rich``: 169 frame features from one 25 ms / 10 ms STFT — 64 log-mel bands, 40 MFCCs and
   their deltas, 7 spectral-contrast bands, 12 chroma bins, centroid, bandwidth, roll-off, flatness, ZCR and log
   energy — each summarised over the clip by mean, std, 10/50/90th percentiles, skewness and linear slope, plus
@@ -94,6 +97,8 @@ PRESETS: dict[str, FeatureConfig] = {
     # `compact` on level-normalised audio: insensitive to microphone gain (±12 dB: −0.8/0.0 points instead of
     # −12.5/−8.4), but 1.9 points lower on clean clips and 5 lower after the Opus round trip (README).
     "compact-level": FeatureConfig(preset="compact-level", stats=("mean", "std"), level_norm=True),
+    # `compact` over speech frames only (``vad.speech_mask``: leading/trailing silence and long pauses left out).
+    "compact-trim": FeatureConfig(preset="compact-trim", stats=("mean", "std"), trim_silence=True),
 }
 DEFAULT_PRESET = "compact"
 
@@ -170,6 +175,41 @@ def frame_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return F.astype(np.float32)
 
 
+#: Pitch frames are 40 ms (two periods of the lowest pitch) and not centred: frame j covers samples
+#: [j*hop, j*hop + PITCH_FRAME_S*sr).
+PITCH_FRAME_S = 0.04
+
+
+def lag_autocorrelation(y: np.ndarray, *, sr: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised short-time autocorrelation, the common ground of ``pitch_track`` and ``vad``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], float samples at ``sr``
+    sr : sample rate (Hz)
+    hop_length : frame hop (samples)
+
+    Returns
+    -------
+    ac : np.ndarray [shape=(t, m)], ``ac[j, k]`` = periodicity of frame ``j`` at a lag of ``k`` samples, 1 at
+        ``k = 0``, near 1 at the period of a periodic frame; ``m`` = ``PITCH_FRAME_S * sr``, ``t`` =
+        ``1 + (n - m) // hop_length`` (at least 1). Frame ``j`` covers samples ``[j*hop, j*hop + m)``.
+    frames : np.ndarray [shape=(t, m)], the mean-removed, Hann-windowed frames
+    """
+    frame = int(PITCH_FRAME_S * sr)
+    if y.size < frame:
+        y = np.pad(y, (0, frame - y.size))
+    frames = librosa.util.frame(y.astype(np.float32), frame_length=frame, hop_length=hop_length).T
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    frames = frames * np.hanning(frame).astype(np.float32)
+    n = 1 << (2 * frame - 1).bit_length()
+    ac = np.fft.irfft(np.abs(np.fft.rfft(frames, n=n, axis=1)) ** 2, n=n, axis=1)[:, :frame]
+    # Normalise by the window's own autocorrelation so the peak height is a periodicity measure.
+    w = np.hanning(frame)
+    wac = np.fft.irfft(np.abs(np.fft.rfft(w, n=n)) ** 2, n=n)[:frame]
+    return ac / (ac[:, :1] + 1e-10) / (wac / wac[0] + 1e-3), frames
+
+
 def pitch_track(y: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
     """Autocorrelation F0 with voicing.
 
@@ -178,19 +218,8 @@ def pitch_track(y: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarr
     f0 : np.ndarray [shape=(t,)], Hz (0 where unvoiced)
     voicing : np.ndarray [shape=(t,)], normalised autocorrelation peak in [0, 1]
     """
-    frame = int(0.04 * cfg.sr)  # 40 ms: two periods of the lowest pitch
-    hop = cfg.hop_length
-    if y.size < frame:
-        y = np.pad(y, (0, frame - y.size))
-    frames = librosa.util.frame(y.astype(np.float32), frame_length=frame, hop_length=hop).T
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = frames * np.hanning(frame).astype(np.float32)
-    n = 1 << (2 * frame - 1).bit_length()
-    ac = np.fft.irfft(np.abs(np.fft.rfft(frames, n=n, axis=1)) ** 2, n=n, axis=1)[:, :frame]
-    # Normalise by the window's own autocorrelation so the peak height is a periodicity measure.
-    w = np.hanning(frame)
-    wac = np.fft.irfft(np.abs(np.fft.rfft(w, n=n)) ** 2, n=n)[:frame]
-    ac = ac / (ac[:, :1] + 1e-10) / (wac / wac[0] + 1e-3)
+    ac, frames = lag_autocorrelation(y, sr=cfg.sr, hop_length=cfg.hop_length)
+    frame = ac.shape[1]
     lo, hi = int(cfg.sr / cfg.fmax), min(frame - 2, int(cfg.sr / cfg.fmin))
     seg = ac[:, lo:hi]
     rows = np.arange(seg.shape[0])
@@ -279,6 +308,10 @@ def clip_stats(F: np.ndarray, stats: tuple[str, ...]) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+#: With ``trim_silence``, a row keeping fewer seconds of frames than this falls back to all its frames.
+MIN_KEPT_S = 0.25
+
+
 def extract(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Clip feature vector of a mono signal at ``cfg.sr``: shape ``(cfg.dim,)``, float32, all finite."""
     return extract_windows(y, cfg)[0]
@@ -287,31 +320,53 @@ def extract(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, int]] = ()) -> np.ndarray:
     """Vectors of the whole clip and of sample ranges ``[start, end)`` of it, from one pass of frame features.
 
+    With ``cfg.trim_silence``, frame features are still computed on the whole signal, but each row's
+    statistics (and pitch statistics) use only the frames ``vad.speech_mask`` keeps: leading and trailing
+    silence and all but 100 ms of each side of pauses over 300 ms are left out. A row whose range keeps fewer
+    than ``MIN_KEPT_S`` of frames uses all its frames.
+
     Returns
     -------
     V : np.ndarray [shape=(1 + len(windows), cfg.dim), dtype=float32]; row 0 is ``extract(y, cfg)``.
     """
-    if cfg.trim_silence:
-        raise ConfigError("trim_silence is not implemented yet; leave it off")
     if cfg.level_norm:
         y = normalize_level(y, cfg.sr)
     F = frame_features(y, cfg)
+    hop = cfg.hop_length
+    keep = None
+    if cfg.trim_silence:
+        from .vad import speech_mask  # vad builds on lag_autocorrelation, defined here
+
+        keep = speech_mask(y, cfg.sr, hop_length=hop, frame_length=cfg.win_length)[: F.shape[1]]
+    min_kept = max(1, int(round(MIN_KEPT_S * cfg.sr / hop)))
     f0 = voicing = None
     if cfg.pitch:
         f0, voicing = pitch_track(y, cfg)
-    pitch_frame = int(0.04 * cfg.sr)
+    pitch_frame = int(PITCH_FRAME_S * cfg.sr)
+    # Pitch frame j covers samples [j*hop, j*hop + 40 ms): centred on feature frame j + 20 ms / hop.
+    pitch_offset = int(round(pitch_frame / 2 / hop))
     rows = []
     for i, (a, b) in enumerate([(0, y.size), *windows]):
         whole = i == 0
-        v = clip_stats(F if whole else F[:, a // cfg.hop_length : b // cfg.hop_length + 1], cfg.stats)
+        fa, fb = (0, F.shape[1]) if whole else (a // hop, b // hop + 1)
+        kept = None
+        if keep is not None and keep[fa:fb].sum() >= min_kept:
+            kept = keep[fa:fb]
+        Fw = F[:, fa:fb]
+        v = clip_stats(Fw if kept is None else Fw[:, kept], cfg.stats)
         if f0 is not None:
             if whole:
                 pa, pb = 0, f0.size
             else:  # pitch frames are not centred: frame j covers samples [j*hop, j*hop + 40 ms)
-                pa = min(a // cfg.hop_length, f0.size - 1)
-                pb = max(pa + 1, min(f0.size, (b - pitch_frame) // cfg.hop_length + 1))
-            p = pitch_stats(f0[pa:pb])
-            p[-1] = voicing[pa:pb].mean()
+                pa = min(a // hop, f0.size - 1)
+                pb = max(pa + 1, min(f0.size, (b - pitch_frame) // hop + 1))
+            f0w, vw = f0[pa:pb], voicing[pa:pb]
+            if kept is not None:
+                pk = keep[np.minimum(np.arange(pa, pb) + pitch_offset, keep.size - 1)]
+                if pk.any():
+                    f0w, vw = f0w[pk], vw[pk]
+            p = pitch_stats(f0w)
+            p[-1] = vw.mean()
             v = np.concatenate([v, p])
         rows.append(v)
     return np.nan_to_num(np.vstack(rows), nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

@@ -25,9 +25,10 @@ import numpy as np
 
 from .audio import DEFAULT_LIMITS, AudioSource, Limits, decode
 from .calibration import ensemble_probs
-from .errors import ModelError
+from .errors import ModelError, NoSpeechError
 from .features import FEATURE_VERSION, FeatureConfig, extract_windows
 from .speaker import SpeakerProfile
+from .vad import has_speech
 
 FORMAT = "ser-model"
 FORMAT_VERSION = 1
@@ -36,6 +37,12 @@ FORMAT_VERSION = 1
 WINDOW_S = 3.0
 HOP_S = 1.5
 TIMELINE_MIN_S = 6.0
+
+#: What ``NoSpeechError`` says; the bot and ``ser predict`` show it as it is.
+NO_SPEECH_TEXT = (
+    "No speech found in this note: I only hear noise or silence. "
+    "Record again closer to the microphone, in a quieter place."
+)
 
 #: The reply calls the result uncertain when the top class leads the runner-up by less than this.
 UNCERTAIN_MARGIN = 0.10
@@ -167,11 +174,14 @@ class Model:
         return {lab: float(p[i]) for i, lab in enumerate(self.labels)}
 
     def predict_signal(self, y: np.ndarray, *, sr: int | None = None, speaker=None) -> Prediction:
-        """Predict from a decoded mono signal at the model's rate."""
+        """Predict from a decoded mono signal at the model's rate; ``NoSpeechError`` if it holds no voice."""
         sr = sr or self.features.sr
         if sr != self.features.sr:
             raise ModelError(f"signal is at {sr} Hz; the model needs {self.features.sr} Hz")
         duration = y.size / sr
+        # Classifying noise would give a confident emotion for nothing; say so instead (``vad`` has the rule).
+        if not has_speech(y, sr):
+            raise NoSpeechError(NO_SPEECH_TEXT)
         bounds: list[tuple[int, int]] = []
         if duration >= TIMELINE_MIN_S:
             win, hop = int(WINDOW_S * sr), int(HOP_S * sr)

@@ -17,9 +17,11 @@ import numpy as np
 import soundfile as sf
 
 from ser_core.audio import encode
+from ser_core.conditions import coloured_noise
 from ser_core.errors import (
     CorruptAudioError,
     EmptyAudioError,
+    NoSpeechError,
     SerError,
     SilentAudioError,
     TooLongError,
@@ -52,6 +54,14 @@ def voice(seconds: float, sr: int, *, amp: float = 0.3, seed: int = 0) -> np.nda
     y = sum(np.sin(k * phase) / k for k in range(1, 6))
     env = 0.5 * (1 + np.sin(2 * np.pi * 4 * t))
     return amp * y / np.abs(y).max() * env + 0.002 * rng.standard_normal(t.size)
+
+
+def room_noise(seconds: float, sr: int, *, seed: int = 0) -> np.ndarray:
+    """No voice at all: pink and brown noise (an air conditioner, traffic) with a little hiss, at −35 dBFS."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    x = coloured_noise(n, 1.0, rng) + coloured_noise(n, 2.0, rng) + 0.3 * coloured_noise(n, 0.0, rng)
+    return 10 ** (-35 / 20) * x / np.sqrt(np.mean(x**2))
 
 
 def _wav(y: np.ndarray, sr: int, subtype: str) -> bytes:
@@ -124,6 +134,13 @@ def corpus() -> tuple[Case, ...]:
             "audio/wav",
             _wav(np.zeros(160_000), 16_000, "PCM_16"),
             SilentAudioError,
+        ),
+        Case(
+            "5-s-room-noise-no-voice",
+            "voice-message.ogg",
+            "audio/ogg",
+            encode(room_noise(5.0, 48_000, seed=7), 48_000, "OGG", "OPUS"),
+            NoSpeechError,
         ),
         Case(
             "10-s-clipping-square",
