@@ -22,7 +22,8 @@ from ser_core.features import DEFAULT_PRESET, get_preset
 from ser_core.workflow import condition_features, load_features, score_conditions
 
 CONDITIONS = ("clean", "discord", "noisy20")
-VARIANTS = ("none", *AUGMENTATIONS, "+".join(AUGMENTATIONS))
+SIX = "opus+pitch+speed+noise+gain+reverb"  # every single augmentation the issue lists, one copy each
+VARIANTS = ("none", *AUGMENTATIONS, SIX, "+".join(AUGMENTATIONS))
 OUT = Path(__file__).parent / "out"
 
 

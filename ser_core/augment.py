@@ -10,6 +10,8 @@ are never augmented). Each augmentation draws its own strength from ``rng``:
   copies of the clip itself, so no other speaker's voice enters a training clip).
 - ``gain``: ±3–12 dB, clipped to full scale where it would clip.
 - ``reverb``: a synthetic room (exponentially decaying noise, RT60 0.15–0.7 s) convolved with the clip.
+- ``mix``: a chain as a phone in a room would produce it: speed (p = 0.5) or pitch (p = 0.25), reverb (0.3),
+  noise (0.6), gain (0.5), then the Opus round trip (0.8); at least one of them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from scipy.signal import fftconvolve
 from .conditions import add_noise, coloured_noise, gain, opus_roundtrip
 from .errors import ConfigError
 
-AUGMENTATIONS = ("opus", "pitch", "speed", "noise", "gain", "reverb")
+AUGMENTATIONS = ("opus", "pitch", "speed", "noise", "gain", "reverb", "mix")
+#: The order in which ``mix`` applies its parts, with the probability of each.
+MIX_CHAIN = (("speed", 0.5), ("pitch", 0.25), ("reverb", 0.3), ("noise", 0.6), ("gain", 0.5), ("opus", 0.8))
 #: Bump when an augmentation changes what it computes: cached vectors of augmented copies are keyed by it.
 AUGMENT_VERSION = 1
 
@@ -90,6 +94,16 @@ def augment(name: str, y: np.ndarray, sr: int, rng: np.random.Generator) -> np.n
         return gain(y, float(rng.choice([-1, 1]) * rng.uniform(3.0, 12.0)))
     if name == "reverb":
         return reverb(y, sr, float(rng.uniform(0.15, 0.7)), rng)
+    if name == "mix":
+        draws = rng.random(len(MIX_CHAIN))
+        chosen = [part for (part, p), u in zip(MIX_CHAIN, draws, strict=True) if u < p]
+        if not chosen:
+            chosen = [MIX_CHAIN[int(rng.integers(0, len(MIX_CHAIN)))][0]]
+        if "speed" in chosen and "pitch" in chosen:
+            chosen.remove("pitch")  # speed already moves the pitch
+        for part in chosen:
+            y = augment(part, y, sr, rng)
+        return y
     raise ConfigError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}")
 
 
