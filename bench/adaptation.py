@@ -3,7 +3,7 @@
     python -m bench.adaptation [--preset rich] [--seed 0]
 
 For each of the six actor folds a model (with its speaker-normalised head) is trained on the other 20
-actors. Each test actor is then a new user whose 60 clips arrive one by one in a fixed shuffled order.
+actors (and their augmented copies, as the preset trains). Each test actor is then a new user whose 60 clips arrive one by one in a fixed shuffled order.
 Note i is predicted with the profile of notes 0..i-1. Reported per threshold k: accuracy over the notes
 that arrive after at least k earlier notes, with the speaker-independent path and with adaptation, on the
 same notes; and with oracle statistics (all of the actor's clips).
@@ -23,7 +23,7 @@ from ser_core.constants import ACTOR_FOLDS
 from ser_core.features import DEFAULT_PRESET
 from ser_core.speaker import SpeakerProfile
 from ser_core.train import fit_adaptive
-from ser_core.workflow import load_features, preset_parts
+from ser_core.workflow import load_features, preset_augment, preset_parts
 
 KS = (1, 3, 5, 10, 20)
 OUT = Path(__file__).parent / "out"
@@ -38,7 +38,7 @@ def simulate(ds, preset: str, seed: int = 0) -> dict:
     t0 = time.perf_counter()
     for fold in ACTOR_FOLDS:
         test = np.isin(ds.groups, fold)
-        model = fit_adaptive(ds.X[~test], ds.y[~test], ds.groups[~test], features=features, params=params,
+        model = fit_adaptive(*ds.training_set(np.flatnonzero(~test)), features=features, params=params,
                              min_speaker_clips=1)  # fmt: skip
         labels = np.array(model.labels)
         for actor in fold:
@@ -91,7 +91,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.data:
         raise SystemExit("adaptation: needs the RAVDESS folder: set SER_RAVDESS_DIR or pass --data")
-    ds = load_features(args.data, preset_parts(args.preset)[0])
+    ds = load_features(args.data, preset_parts(args.preset)[0], augment=preset_augment(args.preset))
     res = simulate(ds, args.preset, args.seed)
     print(table(res))
     OUT.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError, SerError
-from .features import DEFAULT_PRESET
+from .features import DEFAULT_PRESET, PRESETS
 
 log = logging.getLogger("ser")
 
@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         if data:
             sp.add_argument("--data", help="RAVDESS folder or a folder with labels.csv (default: $SER_RAVDESS_DIR)")
             sp.add_argument("--preset", default=DEFAULT_PRESET,
-                            help="feature preset: compact (default), rich or seed (the classic recipe)")
+                            help=f"feature preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; "
+                                 "seed is the classic recipe)")
             sp.add_argument("--classes", help="train/evaluate on these classes only, e.g. calm,happy,sad,angry")
             sp.add_argument("--augment", metavar="NAMES",
                             help="augmented copies of training clips, e.g. opus,noise,reverb (of: opus, pitch, "
