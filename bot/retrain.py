@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_DROP = 0.01
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 STAGE_NAMES = {"features": "extracting features", "evaluate:actors": "cross-validating on unseen speakers",
+               "evaluate:random": "cross-validating on a random split", "calibrate": "calibrating confidence",
                "fit": "fitting the final model", "start": "starting"}  # fmt: skip
 
 
@@ -48,7 +49,9 @@ class Progress:
 
     def line(self) -> str:
         """``extracting features: 40 % · 0:12 elapsed``."""
-        stage = STAGE_NAMES.get(self.stage, self.stage)
+        kind, _, name = self.stage.partition(":")
+        stage = STAGE_NAMES.get(self.stage) or (f"augmenting training clips ({name})" if kind == "augment"
+                                                else self.stage)  # fmt: skip
         pct = f": {100 * self.done // self.total} %" if self.total else ""
         return f"{stage}{pct} · {format_elapsed(self.elapsed)} elapsed"
 

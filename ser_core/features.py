@@ -100,7 +100,7 @@ PRESETS: dict[str, FeatureConfig] = {
     # `compact` over speech frames only (``vad.speech_mask``: leading/trailing silence and long pauses left out).
     "compact-trim": FeatureConfig(preset="compact-trim", stats=("mean", "std"), trim_silence=True),
 }
-DEFAULT_PRESET = "compact"
+DEFAULT_PRESET = "compact-trim"
 
 
 def get_preset(name: str) -> FeatureConfig:

@@ -12,6 +12,7 @@ from synth import SR, noise, tone
 
 from ser_core.audio import encode
 from ser_core.cli import main
+from ser_core.features import DEFAULT_PRESET
 from ser_core.model import load_model
 
 
@@ -58,7 +59,7 @@ def test_evaluate_json(labelled, capsys):
     assert main(["evaluate", "--data", str(labelled), "--protocol", "actors", "--json", "--jobs", "1"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert {"accuracy", "macro_f1", "uar", "per_class", "protocol", "preset", "n_files"} <= set(res)
-    assert res["protocol"] == "actors" and res["n_files"] == 36 and res["preset"] == "compact"
+    assert res["protocol"] == "actors" and res["n_files"] == 36 and res["preset"] == DEFAULT_PRESET
     assert res["accuracy"] > 0.8  # three very different sounds, unseen 'speakers'
 
 

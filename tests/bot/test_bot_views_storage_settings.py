@@ -197,3 +197,12 @@ async def test_storage_v2_database_gains_feedback_columns_and_profiles(tmp_path)
         assert await st.get_profile(11) is None and await st.kept_clips() == [] and await st.count() == 1
     finally:
         await st.close()
+
+
+def test_retrain_progress_names_each_stage():
+    from bot.retrain import Progress
+
+    p = Progress("compact-trim", stage="augment:reverb", done=1, total=4)
+    assert p.line().startswith("augmenting training clips (reverb): 25 %")
+    p.stage, p.total = "calibrate", 0
+    assert p.line().startswith("calibrating confidence · ")
