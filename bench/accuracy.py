@@ -1,4 +1,4 @@
-"""Accuracy on RAVDESS: both protocols for the ``seed``, ``rich`` and the default (``compact``) presets.
+"""Accuracy on RAVDESS: both protocols for the `seed`, `rich`, `compact` and the default (`compact-trim`) presets.
 
 ``actors`` is speaker-independent (six actor-disjoint folds); ``random`` is the classic stratified 80/20 split
 over five seeds, where the same actors are on both sides. Confusion matrices go to ``bench/out/``.
@@ -24,7 +24,7 @@ TARGETS = {
 }
 
 
-def run(data: Path, presets: tuple[str, ...] = ("seed", "rich", DEFAULT_PRESET), n_jobs: int = 2, out: Path = OUT) -> dict:
+def run(data: Path, presets: tuple[str, ...] = ("seed", "rich", "compact", DEFAULT_PRESET), n_jobs: int = 2, out: Path = OUT) -> dict:
     """Scores (``Scores.to_dict``) per preset and protocol; PNGs ``confusion-<preset>-<protocol>.png`` in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     scores: dict[str, dict] = {}
