@@ -72,6 +72,8 @@ def report(r: dict) -> str:
         "Per-class recall:", "", recall, "",
         "Confusion matrices: bench/out/confusion-<preset>-<protocol>.png", "",
         *(f"Classifier of {p}: {c}" for p, c in r.get("classifiers", {}).items()),
+        *(f"Training augmentation of {p}: one copy of every training clip per {', '.join(a)}"
+          for p, a in r.get("augment", {}).items() if a),
     ]  # fmt: skip
     lines += [goal(ok, k) for k, ok in r["goals"].items()]
     return "\n".join(lines)
