@@ -2,8 +2,9 @@
 
 A network trained to zero training loss is over-confident on voices it never heard ("calm 100 %"). One
 temperature ``T`` divides every network's logits before the softmax; it is fitted by minimising the negative
-log-likelihood of out-of-fold predictions on training speakers, so the argmax never changes and test speakers
-are never used.
+log-likelihood of out-of-fold predictions on training speakers, so test speakers are never used. One
+network's argmax never changes; the ensemble averages the networks' softmaxes *after* scaling, so where they
+disagree the top class can move (shipped recipe, nested: 57.0 % → 56.7 % accuracy).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Temperature scaling: the argmax never moves, and an over-confident model gets a lower ECE."""
+"""Temperature scaling: one network's argmax never moves, and an over-confident model gets a lower ECE."""
 
 from __future__ import annotations
 
