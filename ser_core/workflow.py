@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .augment import parse_augment
 from .cache import extract_files
 from .calibration import ece, ensemble_probs, fit_temperature, reliability_diagram
 from .constants import EMOTIONS
@@ -20,7 +21,6 @@ from .datasets import Clip, load_dataset
 from .errors import ConfigError, DatasetError
 from .evaluate import Scores, cross_validate, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
-from .augment import parse_augment
 from .model import Model
 from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit, fit_adaptive
 
