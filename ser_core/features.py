@@ -54,19 +54,36 @@ class FeatureConfig:
     trim_silence: bool = False
     #: Scale each clip so its loudest 50 ms frames sit at LEVEL_DBFS before features (mic gain invariance).
     level_norm: bool = False
+    #: A pretrained encoder (``ser_core.encoder.ENCODERS``) whose frames, pooled over speech by
+    #: ``encoder_stats``, follow the hand-made statistics; "" for none.
+    encoder: str = ""
+    #: The encoder block whose output is pooled (0: the last); earlier blocks carry more of how something is
+    #: said and less of what is said.
+    encoder_layer: int = 0
+    encoder_stats: tuple[str, ...] = ("mean", "std")
+    #: Zeros appended up to this many seconds before encoding (Whisper saw 30 s windows); 0 = none.
+    encoder_pad_s: float = 0.0
+    #: False: the encoder's statistics alone, without the hand-made ones.
+    handcrafted: bool = True
     version: int = 2  # FEATURE_VERSION when saved; a model from another version is refused at load
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["stats"] = list(self.stats)
+        d["encoder_stats"] = list(self.encoder_stats)
         if not d["level_norm"]:
             d.pop("level_norm")  # absent = off: keys and files from before the setting existed stay valid
+        if not self.encoder:
+            for k in ("encoder", "encoder_layer", "encoder_stats", "encoder_pad_s", "handcrafted"):
+                d.pop(k)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureConfig:
         d = dict(d)
         d["stats"] = tuple(d.get("stats", ()))
+        if "encoder_stats" in d:
+            d["encoder_stats"] = tuple(d["encoder_stats"])
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -99,6 +116,16 @@ PRESETS: dict[str, FeatureConfig] = {
     "compact-level": FeatureConfig(preset="compact-level", stats=("mean", "std"), level_norm=True),
     # `compact` over speech frames only (``vad.speech_mask``: leading/trailing silence and long pauses left out).
     "compact-trim": FeatureConfig(preset="compact-trim", stats=("mean", "std"), trim_silence=True),
+    # Whisper encoder frames (``ser_core.encoder``), mean and std over speech frames, alone or after
+    # `compact-trim`'s statistics.
+    "whisper-base": FeatureConfig(preset="whisper-base", stats=("mean", "std"), trim_silence=True,
+                                  encoder="whisper-base", handcrafted=False),
+    "whisper-tiny": FeatureConfig(preset="whisper-tiny", stats=("mean", "std"), trim_silence=True,
+                                  encoder="whisper-tiny.en", handcrafted=False),
+    "compact-whisper": FeatureConfig(preset="compact-whisper", stats=("mean", "std"), trim_silence=True,
+                                     encoder="whisper-base"),
+    "compact-whisper-tiny": FeatureConfig(preset="compact-whisper-tiny", stats=("mean", "std"),
+                                          trim_silence=True, encoder="whisper-tiny.en"),
 }
 DEFAULT_PRESET = "compact-trim"
 
@@ -325,19 +352,53 @@ def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, 
     silence and all but 100 ms of each side of pauses over 300 ms are left out. A row whose range keeps fewer
     than ``MIN_KEPT_S`` of frames uses all its frames.
 
+    With ``cfg.encoder``, the encoder's frames (20 ms each) of the same rows, pooled over the frames the same
+    mask keeps, follow (or, without ``cfg.handcrafted``, replace) the hand-made statistics.
+
     Returns
     -------
     V : np.ndarray [shape=(1 + len(windows), cfg.dim), dtype=float32]; row 0 is ``extract(y, cfg)``.
     """
-    if cfg.level_norm:
-        y = normalize_level(y, cfg.sr)
-    F = frame_features(y, cfg)
-    hop = cfg.hop_length
     keep = None
     if cfg.trim_silence:
         from .vad import speech_mask  # vad builds on lag_autocorrelation, defined here
 
-        keep = speech_mask(y, cfg.sr, hop_length=hop, frame_length=cfg.win_length)[: F.shape[1]]
+        keep = speech_mask(y, cfg.sr, hop_length=cfg.hop_length, frame_length=cfg.win_length)
+    bounds = [(0, y.size), *windows]
+    parts = [_handcrafted_rows(y, cfg, windows, keep)] if cfg.handcrafted else []
+    if cfg.encoder:
+        parts.append(_encoder_rows(y, cfg, bounds, keep))
+    return np.nan_to_num(np.hstack(parts), nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def _encoder_rows(y: np.ndarray, cfg: FeatureConfig, bounds: list[tuple[int, int]], keep) -> np.ndarray:
+    """Pooled encoder frames of each sample range in ``bounds`` → [shape=(len(bounds), d_encoder)]."""
+    from . import encoder
+
+    frames = encoder.load(cfg.encoder, cfg.encoder_layer).encode(y, pad_s=cfg.encoder_pad_s)
+    n = min(frames.shape[0], int(np.ceil(y.size / (encoder.FRAME_S * cfg.sr))))  # frames of padding left out
+    frames = frames[: max(1, n)]
+    speech = encoder.frame_mask(keep, frames.shape[0]) if keep is not None else None
+    step = encoder.FRAME_S * cfg.sr
+    min_kept = max(1, int(round(MIN_KEPT_S / encoder.FRAME_S)))
+    rows = []
+    for a, b in bounds:
+        fa, fb = int(a // step), max(int(a // step) + 1, int(np.ceil(b / step)))
+        F = frames[fa:fb]
+        if speech is not None and speech[fa:fb].sum() >= min_kept:
+            F = F[speech[fa:fb]]
+        rows.append(encoder.pool(F, cfg.encoder_stats))
+    return np.vstack(rows)
+
+
+def _handcrafted_rows(y: np.ndarray, cfg: FeatureConfig, windows, keep) -> np.ndarray:
+    """The hand-made statistics of the whole clip and of each window (see ``extract_windows``)."""
+    if cfg.level_norm:
+        y = normalize_level(y, cfg.sr)
+    F = frame_features(y, cfg)
+    hop = cfg.hop_length
+    if keep is not None:
+        keep = keep[: F.shape[1]]
     min_kept = max(1, int(round(MIN_KEPT_S * cfg.sr / hop)))
     f0 = voicing = None
     if cfg.pitch:
@@ -369,7 +430,7 @@ def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, 
             p[-1] = vw.mean()
             v = np.concatenate([v, p])
         rows.append(v)
-    return np.nan_to_num(np.vstack(rows), nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    return np.vstack(rows)
 
 
 LEVEL_DBFS = -20.0
@@ -400,11 +461,18 @@ def frame_names(cfg: FeatureConfig) -> list[str]:
 
 
 def feature_names(cfg: FeatureConfig) -> list[str]:
-    """Names of the entries of ``extract``'s vector, e.g. ``mean:mfcc0``."""
-    fr = frame_names(cfg)
-    names = [f"{s}:{n}" for s in cfg.stats for n in fr]
-    if cfg.pitch:
-        names += list(PITCH_NAMES)
+    """Names of the entries of ``extract``'s vector, e.g. ``mean:mfcc0``, ``mean:whisper-base17``."""
+    names = []
+    if cfg.handcrafted:
+        fr = frame_names(cfg)
+        names += [f"{s}:{n}" for s in cfg.stats for n in fr]
+        if cfg.pitch:
+            names += list(PITCH_NAMES)
+    if cfg.encoder:
+        from .encoder import get_spec
+
+        dim = get_spec(cfg.encoder).dim
+        names += [f"{s}:{cfg.encoder}{i}" for s in cfg.encoder_stats for i in range(dim)]
     return names
 
 

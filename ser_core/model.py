@@ -372,6 +372,16 @@ def _head(arrays: dict, prefix: str, meta: dict, labels: tuple[str, ...], featur
 
 
 def _validate(model: Model, path: Path) -> None:
+    if model.features.encoder:
+        from . import encoder
+
+        if model.features.encoder not in encoder.ENCODERS:
+            raise ModelError(f"{path.name} needs a speech encoder this ser_core does not know "
+                             f"({model.features.encoder!r}); upgrade ser_core")  # fmt: skip
+        spec = encoder.ENCODERS[model.features.encoder]
+        if not encoder.available(spec.name):
+            raise ModelError(f"{path.name} needs the {spec.name} speech encoder, which is not installed: run "
+                             f"{spec.install} (and pip install ctranslate2)")  # fmt: skip
     if model.features.version != FEATURE_VERSION:
         raise ModelError(
             f"{path} was trained on feature version {model.features.version}; this ser_core computes version "

