@@ -1,12 +1,14 @@
-"""Data sets: the RAVDESS scanner and a generic labelled-folder loader.
+"""Data sets: the RAVDESS scanner, a generic labelled-folder loader, and several corpora at once.
 
-Both return a list of ``Clip``; nothing is decoded here.
+Each returns a ``ScanReport`` of ``Clip``; nothing is decoded here. ``CORPORA`` knows the licence and citation
+of the corpora this project has measured, and which of them may train a model that is given to others.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,47 @@ class Clip:
     intensity: str = ""
     statement: str = ""
     repetition: str = ""
+    #: The corpus the clip comes from (its folder name, lower case); "" for clips from outside a corpus.
+    corpus: str = ""
+
+    @property
+    def group(self) -> str:
+        """Speaker id unique across corpora: ``"<corpus>:<speaker>"`` (or the bare speaker outside a corpus)."""
+        return f"{self.corpus}:{self.speaker}" if self.corpus else self.speaker
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """What a corpus is and on what terms it may be used."""
+
+    title: str
+    licence: str
+    citation: str
+    #: False: research-use corpora, for evaluation only; never in a model or features given to others.
+    may_train: bool
+
+
+#: Corpora known by folder name. A folder not listed here is the user's own data: it may train, under its
+#: own licence.
+CORPORA: dict[str, CorpusInfo] = {
+    "ravdess": CorpusInfo(
+        "RAVDESS speech (24 actors, English)", "CC BY-NC-SA 4.0",
+        "Livingstone & Russo (2018) PLoS ONE 13(5): e0196391, doi:10.1371/journal.pone.0196391", True),
+    "nemo": CorpusInfo(
+        "nEMO (9 actors, Polish)", "CC BY-NC-SA 4.0",
+        "Christop (2024) nEMO: Dataset of Emotional Speech in Polish, LREC-COLING 2024, 12111-12116", True),
+    "savee": CorpusInfo(
+        "SAVEE (4 male speakers, British English)", "research use only (University of Surrey)",
+        "Haq & Jackson (2009) Speaker-dependent audio-visual emotion recognition, AVSP 2009, 53-58", False),
+    "emodb": CorpusInfo(
+        "EmoDB (10 speakers, German)", "research use",
+        "Burkhardt et al. (2005) A Database of German Emotional Speech, Interspeech 2005, 1517-1520", False),
+}
+
+
+def corpus_info(name: str) -> CorpusInfo:
+    """``CORPORA[name]``, or a description of the user's own folder."""
+    return CORPORA.get(name) or CorpusInfo(f"{name} (own data)", "the data's own licence", "", True)
 
 
 @dataclass
@@ -40,7 +83,8 @@ class ScanReport:
 
     @property
     def speakers(self) -> list[str]:
-        return sorted({c.speaker for c in self.clips})
+        several = len({c.corpus for c in self.clips}) > 1
+        return sorted({c.group if several else c.speaker for c in self.clips})
 
     def summary(self) -> str:
         lines = [f"{len(self.clips)} clips, {len(self.speakers)} speakers"]
@@ -110,7 +154,8 @@ def scan_ravdess(root: str | Path, *, strict: bool = False) -> ScanReport:
             skipped.append((path, f"in {parent} but named for actor {f['actor']}"))
             continue
         seen.add(path.stem)
-        clips.append(Clip(path, f["emotion"], f["actor"], f["intensity"], f["statement"], f["repetition"]))
+        clips.append(Clip(path, f["emotion"], f["actor"], f["intensity"], f["statement"], f["repetition"],
+                          corpus="ravdess"))
     if not clips:
         raise DatasetError(
             f"no RAVDESS clips (names like 03-01-05-02-01-01-12.wav) found under {root}, and no labels.csv "
@@ -135,6 +180,7 @@ def load_labelled_folder(root: str | Path) -> ScanReport:
     if not table.is_file():
         raise DatasetError(f"{table} not found: a labelled folder needs labels.csv with path,emotion[,speaker]")
     base = root.resolve()
+    corpus = corpus_name(root)
     clips, skipped = [], []
     with table.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -152,13 +198,35 @@ def load_labelled_folder(root: str | Path) -> ScanReport:
             elif not path.is_file():
                 skipped.append((path, "file not found"))
             else:
-                clips.append(Clip(path, emo, speaker))
+                clips.append(Clip(path, emo, speaker, corpus=corpus))
     if not clips:
         raise DatasetError(f"{table} lists no usable clips" + (f" ({skipped[0][1]})" if skipped else ""))
     return ScanReport(clips, skipped, [])
+
+
+def corpus_name(root: str | Path) -> str:
+    """The corpus a folder holds: its name in lower case (``../data/EmoDB`` → ``emodb``)."""
+    return Path(root).resolve().name.lower()
 
 
 def load_dataset(root: str | Path) -> ScanReport:
     """A labelled folder if ``root/labels.csv`` exists, else a RAVDESS scan."""
     root = Path(root)
     return load_labelled_folder(root) if (root / "labels.csv").is_file() else scan_ravdess(root)
+
+
+def load_corpora(roots: Sequence[str | Path]) -> ScanReport:
+    """Clips of several corpus folders, in order. Speakers stay apart across corpora (``Clip.group``); two
+    folders with the same corpus name are refused, since their speakers could not be told apart."""
+    if not roots:
+        raise DatasetError("no data folder given")
+    clips, skipped, seen = [], [], set()
+    for root in roots:
+        name = corpus_name(root)
+        if name in seen:
+            raise DatasetError(f"two data folders are both named {name!r}: rename one so their speakers stay apart")
+        seen.add(name)
+        report = load_dataset(root)
+        clips += report.clips
+        skipped += report.skipped
+    return ScanReport(clips, skipped, [])

@@ -83,12 +83,17 @@ def splits(protocol: str, y: np.ndarray, groups: np.ndarray) -> list[tuple[str, 
     n = len(y)
     if protocol == "actors":
         out = []
-        present = set(groups.tolist())
+        # Several corpora: groups are "<corpus>:<speaker>". The folds are over one corpus's speakers (RAVDESS
+        # when present, else the first); every clip of the other corpora is always on the training side.
+        corpus_of = np.array([g.partition(":")[0] if ":" in g else "" for g in groups.tolist()])
+        names = list(dict.fromkeys(corpus_of.tolist()))
+        home = "ravdess" if "ravdess" in names else names[0]
+        local = {g.partition(":")[2] if ":" in g else g: g for g in groups[corpus_of == home].tolist()}
         ravdess = {a for fold in ACTOR_FOLDS for a in fold}
-        if present <= ravdess:
-            folds = [set(f) for f in ACTOR_FOLDS]
+        if set(local) <= ravdess:
+            folds = [{local[a] for a in f if a in local} for f in ACTOR_FOLDS]
         else:  # another corpus: six folds of whole speakers, round-robin in sorted order
-            speakers = sorted(present)
+            speakers = sorted(local.values())
             if len(speakers) < 2:
                 raise DatasetError("the speaker-independent protocol needs clips from at least two speakers")
             k = min(6, len(speakers))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +17,20 @@ from .augment import parse_augment
 from .cache import extract_files
 from .calibration import ece, ensemble_probs, fit_temperature, reliability_diagram
 from .constants import EMOTIONS
-from .datasets import Clip, load_dataset
+from .datasets import Clip, corpus_info, corpus_name, load_corpora
 from .errors import ConfigError, DatasetError
 from .evaluate import Scores, cross_validate, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
 from .model import Model
-from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, canonical_labels, fit, fit_adaptive
+from .train import (
+    DEFAULT_PARAMS,
+    SEED_PARAMS,
+    MLPParams,
+    balance_weights,
+    canonical_labels,
+    fit,
+    fit_adaptive,
+)
 
 #: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
 PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS, "compact": DEFAULT_PARAMS,
@@ -58,6 +66,8 @@ class Dataset:
     groups: np.ndarray
     description: dict
     augmented: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The corpus of each clip [shape=(n,)] (``Clip.corpus``).
+    corpora: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
 
     def training_set(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X, y, groups) to train on for the clips ``rows``: the clips plus their augmented copies. Each copy's
@@ -74,7 +84,8 @@ class Dataset:
         training rows' ``training_set`` and predicts the test rows' clean vectors."""
 
         def fit_rows(rows: np.ndarray, y, groups):
-            model = fit(*self.training_set(rows[:, 0])[:2], features=features, params=params)
+            X, y, g = self.training_set(rows[:, 0])
+            model = fit(X, y, features=features, params=params, sample_weight=balance_weights(y, g, params.balance))
             return lambda test_rows: model.predict_proba(self.X[test_rows[:, 0]])
 
         return fit_rows
@@ -102,6 +113,12 @@ def preset_parts(preset: str) -> tuple[FeatureConfig, MLPParams]:
     return get_preset(preset), PRESET_PARAMS.get(preset, DEFAULT_PARAMS)
 
 
+def fit_preset(preset: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Model:
+    """``preset``'s classifier fitted on ``X`` [shape=(n, d)], weighted as its ``MLPParams.balance`` says."""
+    features, params = preset_parts(preset)
+    return fit(X, y, features=features, params=params, sample_weight=balance_weights(y, groups, params.balance))
+
+
 def preset_augment(preset: str, augment: str | Sequence[str] | None = None) -> tuple[str, ...]:
     """The augmentations to train ``preset`` with: ``augment`` if given (``"none"`` for none), else the
     preset's own (``PRESET_AUGMENT``)."""
@@ -109,7 +126,7 @@ def preset_augment(preset: str, augment: str | Sequence[str] | None = None) -> t
 
 
 def load_features(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     features: FeatureConfig,
     *,
     classes: tuple[str, ...] | None = None,
@@ -119,14 +136,18 @@ def load_features(
     cache: bool = True,
     augment: Sequence[str] = (),
 ) -> Dataset:
-    """Scan ``data`` (RAVDESS or a labelled folder), add ``extra_clips``, extract (cached) features, and those
-    of one copy of every clip per ``augment`` name."""
-    report = load_dataset(data)
+    """Scan ``data`` (one folder, RAVDESS or labelled, or several corpus folders), add ``extra_clips``, extract
+    (cached) features, and those of one copy of every clip per ``augment`` name.
+
+    With one folder the groups are its speaker ids; with several they are ``"<corpus>:<speaker>"``, so two
+    corpora's speaker "01" stay two people."""
+    roots = [data] if isinstance(data, (str, Path)) else list(data)
+    report = load_corpora(roots)
     clips = list(report.clips) + list(extra_clips)
     if classes:
         clips = [c for c in clips if c.emotion in classes]
         if not clips:
-            raise DatasetError(f"no clips of the classes {', '.join(classes)} in {data}")
+            raise DatasetError(f"no clips of the classes {', '.join(classes)} in {', '.join(map(str, roots))}")
     cb = (lambda done, total: progress("features", done, total)) if progress else False
     X = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs, progress=cb)
     augmented = {}
@@ -135,9 +156,14 @@ def load_features(
         augmented[name] = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs,
                                         progress=cb, desc=f"augment:{name}", augment=name)  # fmt: skip
     y = np.array([c.emotion for c in clips])
-    groups = np.array([c.speaker for c in clips])
+    groups = np.array([c.group if len(roots) > 1 else c.speaker for c in clips])
+    corpora = np.array([c.corpus for c in clips])
+    names = list(dict.fromkeys(corpus_name(r) for r in roots))
     desc = {
-        "folder": Path(data).name,
+        "folder": ", ".join(Path(r).name for r in roots),
+        "corpora": {n: {"n_clips": int((corpora == n).sum()),
+                        "n_speakers": len({g for g, c in zip(groups, corpora, strict=True) if c == n}),
+                        **asdict(corpus_info(n))} for n in names},  # fmt: skip
         "n_clips": len(clips),
         "n_speakers": len(set(groups.tolist())),
         "n_extra_clips": len(extra_clips),
@@ -145,7 +171,7 @@ def load_features(
         "skipped": len(report.skipped),
         "augmented": list(augmented),
     }
-    return Dataset(clips, X, y, groups, desc, augmented)
+    return Dataset(clips, X, y, groups, desc, augmented, corpora)
 
 
 def evaluate_dataset(ds: Dataset, protocol: str, preset: str, *, progress: Progress | None = None) -> Scores:
@@ -153,6 +179,54 @@ def evaluate_dataset(ds: Dataset, protocol: str, preset: str, *, progress: Progr
     labels = canonical_labels(ds.y.tolist())
     cb = (lambda done, total: progress(f"evaluate:{protocol}", done, total)) if progress else None
     return cross_validate(protocol, ds.rows, ds.y, ds.groups, ds.fitter(*preset_parts(preset)), labels, progress=cb)
+
+
+def evaluate_corpora(
+    ds: Dataset,
+    preset: str,
+    *,
+    test: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Scores]:
+    """Leave-one-corpus-out: for each corpus of ``ds`` (or each of ``test``), train ``preset`` on the *other*
+    corpora that may train (``CorpusInfo.may_train``) and score every clip of the held-out corpus whose class
+    the training corpora have; the prediction is restricted to those shared classes.
+
+    Returns ``{corpus: Scores}``; a corpus with nothing to train on (the others are all evaluation-only) is left
+    out. ``Scores.folds[0]`` names the training corpora, the classes scored, and the ECE of the restricted
+    probabilities."""
+    from .calibration import ece
+    from .evaluate import metrics
+
+    names = list(dict.fromkeys(ds.corpora.tolist()))
+    unknown = [t for t in (test or ()) if t not in names]
+    if unknown:
+        raise ConfigError(f"no corpus {unknown[0]!r} in the data; the data holds {', '.join(names)}")
+    trainable = np.array([corpus_info(c).may_train for c in ds.corpora.tolist()])
+    out: dict[str, Scores] = {}
+    targets = list(test or names)
+    for k, held in enumerate(targets):
+        train_rows = np.flatnonzero((ds.corpora != held) & trainable)
+        if train_rows.size == 0:
+            continue
+        model = fit_preset(preset, *ds.training_set(train_rows))
+        shared = tuple(lab for lab in model.labels if lab in set(ds.y[ds.corpora == held].tolist()))
+        test_rows = np.flatnonzero((ds.corpora == held) & np.isin(ds.y, shared))
+        P = model.predict_proba(ds.X[test_rows])[:, [model.labels.index(lab) for lab in shared]]
+        P = P / P.sum(axis=1, keepdims=True)
+        pred = [shared[j] for j in P.argmax(axis=1)]
+        m = metrics(ds.y[test_rows].tolist(), pred, shared)
+        truth = np.array([shared.index(v) for v in ds.y[test_rows]])
+        trained_on = sorted(set(ds.corpora[train_rows].tolist()))
+        fold = {"fold": f"{'+'.join(trained_on)} -> {held}", "trained_on": trained_on, "n_test": int(test_rows.size),
+                "n_train": int(train_rows.size), "classes": list(shared),
+                "left_out_classes": sorted(set(ds.y[ds.corpora == held].tolist()) - set(shared)),
+                "accuracy": round(m["accuracy"], 4), "ece": round(ece(P, truth), 4)}  # fmt: skip
+        out[held] = Scores("corpora", shared, m["accuracy"], m["macro_f1"], m["uar"], m["per_class"],
+                           m["confusion"], int(test_rows.size), [fold])  # fmt: skip
+        if progress:
+            progress("evaluate:corpora", k + 1, len(targets))
+    return out
 
 
 def evaluate_nested(
@@ -214,7 +288,7 @@ def _oof_logits(ds: Dataset, preset: str, rows: np.ndarray, labels: tuple[str, .
     for _, tr, te in splits("actors", y, g):
         train = ds.training_set(rows[tr])
         model = (fit_adaptive(*train, features=features, params=params) if speaker
-                 else fit(*train[:2], features=features, params=params))  # fmt: skip
+                 else fit_preset(preset, *train))  # fmt: skip
         if model.labels != labels:
             raise DatasetError("calibration needs every class in every training fold")
         si.append(model.network_logits(X[te]))
@@ -248,7 +322,7 @@ def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) ->
     for _, tr, te in splits("actors", ds.y, ds.groups):
         si, _, inner_truth = _oof_logits(ds, preset, tr, labels, speaker=False)
         T = fit_temperature(si, inner_truth)
-        model = fit(*ds.training_set(tr)[:2], features=features, params=params)
+        model = fit_preset(preset, *ds.training_set(tr))
         L = model.network_logits(ds.X[te])
         raw.append(ensemble_probs(L, 1.0))
         cal.append(ensemble_probs(L, T))
@@ -332,7 +406,7 @@ def score_conditions(ds: Dataset, conditioned: dict[str, np.ndarray], preset: st
     preds: dict[str, list[str]] = {c: [] for c in conditioned}
     truth: list[str] = []
     for _, tr, te in splits("actors", ds.y, ds.groups):
-        model = fit(*ds.training_set(tr)[:2], features=features, params=params)
+        model = fit_preset(preset, *ds.training_set(tr))
         truth += ds.y[te].tolist()
         for cond, X in conditioned.items():
             preds[cond] += [labels[j] for j in model.predict_proba(X[te]).argmax(axis=1)]
