@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synth import random_model, tone
 
 from ser_core import ModelError, encoder, load_model
 from ser_core.errors import ConfigError
 from ser_core.features import extract, extract_windows, get_preset
 from ser_core.vad import speech_mask
-
-from synth import random_model, tone
 
 TINY = "whisper-tiny.en"
 
