@@ -43,11 +43,12 @@ def _progress_printer(enabled: bool):
     return cb
 
 
-def _data_dir(arg: str | None) -> str:
-    data = arg or os.environ.get("SER_RAVDESS_DIR")
+def _data_dir(arg: list[str] | None) -> str | list[str]:
+    """The ``--data`` folders (one stays a plain path), else ``$SER_RAVDESS_DIR``."""
+    data = arg or ([os.environ["SER_RAVDESS_DIR"]] if os.environ.get("SER_RAVDESS_DIR") else [])
     if not data:
         raise SerError("no data folder: pass --data DIR or set SER_RAVDESS_DIR")
-    return data
+    return data[0] if len(data) == 1 else data
 
 
 def cmd_train(args) -> int:
@@ -55,7 +56,8 @@ def cmd_train(args) -> int:
 
     protocols = [] if args.no_evaluate else ["actors", "random"]
     model = train_model(_data_dir(args.data), preset=args.preset, classes=parse_classes(args.classes),
-                        protocols=protocols, progress=_progress_printer(not args.quiet), n_jobs=args.jobs,
+                        protocols=protocols, test_data=[] if args.no_evaluate else (args.test_data or []),
+                        progress=_progress_printer(not args.quiet), n_jobs=args.jobs,
                         cache=not args.no_cache, augment=args.augment)  # fmt: skip
     out = Path(args.out)
     model.save(out)
@@ -103,6 +105,10 @@ def cmd_evaluate(args) -> int:
                                  cache=not args.no_cache)  # fmt: skip
         args.preset = "nested:" + args.nested
         return _report(scores, args)
+    if args.protocol == "corpora":
+        return _corpora(args, progress)
+    if args.test_data:
+        raise ConfigError("--test-data goes with --protocol corpora")
     features, _ = preset_parts(args.preset)
     args.augmented = preset_augment(args.preset, args.augment)
     ds = load_features(_data_dir(args.data), features, classes=parse_classes(args.classes), progress=progress,
@@ -114,6 +120,35 @@ def cmd_evaluate(args) -> int:
             raise ConfigError("--calibration works with --protocol actors")
         args.calibration_result = evaluate_calibration(ds, args.preset, png=args.calibration)
     return _report(scores, args)
+
+
+def _corpora(args, progress) -> int:
+    """``--protocol corpora``: leave each corpus out in turn (``workflow.evaluate_corpora``)."""
+    from .evaluate import plot_confusion
+    from .workflow import evaluate_corpora, load_features, preset_augment, preset_parts
+
+    data = _data_dir(args.data)
+    roots = [data] if isinstance(data, str) else data
+    args.augmented = preset_augment(args.preset, args.augment)
+    ds = load_features([*roots, *(args.test_data or [])], preset_parts(args.preset)[0], progress=progress,
+                       n_jobs=args.jobs, cache=not args.no_cache, augment=args.augmented)  # fmt: skip
+    res = evaluate_corpora(ds, args.preset, progress=progress)
+    if not res:
+        raise ConfigError("leave-one-corpus-out needs at least two corpora, one of which may train")
+    if args.confusion:
+        for name, sc in res.items():
+            path = args.confusion.replace(".png", f"-{name}.png")
+            plot_confusion(sc, path, f"{args.preset}: {sc.folds[0]['fold']}, accuracy {sc.accuracy:.1%}")
+    if args.json:
+        print(json.dumps({"protocol": "corpora", "preset": args.preset, "augment": list(args.augmented),
+                          "corpora": {n: sc.to_dict() for n, sc in res.items()}}, indent=1))  # fmt: skip
+        return 0
+    print(f"preset {args.preset}, leave one corpus out (prediction restricted to the classes both sides have)")
+    for sc in res.values():
+        fold = sc.folds[0]
+        print(f"  {fold['fold']:28s} accuracy {sc.accuracy:6.1%}  UAR {sc.uar:6.1%}  macro-F1 {sc.macro_f1:6.1%}  "
+              f"ECE {fold['ece']:.3f}  ({sc.n_files} clips, {len(sc.labels)} classes)")  # fmt: skip
+    return 0
 
 
 def _report(scores, args) -> int:
@@ -188,7 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp, data=True):
         if data:
-            sp.add_argument("--data", help="RAVDESS folder or a folder with labels.csv (default: $SER_RAVDESS_DIR)")
+            sp.add_argument("--data", action="append",
+                            help="RAVDESS folder or a folder with labels.csv; repeat for several corpora "
+                                 "(default: $SER_RAVDESS_DIR)")
+            sp.add_argument("--test-data", action="append", metavar="DIR",
+                            help="a corpus to measure on and never train on (e.g. an evaluation-only one); "
+                                 "repeatable; for --protocol corpora and train")
             sp.add_argument("--preset", default=DEFAULT_PRESET,
                             help=f"feature preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; "
                                  "seed is the classic recipe)")
@@ -208,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="cross-validate a preset")
     common(e)
-    e.add_argument("--protocol", choices=["actors", "random"], default="actors",
-                   help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds")  # fmt: skip
+    e.add_argument("--protocol", choices=["actors", "random", "corpora"], default="actors",
+                   help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds (speakers leak); "
+                        "corpora: leave each corpus out in turn (train on the others that may train)")  # fmt: skip
     e.add_argument("--nested", metavar="PRESETS",
                    help="e.g. compact,rich or compact@none,compact@opus+noise: score choosing among these per fold "
                         "on training actors only")  # fmt: skip

@@ -33,3 +33,13 @@ def ravdess_dir() -> Path:
     if not d or not Path(d).is_dir():
         pytest.skip("SER_RAVDESS_DIR is not set to the RAVDESS folder")
     return Path(d)
+
+
+@pytest.fixture(scope="session")
+def corpora_dir() -> Path:
+    """The folder holding the corpora (ravdess/, nemo/, savee/, emodb/) from SER_CORPORA_DIR; tests using it skip
+    cleanly without it."""
+    d = os.environ.get("SER_CORPORA_DIR")
+    if not d or not (Path(d) / "nemo").is_dir():
+        pytest.skip("SER_CORPORA_DIR is not set to the folder holding ravdess/ and nemo/")
+    return Path(d)

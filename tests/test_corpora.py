@@ -1,0 +1,125 @@
+"""Several corpora at once, and leave-one-corpus-out: no clip of a held-out corpus is ever trained on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synth import SR, tone
+
+from ser_core import DatasetError
+from ser_core.audio import encode
+from ser_core.datasets import load_corpora
+from ser_core.workflow import Dataset, evaluate_corpora, load_features, train_model
+
+EMOS = ("neutral", "happy", "sad", "angry")
+
+
+def _corpus(root: Path, name: str, emotions=EMOS, speakers=("01", "02", "03"), base: float = 120.0) -> Path:
+    """A labelled folder of synthetic 'voices': each emotion its own pitch, each speaker a small offset."""
+    d = root / name
+    d.mkdir()
+    rows = ["path,emotion,speaker"]
+    for s_i, spk in enumerate(speakers):
+        for e_i, emo in enumerate(emotions):
+            for take in range(2):
+                rel = f"{spk}/{emo}{take}.wav"
+                (d / spk).mkdir(exist_ok=True)
+                y = tone(base * (1 + 0.35 * e_i) + 4 * s_i + take, 0.8, vibrato=0.01 * (e_i + 1), seed=take)
+                (d / rel).write_bytes(encode(y, SR, "WAV"))
+                rows.append(f"{rel},{emo},{spk}")
+    (d / "labels.csv").write_text("\n".join(rows) + "\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("corpora")
+    return {
+        "alpha": _corpus(root, "alpha"),
+        "beta": _corpus(root, "beta", emotions=("neutral", "happy", "sad"), base=130.0),
+        # Named like the evaluation-only corpus: it may be measured on, never trained on.
+        "savee": _corpus(root, "savee", speakers=("DC", "JE"), base=125.0),
+    }
+
+
+def test_corpora_merge_without_speaker_collisions(corpora):
+    rep = load_corpora([corpora["alpha"], corpora["beta"]])
+    assert rep.speakers == ["alpha:01", "alpha:02", "alpha:03", "beta:01", "beta:02", "beta:03"]
+    ds = load_features([corpora["alpha"], corpora["beta"]], _seed(), progress=None, n_jobs=1)
+    assert set(ds.groups) == set(rep.speakers)
+    assert ds.description["corpora"]["beta"]["n_speakers"] == 3
+    assert ds.description["corpora"]["beta"]["may_train"] is True
+
+
+def test_two_folders_with_one_corpus_name_are_refused(corpora, tmp_path):
+    other = _corpus(tmp_path, "alpha")
+    with pytest.raises(DatasetError, match="both named 'alpha'"):
+        load_corpora([corpora["alpha"], other])
+
+
+def test_leave_one_corpus_out_never_trains_on_the_held_out_corpus(corpora, monkeypatch):
+    ds = load_features(list(corpora.values()), _seed(), n_jobs=1)
+    seen: list[set[str]] = []
+    original = Dataset.training_set
+
+    def spy(self, rows):
+        seen.append({str(self.clips[i].path) for i in rows})
+        return original(self, rows)
+
+    monkeypatch.setattr(Dataset, "training_set", spy)
+    res = evaluate_corpora(ds, "seed")
+    # savee may not train, so it is held out against alpha + beta; alpha and beta are held out in turn.
+    assert list(res) == ["alpha", "beta", "savee"]
+    assert len(seen) == 3
+    paths = {c: {str(p.path) for p in ds.clips if p.corpus == c} for c in corpora}
+    for held, trained in zip(res, seen, strict=True):
+        assert trained, held
+        assert not trained & paths[held], f"{held} clips were trained on"
+        assert not trained & paths["savee"], "an evaluation-only corpus was trained on"
+    assert res["savee"].folds[0]["trained_on"] == ["alpha", "beta"]
+    # beta has no angry: scoring beta's held-out clips is over its three classes, and alpha scored without the
+    # class beta lacks when beta alone trains.
+    assert res["beta"].labels == ("neutral", "happy", "sad")
+    assert res["alpha"].folds[0]["left_out_classes"] == ["angry"]
+    assert res["alpha"].n_files == 18
+    for sc in res.values():
+        assert 0.0 <= sc.accuracy <= 1.0 and sc.confusion.sum() == sc.n_files
+
+
+def test_training_refuses_an_evaluation_only_corpus(corpora):
+    with pytest.raises(DatasetError, match="evaluation only"):
+        train_model([corpora["alpha"], corpora["savee"]], preset="seed", protocols=(), n_jobs=1)
+
+
+def test_trained_model_measures_on_test_data_but_fits_without_it(corpora, monkeypatch):
+    import ser_core.workflow as wf
+
+    fitted: list[int] = []
+    original = wf.fit_adaptive
+    monkeypatch.setattr(wf, "fit_adaptive", lambda X, *a, **k: fitted.append(len(X)) or original(X, *a, **k))
+    model = train_model([corpora["alpha"], corpora["beta"]], preset="seed", protocols=(),
+                        test_data=[corpora["savee"]], n_jobs=1, calibrate_model=False)  # fmt: skip
+    assert fitted == [24 + 18]  # alpha's and beta's clips, none of savee's 16
+    assert {"corpora:alpha", "corpora:beta", "corpora:savee"} <= set(model.card["scores"])
+    assert model.card["data"]["test_only"] == ["savee"]
+    assert set(model.card["data"]["corpora"]) == {"alpha", "beta"}
+    from ser_core.workflow import card_markdown
+
+    md = card_markdown(model)
+    assert "leave one corpus out" in md and "| savee | alpha + beta |" in md
+
+
+def _seed():
+    from ser_core.features import get_preset
+
+    return get_preset("seed")
+
+
+@pytest.mark.corpora
+def test_real_corpora_merge(corpora_dir):
+    rep = load_corpora([corpora_dir / "ravdess", corpora_dir / "nemo"])
+    assert len(rep.clips) == 1440 + 4481
+    assert len(rep.speakers) == 24 + 9
+    assert np.all([":" in s for s in rep.speakers])
