@@ -149,17 +149,31 @@ def stats_embed(stats: Stats, *, who: str, days: int, chart_name: str | None) ->
 
 
 def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.Embed:
-    """The model card: data, protocols, scores, classes, date."""
+    """The model card: what to expect on a new voice (leave-one-corpus-out) next to the in-corpus scores, the
+    data and its licences, classes, date."""
+    from ser_core.workflow import score_summary
+
     embed = discord.Embed(title=f"Model {version}", colour=0x5865F2)
+    summary = score_summary(card)
+    if summary["off_corpus"]:
+        rows = [f"**{r['corpus']}** (trained on {' + '.join(r['trained_on'])}): {r['accuracy']:.0%} "
+                f"(UAR {r['uar']:.0%}, {r['n_classes']} classes)" for r in summary["off_corpus"]]  # fmt: skip
+        embed.add_field(name="On corpora it never heard", value=_short(rows), inline=False)
+    if summary["inside"]:
+        rows = [f"**{r['protocol']}** ({r['what']}): {r['accuracy']:.0%}" for r in summary["inside"]]
+        embed.add_field(name="Inside its training corpora", value=_short(rows), inline=False)
+    if not summary["off_corpus"] and not summary["inside"]:
+        embed.add_field(name="Scores", value="not evaluated", inline=False)
+    if summary["expect"]:
+        embed.description = summary["expect"]
     data = card.get("data") or card.get("dataset") or "not recorded"
+    if isinstance(data, dict):
+        corpora = data.get("corpora") or {}
+        data = [f"{v.get('title', k)}: {v.get('n_clips')} clips, {v.get('licence')}" for k, v in corpora.items()] or \
+            f"{data.get('name', 'data')}: {data.get('n_clips')} clips"
     embed.add_field(name="Data", value=_short(data), inline=False)
-    protocols = card.get("protocols") or card.get("protocol")
-    if protocols:
-        embed.add_field(name="Protocols", value=_short(protocols), inline=False)
-    scores = card.get("scores")
-    embed.add_field(name="Scores", value=_short(scores) if scores else "not evaluated", inline=False)
     embed.add_field(name="Classes", value=", ".join(labels), inline=False)
-    embed.add_field(name="Created", value=str(card.get("created", "unknown")), inline=True)
+    embed.add_field(name="Created", value=str(card.get("trained") or card.get("created", "unknown")), inline=True)
     if card.get("n_train"):
         embed.add_field(name="Training clips", value=str(card["n_train"]), inline=True)
     versions = card.get("versions")

@@ -12,6 +12,14 @@ Every error raised on purpose is a ``SerError``; ``AudioError`` messages are mea
 
 from __future__ import annotations
 
+import os
+
+# One OpenMP thread per process unless the user says otherwise. CTranslate2 (the speech encoder) otherwise
+# runs on every core whatever ``intra_threads`` says, and its spinning threads made an encode 20x slower
+# (50 ms → 1 s) as soon as a second process wanted the 2 cores. libgomp reads the variable when it loads, which
+# is after this line (scikit-learn and CTranslate2 load it); work is spread over processes instead.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from .audio import Limits, decode
 from .constants import EMOTIONS, SAMPLE_RATE
 from .errors import (

@@ -22,6 +22,7 @@ from importlib import util as importlib_util
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .constants import SAMPLE_RATE
 from .errors import ConfigError, ModelError
@@ -222,6 +223,10 @@ class WhisperEncoder:
     """A loaded Whisper encoder. ``encode`` is thread-safe (CTranslate2 queues calls)."""
 
     def __init__(self, spec: EncoderSpec, *, compute_type: str = "int8", layers: int = 0, threads: int = 1):
+        # One thread for every BLAS and OpenMP pool in this process from now on: idle OpenBLAS threads spin after
+        # each call (the log-mel's matrix product) and took the cores from CTranslate2, doubling an encode when
+        # two processes shared the 2 cores (50 → 100 ms). Work is spread over processes instead.
+        threadpool_limits(limits=1)
         try:
             import ctranslate2
         except ImportError:

@@ -547,30 +547,49 @@ def card_markdown(model: Model) -> str:
     lines.append(f"- Trained: {c.get('trained', c.get('created', '?'))}")
     if "versions" in c:
         lines.append("- Libraries: " + ", ".join(f"{k} {v}" for k, v in c["versions"].items()))
-    scores = c.get("scores", {})
-    off = {p.split(":", 1)[1]: s for p, s in scores.items() if p.startswith("corpora:")}
-    if off:
+    summary = score_summary(c)
+    if summary["off_corpus"]:
         lines += ["", "## On voices from corpora it was not trained on (leave one corpus out)", "",
                   "| held-out corpus | trained on | classes | accuracy | UAR | macro-F1 |", "|---|---|---|---|---|---|"]
-        for name, s in off.items():
-            fold = s["folds"][0] if s.get("folds") else {}
-            lines.append(f"| {name} | {' + '.join(fold.get('trained_on', []))} | {len(s['labels'])} | "
-                         f"{s['accuracy']:.1%} | {s['uar']:.1%} | {s['macro_f1']:.1%} |")  # fmt: skip
-    inside = {p: s for p, s in scores.items() if not p.startswith("corpora:")}
-    if inside:
+        for r in summary["off_corpus"]:
+            lines.append(f"| {r['corpus']} | {' + '.join(r['trained_on'])} | {r['n_classes']} | {r['accuracy']:.1%} | "
+                         f"{r['uar']:.1%} | {r['macro_f1']:.1%} |")  # fmt: skip
+    if summary["inside"]:
         lines += ["", "## Inside the training corpora", "", "| protocol | accuracy | macro-F1 | UAR |", "|---|---|---|---|"]
-        for p, s in inside.items():
-            what = "unseen RAVDESS actors, 6 folds" if p == "actors" else "stratified 80/20, 5 seeds: speakers leak"
-            lines.append(f"| {p} ({what}) | {s['accuracy']:.1%} | {s['macro_f1']:.1%} | {s['uar']:.1%} |")
-        if "actors" in inside:
-            pc = inside["actors"]["per_class"]
+        for r in summary["inside"]:
+            lines.append(f"| {r['protocol']} ({r['what']}) | {r['accuracy']:.1%} | {r['macro_f1']:.1%} | {r['uar']:.1%} |")
+        pc = (c.get("scores", {}).get("actors") or {}).get("per_class")
+        if pc:
             lines += ["", "Per-class recall, unseen actors: " + ", ".join(f"{k} {v:.0%}" for k, v in pc.items())]
-    if off:
-        lo, hi = min(s["accuracy"] for s in off.values()), max(s["accuracy"] for s in off.values())
-        lines += ["", f"What to expect on a new voice: between {lo:.0%} and {hi:.0%} of notes right, by how far the "
-                  "voice, language and microphone are from the training corpora (the leave-one-corpus-out numbers). "
-                  "The unseen-actor number is higher because those actors share the corpus's sentences and studio."]  # fmt: skip
-    elif "actors" in inside:
-        lines += ["", "The unseen-actor number holds for voices like the corpus's own; other voices, words and "
-                  "microphones score lower (measure with `ser evaluate --protocol corpora`)."]  # fmt: skip
+    if summary["expect"]:
+        lines += ["", summary["expect"]]
     return "\n".join(lines) + "\n"
+
+
+def score_summary(card: dict) -> dict:
+    """The card's scores for people: ``off_corpus`` rows (leave one corpus out), ``inside`` rows (actors,
+    random), and ``expect``, one plain sentence on what a new voice should expect."""
+    scores = card.get("scores") or {}
+    off, inside = [], []
+    for p, s in scores.items():
+        if not isinstance(s, dict) or "accuracy" not in s:
+            continue
+        row = {k: s.get(k, 0.0) for k in ("accuracy", "uar", "macro_f1")}
+        if p.startswith("corpora:"):
+            fold = (s.get("folds") or [{}])[0]
+            off.append(row | {"corpus": p.split(":", 1)[1], "trained_on": fold.get("trained_on", []),
+                              "n_classes": len(s.get("labels", []))})  # fmt: skip
+        else:
+            what = ("unseen RAVDESS actors, 6 folds" if p == "actors"
+                    else "stratified 80/20, 5 seeds: the same speakers on both sides")  # fmt: skip
+            inside.append(row | {"protocol": p, "what": what})
+    expect = ""
+    if off:
+        lo, hi = min(r["accuracy"] for r in off), max(r["accuracy"] for r in off)
+        expect = (f"What to expect on a new voice: {lo:.0%} to {hi:.0%} of notes right, by how far the voice, "
+                  "language and microphone are from the training corpora (leave-one-corpus-out). The unseen-actor "
+                  "number is higher because those actors share the corpus's sentences and studio.")  # fmt: skip
+    elif inside:
+        expect = ("The unseen-actor number holds for voices like the corpus's own; other voices, words and "
+                  "microphones score lower (measure with `ser evaluate --protocol corpora`).")  # fmt: skip
+    return {"off_corpus": off, "inside": inside, "expect": expect}
