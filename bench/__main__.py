@@ -1,7 +1,8 @@
-"""``python -m bench [accuracy] [latency] [training] [burst]``: run the parts (default: all), print a table
-for each, merge the results into ``bench/results.json`` and refresh the numbers in ``BENCHMARKS.md``.
+"""``python -m bench [corpora] [accuracy] [latency] [training] [burst]``: run the parts (default: all), print a
+table for each, merge the results into ``bench/results.json`` and refresh the numbers in ``BENCHMARKS.md``.
 
-Accuracy and training need RAVDESS (``SER_RAVDESS_DIR``) and are skipped with one line without it.
+Corpora needs the corpora folder (``SER_CORPORA_DIR``: ravdess/, nemo/, savee/, emodb/); accuracy and training
+need RAVDESS (``SER_RAVDESS_DIR``). Each is skipped with one line without its data.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from . import accuracy, burst, latency, training
-from .common import RESULTS, load_results, machine, ravdess_dir, save_part
+from . import accuracy, burst, corpora, latency, training
+from .common import RESULTS, corpora_dir, load_results, machine, ravdess_dir, save_part
 
-PARTS = {"accuracy": accuracy, "latency": latency, "training": training, "burst": burst}
+PARTS = {"corpora": corpora, "accuracy": accuracy, "latency": latency, "training": training, "burst": burst}
 TITLES = {
-    "accuracy": "Accuracy",
+    "corpora": "Accuracy on corpora the model never heard (leave one corpus out)",
+    "accuracy": "Accuracy on RAVDESS alone",
     "latency": "Latency per clip",
     "training": "Training",
     "burst": "Bot under a burst",
@@ -29,6 +31,12 @@ BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
 def run_part(name: str, args: argparse.Namespace) -> dict | None:
     """Run one part; None when it cannot run here (the reason is printed)."""
+    if name == "corpora":
+        root = corpora_dir()
+        if root is None:
+            print("corpora: skipped: set SER_CORPORA_DIR to the folder holding ravdess/, nemo/, savee/, emodb/.")
+            return None
+        return corpora.run(root)
     data = ravdess_dir()
     if name in ("accuracy", "training"):
         if data is None:

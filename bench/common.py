@@ -102,6 +102,14 @@ def ravdess_dir() -> Path | None:
     return Path(d) if d and Path(d).is_dir() else None
 
 
+def corpora_dir() -> Path | None:
+    """``SER_CORPORA_DIR`` when it holds at least ravdess/ and one more corpus."""
+    d = os.environ.get("SER_CORPORA_DIR")
+    if not d or not (Path(d) / "ravdess").is_dir():
+        return None
+    return Path(d) if any((Path(d) / c).is_dir() for c in ("nemo", "savee", "emodb")) else None
+
+
 def bench_model(path: str | None = None):
     """(model, description): ``path`` or the shipped model; until that exists, a model of the shipped size
     fitted on random vectors (same features and network shape, so the same cost per clip)."""

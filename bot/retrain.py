@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_DROP = 0.01
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 STAGE_NAMES = {"features": "extracting features", "evaluate:actors": "cross-validating on unseen speakers",
+               "evaluate:corpora": "measuring on held-out corpora",
                "evaluate:random": "cross-validating on a random split", "calibrate": "calibrating confidence",
                "fit": "fitting the final model", "start": "starting"}  # fmt: skip
 
@@ -118,7 +119,7 @@ class Retrainer:
         self.progress = Progress(preset)
         return self.progress
 
-    async def run(self, data: Path, extra: Sequence[dict]) -> Candidate:
+    async def run(self, data: Path | Sequence[Path], extra: Sequence[dict]) -> Candidate:
         """Train in a child process (after ``begin``); return the candidate or raise ``RetrainError``."""
         progress = self.progress
         if progress is None:
@@ -127,7 +128,8 @@ class Retrainer:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         out = self.models_dir / f"candidate-{version}.npz"
         job_file = self.models_dir / f".job-{version}.json"
-        job = {"data": str(data), "preset": progress.preset, "out": str(out), "version": version,
+        folders = [data] if isinstance(data, str | Path) else list(data)
+        job = {"data": [str(d) for d in folders], "preset": progress.preset, "out": str(out), "version": version,
                "extra": list(extra)}  # fmt: skip
         job_file.write_text(json.dumps(job), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}  # training needs no secrets

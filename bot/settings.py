@@ -22,6 +22,8 @@ class Settings:
     max_seconds: float = 120.0
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     ravdess_dir: Path | None = None
+    #: More corpus folders that retraining uses beside ``ravdess_dir`` (e.g. nEMO), from SER_TRAIN_DIRS.
+    train_dirs: tuple[Path, ...] = ()
     # Loopback fake Discord (tests, demo, benchmark); not for users.
     api_base: str | None = None
     gateway_url: str | None = None
@@ -29,6 +31,11 @@ class Settings:
     @property
     def max_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def training_data(self) -> list[Path]:
+        """The corpus folders a retrain learns from: ``ravdess_dir`` then ``train_dirs``."""
+        return [d for d in (self.ravdess_dir, *self.train_dirs) if d is not None]
 
     @property
     def db_path(self) -> Path:
@@ -55,6 +62,7 @@ class Settings:
         ravdess_dir = _path(get("SER_RAVDESS_DIR"))
         if ravdess_dir is not None and not ravdess_dir.is_dir():
             raise SettingsError(f"SER_RAVDESS_DIR={ravdess_dir} is not a folder.")
+        train_dirs = _train_dirs(get("SER_TRAIN_DIRS"))
         data_dir = _path(get("SER_DATA_DIR")) or Path("./data")
         if data_dir.exists() and not data_dir.is_dir():
             raise SettingsError(f"SER_DATA_DIR={data_dir} exists but is not a folder.")
@@ -67,6 +75,7 @@ class Settings:
             max_seconds=_number("SER_MAX_SECONDS", get("SER_MAX_SECONDS"), 120.0, 1.0, 3600.0),
             admin_ids=_id_list("SER_ADMIN_IDS", get("SER_ADMIN_IDS")),
             ravdess_dir=ravdess_dir,
+            train_dirs=train_dirs,
             api_base=_url("SER_DISCORD_API_BASE", get("SER_DISCORD_API_BASE"), ("http://", "https://")),
             gateway_url=_url("SER_DISCORD_GATEWAY", get("SER_DISCORD_GATEWAY"), ("ws://", "wss://")),
         )
@@ -74,6 +83,22 @@ class Settings:
 
 def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
+
+
+def _train_dirs(value: str | None) -> tuple[Path, ...]:
+    """``SER_TRAIN_DIRS``: folders separated by ``os.pathsep`` or commas; each must exist and may train."""
+    from ser_core.datasets import corpus_info, corpus_name
+
+    if value is None:
+        return ()
+    dirs = tuple(Path(p.strip()).expanduser() for p in value.replace(os.pathsep, ",").split(",") if p.strip())
+    for d in dirs:
+        if not d.is_dir():
+            raise SettingsError(f"SER_TRAIN_DIRS names {d}, which is not a folder.")
+        info = corpus_info(corpus_name(d))
+        if not info.may_train:
+            raise SettingsError(f"SER_TRAIN_DIRS names {d}: {info.title} is for evaluation only ({info.licence}).")
+    return dirs
 
 
 def _number(name: str, value: str | None, default: float, lo: float, hi: float) -> float:

@@ -1,7 +1,7 @@
 """One retraining run in its own process: ``python -m bot.train_job JOB.json``.
 
 The bot starts this as a subprocess, so a crash or running out of memory here cannot take the bot down.
-The job file holds {"data", "preset", "out", "version", "extra": [{"path", "emotion", "speaker"}]}. Progress
+The job file holds {"data" (one folder or a list of corpus folders), "preset", "out", "version", "extra": [{"path", "emotion", "speaker"}]}. Progress
 goes to stdout as JSON lines ``{"stage", "done", "total"}``; the last line is ``{"ok": true, "path",
 "version", "accuracy"}`` or ``{"ok": false, "error": "<one sentence for the user>"}`` (exit code 1).
 Nothing here imports discord.

@@ -260,7 +260,7 @@ class WhisperEncoder:
         return np.asarray(out, dtype=np.float32)[0]
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def load(name: str, layers: int = 0, compute_type: str = "int8") -> WhisperEncoder:
     """The encoder ``name`` (see ``ENCODERS``) cut after ``layers`` blocks (0: all), loaded once per process.
     ``ModelError`` says how to install it."""

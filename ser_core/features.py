@@ -57,9 +57,9 @@ class FeatureConfig:
     #: A pretrained encoder (``ser_core.encoder.ENCODERS``) whose frames, pooled over speech by
     #: ``encoder_stats``, follow the hand-made statistics; "" for none.
     encoder: str = ""
-    #: The encoder block whose output is pooled (0: the last); earlier blocks carry more of how something is
-    #: said and less of what is said.
-    encoder_layer: int = 0
+    #: The encoder blocks whose outputs are pooled, side by side (0: the last). Earlier blocks carry more of how
+    #: something is said and less of what is said.
+    encoder_layers: tuple[int, ...] = (0,)
     encoder_stats: tuple[str, ...] = ("mean", "std")
     #: Zeros appended up to this many seconds before encoding (Whisper saw 30 s windows); 0 = none.
     encoder_pad_s: float = 0.0
@@ -71,10 +71,11 @@ class FeatureConfig:
         d = asdict(self)
         d["stats"] = list(self.stats)
         d["encoder_stats"] = list(self.encoder_stats)
+        d["encoder_layers"] = list(self.encoder_layers)
         if not d["level_norm"]:
             d.pop("level_norm")  # absent = off: keys and files from before the setting existed stay valid
         if not self.encoder:
-            for k in ("encoder", "encoder_layer", "encoder_stats", "encoder_pad_s", "handcrafted"):
+            for k in ("encoder", "encoder_layers", "encoder_stats", "encoder_pad_s", "handcrafted"):
                 d.pop(k)
         return d
 
@@ -82,8 +83,9 @@ class FeatureConfig:
     def from_dict(cls, d: dict) -> FeatureConfig:
         d = dict(d)
         d["stats"] = tuple(d.get("stats", ()))
-        if "encoder_stats" in d:
-            d["encoder_stats"] = tuple(d["encoder_stats"])
+        for k in ("encoder_stats", "encoder_layers"):
+            if k in d:
+                d[k] = tuple(d[k])
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -116,16 +118,20 @@ PRESETS: dict[str, FeatureConfig] = {
     "compact-level": FeatureConfig(preset="compact-level", stats=("mean", "std"), level_norm=True),
     # `compact` over speech frames only (``vad.speech_mask``: leading/trailing silence and long pauses left out).
     "compact-trim": FeatureConfig(preset="compact-trim", stats=("mean", "std"), trim_silence=True),
-    # Whisper encoder frames (``ser_core.encoder``), mean and std over speech frames, alone or after
-    # `compact-trim`'s statistics.
-    "whisper-base": FeatureConfig(preset="whisper-base", stats=("mean", "std"), trim_silence=True,
-                                  encoder="whisper-base", handcrafted=False),
-    "whisper-tiny": FeatureConfig(preset="whisper-tiny", stats=("mean", "std"), trim_silence=True,
+    # Whisper encoder frames (``ser_core.encoder``) of level-normalised audio, mean and std over speech frames.
+    # Level first: the corpora sit 23 dB apart (RAVDESS -34 dBFS, EmoDB -11), and unnormalised models learned
+    # "loud" as "happy" (README, bench.frontends).
+    "whisper-tiny": FeatureConfig(preset="whisper-tiny", stats=("mean", "std"), trim_silence=True, level_norm=True,
                                   encoder="whisper-tiny.en", handcrafted=False),
+    "whisper-base": FeatureConfig(preset="whisper-base", stats=("mean", "std"), trim_silence=True, level_norm=True,
+                                  encoder="whisper-base", handcrafted=False),
+    # Blocks 2 and 4 of Whisper base's six: the middle of the encoder, where how something is said is still
+    # strong and what is said not yet dominant. Chosen on RAVDESS unseen actors and RAVDESS <-> nEMO transfer.
+    "whisper-mid": FeatureConfig(preset="whisper-mid", stats=("mean", "std"), trim_silence=True, level_norm=True,
+                                 encoder="whisper-base", encoder_layers=(2, 4), handcrafted=False),
+    # `compact-trim`'s statistics beside `whisper-mid`'s.
     "compact-whisper": FeatureConfig(preset="compact-whisper", stats=("mean", "std"), trim_silence=True,
-                                     encoder="whisper-base"),
-    "compact-whisper-tiny": FeatureConfig(preset="compact-whisper-tiny", stats=("mean", "std"),
-                                          trim_silence=True, encoder="whisper-tiny.en"),
+                                     level_norm=True, encoder="whisper-base", encoder_layers=(2, 4)),
 }
 DEFAULT_PRESET = "compact-trim"
 
@@ -359,6 +365,8 @@ def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, 
     -------
     V : np.ndarray [shape=(1 + len(windows), cfg.dim), dtype=float32]; row 0 is ``extract(y, cfg)``.
     """
+    if cfg.level_norm:
+        y = normalize_level(y, cfg.sr)
     keep = None
     if cfg.trim_silence:
         from .vad import speech_mask  # vad builds on lag_autocorrelation, defined here
@@ -372,29 +380,30 @@ def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, 
 
 
 def _encoder_rows(y: np.ndarray, cfg: FeatureConfig, bounds: list[tuple[int, int]], keep) -> np.ndarray:
-    """Pooled encoder frames of each sample range in ``bounds`` → [shape=(len(bounds), d_encoder)]."""
+    """Pooled encoder frames of each sample range in ``bounds``, block after block of ``cfg.encoder_layers``
+    → [shape=(len(bounds), d_encoder)]."""
     from . import encoder
 
-    frames = encoder.load(cfg.encoder, cfg.encoder_layer).encode(y, pad_s=cfg.encoder_pad_s)
-    n = min(frames.shape[0], int(np.ceil(y.size / (encoder.FRAME_S * cfg.sr))))  # frames of padding left out
-    frames = frames[: max(1, n)]
-    speech = encoder.frame_mask(keep, frames.shape[0]) if keep is not None else None
     step = encoder.FRAME_S * cfg.sr
     min_kept = max(1, int(round(MIN_KEPT_S / encoder.FRAME_S)))
-    rows = []
-    for a, b in bounds:
-        fa, fb = int(a // step), max(int(a // step) + 1, int(np.ceil(b / step)))
-        F = frames[fa:fb]
-        if speech is not None and speech[fa:fb].sum() >= min_kept:
-            F = F[speech[fa:fb]]
-        rows.append(encoder.pool(F, cfg.encoder_stats))
-    return np.vstack(rows)
+    blocks = []
+    for layer in cfg.encoder_layers:
+        frames = encoder.load(cfg.encoder, layer).encode(y, pad_s=cfg.encoder_pad_s)
+        frames = frames[: max(1, min(frames.shape[0], int(np.ceil(y.size / step))))]  # padding left out
+        speech = encoder.frame_mask(keep, frames.shape[0]) if keep is not None else None
+        rows = []
+        for a, b in bounds:
+            fa, fb = int(a // step), max(int(a // step) + 1, int(np.ceil(b / step)))
+            F = frames[fa:fb]
+            if speech is not None and speech[fa:fb].sum() >= min_kept:
+                F = F[speech[fa:fb]]
+            rows.append(encoder.pool(F, cfg.encoder_stats))
+        blocks.append(np.vstack(rows))
+    return np.hstack(blocks)
 
 
 def _handcrafted_rows(y: np.ndarray, cfg: FeatureConfig, windows, keep) -> np.ndarray:
     """The hand-made statistics of the whole clip and of each window (see ``extract_windows``)."""
-    if cfg.level_norm:
-        y = normalize_level(y, cfg.sr)
     F = frame_features(y, cfg)
     hop = cfg.hop_length
     if keep is not None:
@@ -472,7 +481,8 @@ def feature_names(cfg: FeatureConfig) -> list[str]:
         from .encoder import get_spec
 
         dim = get_spec(cfg.encoder).dim
-        names += [f"{s}:{cfg.encoder}{i}" for s in cfg.encoder_stats for i in range(dim)]
+        names += [f"{s}:{cfg.encoder}@{layer}:{i}" for layer in cfg.encoder_layers for s in cfg.encoder_stats
+                  for i in range(dim)]  # fmt: skip
     return names
 
 

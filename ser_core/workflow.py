@@ -35,6 +35,10 @@ from .train import (
 #: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
 PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS, "compact": DEFAULT_PARAMS,
                                      "compact-level": DEFAULT_PARAMS, "compact-trim": DEFAULT_PARAMS}
+#: Encoder presets: a class-balanced multinomial logistic regression (C = 0.01 chosen on RAVDESS actors and
+#: RAVDESS <-> nEMO transfer; ``bench.frontends``). Balanced because nEMO has no calm and no disgust.
+ENCODER_PARAMS = MLPParams(head="logreg", C=0.01, balance="class")
+PRESET_PARAMS |= {p: ENCODER_PARAMS for p in ("whisper-tiny", "whisper-base", "whisper-mid", "compact-whisper")}
 #: Augmented copies of training clips per preset (``ser_core.augment``); presets not listed train on clean
 #: clips only. ``--augment`` overrides it.
 PRESET_AUGMENT: dict[str, tuple[str, ...]] = {
@@ -189,6 +193,7 @@ def evaluate_corpora(
     preset: str,
     *,
     test: Sequence[str] | None = None,
+    calibrate: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Scores]:
     """Leave-one-corpus-out: for each corpus of ``ds`` (or each of ``test``), train ``preset`` on the *other*
@@ -213,6 +218,9 @@ def evaluate_corpora(
         if train_rows.size == 0:
             continue
         model = fit_preset(preset, *ds.training_set(train_rows))
+        if calibrate:
+            logits, _, truth = _oof_logits(ds, preset, train_rows, model.labels, speaker=False)
+            model.temperature = fit_temperature(logits, truth)
         shared = tuple(lab for lab in model.labels if lab in set(ds.y[ds.corpora == held].tolist()))
         test_rows = np.flatnonzero((ds.corpora == held) & np.isin(ds.y, shared))
         P = model.predict_proba(ds.X[test_rows])[:, [model.labels.index(lab) for lab in shared]]
@@ -224,7 +232,8 @@ def evaluate_corpora(
         fold = {"fold": f"{'+'.join(trained_on)} -> {held}", "trained_on": trained_on, "n_test": int(test_rows.size),
                 "n_train": int(train_rows.size), "classes": list(shared),
                 "left_out_classes": sorted(set(ds.y[ds.corpora == held].tolist()) - set(shared)),
-                "accuracy": round(m["accuracy"], 4), "ece": round(ece(P, truth), 4)}  # fmt: skip
+                "accuracy": round(m["accuracy"], 4), "ece": round(ece(P, truth), 4),
+                "temperature": round(model.temperature, 3)}  # fmt: skip
         out[held] = Scores("corpora", shared, m["accuracy"], m["macro_f1"], m["uar"], m["per_class"],
                            m["confusion"], int(test_rows.size), [fold])  # fmt: skip
         if progress:
@@ -520,7 +529,7 @@ def card_markdown(model: Model) -> str:
     lines = [f"# Model card: `{model.version}`", ""]
     front = f"{f.dim} features at {f.sr} Hz"
     if f.encoder:
-        block = f"block {f.encoder_layer}" if f.encoder_layer else "last block"
+        block = "blocks " + "+".join(str(k) if k else "last" for k in f.encoder_layers)
         front += f"; {f.encoder} encoder, {block}, {'+'.join(f.encoder_stats)} over speech frames"
     lines.append(f"- Preset: `{c.get('preset', f.preset)}` ({front})")
     lines.append(f"- Classes: {', '.join(model.labels)}")

@@ -69,7 +69,7 @@ def test_leave_one_corpus_out_never_trains_on_the_held_out_corpus(corpora, monke
         return original(self, rows)
 
     monkeypatch.setattr(Dataset, "training_set", spy)
-    res = evaluate_corpora(ds, "seed")
+    res = evaluate_corpora(ds, "seed", calibrate=False)
     # savee may not train, so it is held out against alpha + beta; alpha and beta are held out in turn.
     assert list(res) == ["alpha", "beta", "savee"]
     assert len(seen) == 3
@@ -86,6 +86,11 @@ def test_leave_one_corpus_out_never_trains_on_the_held_out_corpus(corpora, monke
     assert res["alpha"].n_files == 18
     for sc in res.values():
         assert 0.0 <= sc.accuracy <= 1.0 and sc.confusion.sum() == sc.n_files
+    # Calibrating each held-out model fits more models, on speaker folds of its training corpora only.
+    seen.clear()
+    calibrated = evaluate_corpora(ds, "seed", test=["savee"])
+    assert len(seen) > 1 and all(trained and not trained & paths["savee"] for trained in seen)
+    assert calibrated["savee"].folds[0]["temperature"] != 1.0
 
 
 def test_training_refuses_an_evaluation_only_corpus(corpora):

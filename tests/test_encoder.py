@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synth import random_model, tone
+from synth import SR, random_model, tone
 
 from ser_core import ModelError, encoder, load_model
 from ser_core.errors import ConfigError
-from ser_core.features import extract, extract_windows, get_preset
+from ser_core.features import extract, extract_windows, get_preset, normalize_level
 from ser_core.vad import speech_mask
 
 TINY = "whisper-tiny.en"
@@ -76,7 +76,7 @@ def test_encoder_features_pool_speech_frames(signal):
     v = extract(signal, cfg)
     assert v.shape == (cfg.dim,) == (768,)
     # With a second of silence on each side, only the frames the speech mask keeps are pooled.
-    padded = np.concatenate([np.zeros(16000, np.float32), signal, np.zeros(16000, np.float32)])
+    padded = normalize_level(np.concatenate([np.zeros(16000, np.float32), signal, np.zeros(16000, np.float32)]), SR)
     frames = encoder.load(TINY).encode(padded)
     keep = encoder.frame_mask(speech_mask(padded, 16000, hop_length=160, frame_length=400), frames.shape[0])
     assert 0.4 < keep.mean() < 0.7

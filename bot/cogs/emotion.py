@@ -217,7 +217,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         try:
             extra = await self._kept_clips()
             assert bot.settings.ravdess_dir is not None
-            cand = await bot.retrainer.run(bot.settings.ravdess_dir, extra)
+            cand = await bot.retrainer.run(bot.settings.training_data, extra)
             live = live_accuracy(old.card)
             ok, why = decide(cand.accuracy, live, force=force)
             took = format_elapsed(cand.seconds)
