@@ -27,6 +27,7 @@ CASES: dict[str, tuple[str, list[str] | None, float]] = {
     "M4A (AAC 64 kbit/s) 3.4 s": ("clip.m4a", ["-c:a", "aac", "-b:a", "64k"], SHORT_S),
 }
 VOICE_NOTE = next(iter(CASES))
+LONG_NOTE = list(CASES)[1]
 
 
 def speech(seconds: float, ravdess: Path | None) -> tuple[np.ndarray, str]:

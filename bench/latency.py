@@ -14,7 +14,9 @@ The breakdown splits the product's path: decode at the file's rate, resample to 
 from __future__ import annotations
 
 import io
+import resource
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -25,10 +27,10 @@ import soxr
 from ser_core.audio import decode
 from ser_core.features import extract
 
-from .clips import CASES, RATE, VOICE_NOTE, make_clips
-from .common import bench_model, goal, interleaved, ravdess_dir, table
+from .clips import CASES, LONG_NOTE, RATE, VOICE_NOTE, make_clips
+from .common import bench_model, goal, interleaved, percentile, ravdess_dir, table
 
-GOAL_FLOOR_RATIO = 1.5  # product ≤ 1.5 × floor for the voice note
+GOAL_P95_MS = {VOICE_NOTE: 60.0, LONG_NOTE: 600.0}  # with the speech encoder (issue 11)
 GOAL_PYDUB_SPEEDUP = 8.0  # product ≥ 8 × faster than pydub for the voice note
 
 
@@ -92,15 +94,27 @@ def run(reps: int = 15, cases: dict = CASES, model_path: str | None = None) -> d
             name: measure(p, model, reps if cases[name][2] < 30 else max(3, reps // 3))
             for name, p in paths.items()
         }
+        # Tail latency of the whole path, one call at a time after the round-robin runs (caches warm).
+        for name, limit in GOAL_P95_MS.items():
+            if name in paths:
+                data = paths[name].read_bytes()
+                times = []
+                for _ in range(max(reps, 20) if limit < 100 else max(5, reps // 2)):
+                    t0 = time.perf_counter()
+                    model.predict(data)
+                    times.append((time.perf_counter() - t0) * 1000)
+                rows[name]["product_p95"] = percentile(times, 95)
     for r in rows.values():
         r["product_over_floor"] = r["product"] / r["floor"] if r["floor"] else None
         r["pydub_over_product"] = r["pydub"] / r["product"]
         r["pydub_over_decode"] = r["pydub"] / (r["decode"] + r["resample"])
     vn = rows.get(VOICE_NOTE, {})
-    floor_ok = vn["product_over_floor"] <= GOAL_FLOOR_RATIO if vn.get("floor") else None
     pydub_ok = vn["pydub_over_product"] >= GOAL_PYDUB_SPEEDUP if vn else None
-    goals = {"voice_note_within_1.5x_floor": floor_ok, "voice_note_8x_faster_than_pydub": pydub_ok}
-    return {"reps": reps, "model": model_desc, "audio": source, "cases": rows, "goals": goals}
+    goals = {f"p95 {n} ≤ {v:.0f} ms": rows[n]["product_p95"] <= v for n, v in GOAL_P95_MS.items() if n in rows}
+    goals["voice_note_8x_faster_than_pydub"] = pydub_ok
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"reps": reps, "model": model_desc, "audio": source, "cases": rows, "goals": goals,
+            "peak_rss_mib": round(rss, 1)}  # fmt: skip
 
 
 def report(r: dict) -> str:
@@ -125,8 +139,10 @@ def report(r: dict) -> str:
         f"Latency per clip, median ms over {r['reps']} round-robin repetitions (30 s clip: fewer); "
         f"audio: {r['audio']}; model: {r['model']}.",
         "", main, "", "Breakdown of the product's path (median ms):", "", steps, "",
-        goal(g["voice_note_within_1.5x_floor"], f"product within {GOAL_FLOOR_RATIO}× of the floor for the voice note "
-             f"(measured {_x(vn.get('product_over_floor'))})"),
+        *(goal(ok, f"{k} (measured {cases[k.split(' ≤')[0][4:]].get('product_p95', 0):.0f} ms)")
+          for k, ok in g.items() if k.startswith("p95")),
+        f"- the voice note takes {_x(vn.get('product_over_floor'))} the decode floor (the encoder's share: see the "
+        "breakdown); peak RSS of this process " + f"{r.get('peak_rss_mib', 0):.0f} MiB",
         goal(g["voice_note_8x_faster_than_pydub"], f"product ≥ {GOAL_PYDUB_SPEEDUP:.0f}× faster than pydub for the "
              f"voice note (measured {_x(vn.get('pydub_over_product'))}; decoding alone: "
              f"{_x(vn.get('pydub_over_decode'))} faster than pydub)"),

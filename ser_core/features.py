@@ -133,7 +133,7 @@ PRESETS: dict[str, FeatureConfig] = {
     "compact-whisper": FeatureConfig(preset="compact-whisper", stats=("mean", "std"), trim_silence=True,
                                      level_norm=True, encoder="whisper-base", encoder_layers=(2, 4)),
 }
-DEFAULT_PRESET = "compact-trim"
+DEFAULT_PRESET = "whisper-mid"
 
 
 def get_preset(name: str) -> FeatureConfig:

@@ -535,8 +535,9 @@ def card_markdown(model: Model) -> str:
     lines.append(f"- Classes: {', '.join(model.labels)}")
     clf = c.get("classifier", {})
     if clf:
-        lines.append(f"- Classifier: {clf.get('type')} hidden={clf.get('hidden')} alpha={clf.get('alpha')} "
-                     f"ensemble={clf.get('n_ensemble')} balance={clf.get('balance') or 'none'}")  # fmt: skip
+        shape = (f"C={clf.get('C')}" if clf.get("head") == "logreg"
+                 else f"hidden={clf.get('hidden')} alpha={clf.get('alpha')} ensemble={clf.get('n_ensemble')}")  # fmt: skip
+        lines.append(f"- Classifier: {clf.get('type')} {shape}, class weights: {clf.get('balance') or 'none'}")
     data = c.get("data", {})
     if data:
         lines.append(f"- Trained on: {data.get('n_clips')} clips, {data.get('n_speakers')} speakers")

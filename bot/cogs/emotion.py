@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 CHART_NAME = "stats.png"
 #: Presets offered by ``/emotion retrain`` (the keys of ``ser_core.features.PRESETS``; a test checks that).
-Preset = Literal["rich", "compact", "compact-level", "compact-trim", "seed"]
+Preset = Literal["whisper-mid", "whisper-base", "whisper-tiny", "compact-whisper", "rich", "compact", "compact-level",
+                 "compact-trim", "seed"]
 ADMIN_ONLY = "Only server administrators or the bot's admins (SER_ADMIN_IDS) can {what}."
 
 

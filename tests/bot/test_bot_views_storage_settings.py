@@ -73,12 +73,23 @@ def test_chart_is_a_png():
     assert png.startswith(b"\x89PNG") and len(png) > 1000
 
 
-def test_model_embed_shows_the_card():
-    card = {"data": "RAVDESS speech", "protocols": {"speaker-independent": "6 folds"},
-            "scores": {"uar": 0.61}, "created": "2026-01-01"}  # fmt: skip
+def test_model_embed_leads_with_corpora_it_never_heard():
+    def sc(acc, trained_on=None):
+        return {"accuracy": acc, "uar": acc - 0.02, "macro_f1": acc - 0.03, "labels": ["a", "b"],
+                "folds": [{"trained_on": trained_on}] if trained_on else []}  # fmt: skip
+
+    card = {"data": {"corpora": {"ravdess": {"title": "RAVDESS speech", "n_clips": 1440, "licence": "CC BY-NC-SA 4.0"}}},
+            "scores": {"actors": sc(0.74), "corpora:savee": sc(0.48, ["ravdess", "nemo"]),
+                       "corpora:emodb": sc(0.65, ["ravdess", "nemo"])},
+            "trained": "2026-01-01"}  # fmt: skip
     text = embed_text(views.model_embed(card, labels=EMOTIONS, version="v9"))
-    for s in ("v9", "RAVDESS speech", "6 folds", "0.610", "2026-01-01", ", ".join(EMOTIONS)):
-        assert s in text
+    for s in ("v9", "RAVDESS speech: 1440 clips, CC BY-NC-SA 4.0", "**savee** (trained on ravdess + nemo): 48%",
+              "**emodb** (trained on ravdess + nemo): 65%", "unseen RAVDESS actors", "74%", "48% to 65% of notes right",
+              "2026-01-01", ", ".join(EMOTIONS)):  # fmt: skip
+        assert s in text, s
+    assert text.index("never heard") < text.index("Inside its training corpora")
+    old = embed_text(views.model_embed({"data": "RAVDESS speech", "created": "2026"}, labels=EMOTIONS, version="v1"))
+    assert "not evaluated" in old and "RAVDESS speech" in old
 
 
 def det(user: int, t: float, label: str = "sad") -> Detection:
