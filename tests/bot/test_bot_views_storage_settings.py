@@ -177,6 +177,19 @@ def test_settings_errors_are_one_line(env):
     assert "\n" not in str(info.value)
 
 
+def test_train_dirs_join_ravdess_and_refuse_evaluation_only_corpora(tmp_path):
+    ravdess, nemo, savee = (tmp_path / n for n in ("ravdess", "nemo", "SAVEE"))
+    for d in (ravdess, nemo, savee):
+        d.mkdir()
+    s = Settings.from_env({"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": str(ravdess), "SER_TRAIN_DIRS": f" {nemo} ,"})
+    assert s.training_data == [ravdess, nemo]
+    with pytest.raises(SettingsError, match="SAVEE.*evaluation only") as info:
+        Settings.from_env({"DISCORD_TOKEN": "t", "SER_TRAIN_DIRS": f"{nemo}:{savee}"})
+    assert "\n" not in str(info.value)
+    with pytest.raises(SettingsError, match="not a folder"):
+        Settings.from_env({"DISCORD_TOKEN": "t", "SER_TRAIN_DIRS": str(tmp_path / "missing")})
+
+
 async def test_storage_v2_database_gains_feedback_columns_and_profiles(tmp_path):
     from bot.storage import MIGRATIONS
 
