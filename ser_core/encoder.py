@@ -149,18 +149,21 @@ def _records(blob: bytes) -> tuple[bytes, list[tuple[str, int, int]], int]:
     return blob[:header_end], records, off
 
 
-def truncate(blob: bytes, layers: int) -> bytes:
-    """``model.bin`` with only the first ``layers`` encoder blocks: CTranslate2 builds as many blocks as the file
-    has, so its encoder output becomes block ``layers``'s hidden state (through the final layer norm)."""
+def truncate(blob: bytes, layers: int = 0) -> bytes:
+    """``model.bin`` with only the first ``layers`` encoder blocks (0: all) and one decoder block: CTranslate2
+    builds as many blocks as the file has, so its encoder output becomes block ``layers``'s hidden state (through
+    the final layer norm). The decoder is never run; CTranslate2 needs one block of it to load (86 MB instead of
+    138 MB for base cut after block 4)."""
     header, records, alias_at = _records(blob)
-    present = {int(m.group(1)) for var, _, _ in records if (m := _LAYER.match(var))}
-    if not 1 <= layers <= len(present):
-        raise ConfigError(f"encoder_layer={layers}, but this encoder has {len(present)} blocks (1..{len(present)})")
-    kept = [(a, b) for var, a, b in records if not ((m := _LAYER.match(var)) and int(m.group(1)) >= layers)]
+    present = {int(m.group(2)) for var, _, _ in records if (m := _LAYER.match(var)) and m.group(1) == "encoder"}
+    if not 0 <= layers <= len(present):
+        raise ConfigError(f"encoder_layers has {layers}, but this encoder has {len(present)} blocks (1..{len(present)})")
+    limit = {"encoder": layers or len(present), "decoder": 1}
+    kept = [(a, b) for var, a, b in records if not ((m := _LAYER.match(var)) and int(m.group(2)) >= limit[m.group(1)])]
     return b"".join([header, struct.pack("<I", len(kept)), *(blob[a:b] for a, b in kept), blob[alias_at:]])
 
 
-_LAYER = re.compile(r"^encoder/layer_(\d+)/")
+_LAYER = re.compile(r"^(encoder|decoder)/layer_(\d+)/")
 
 
 def available(name: str) -> bool:
@@ -235,12 +238,13 @@ class WhisperEncoder:
         self.compute_type = compute_type
         self.layers = layers
         files = model_files(spec)
-        if layers:
-            files["model.bin"] = truncate(files["model.bin"], layers)
+        files["model.bin"] = truncate(files["model.bin"], layers)
         self._ct2 = ctranslate2
         self._model = ctranslate2.models.Whisper(
             f"{spec.name}@{layers}", device="cpu", compute_type=compute_type, intra_threads=threads, files=files
         )
+        del files
+        _release_memory()
         self._lock = threading.Lock()
 
     @property
@@ -258,6 +262,16 @@ class WhisperEncoder:
         sv = self._ct2.StorageView.from_array(M[None])
         out = self._model.encode(sv, to_cpu=True)
         return np.asarray(out, dtype=np.float32)[0]
+
+
+def _release_memory() -> None:
+    """Hand the freed copies of the weights (hundreds of MB while loading) back to the system (glibc only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @lru_cache(maxsize=8)
