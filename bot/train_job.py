@@ -42,7 +42,7 @@ def run(job: dict) -> dict:
     try:
         model = train_model(
             job["data"], preset=job.get("preset", "rich"), protocols=("actors",), extra_clips=extra,
-            progress=progress, n_jobs=1,
+            progress=progress, n_jobs=2, calibrate_corpora=False,
         )  # fmt: skip
     except SerError as exc:
         return {"ok": False, "error": str(exc)}

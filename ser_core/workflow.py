@@ -463,13 +463,16 @@ def train_model(
     n_jobs: int | None = None,
     cache: bool = True,
     calibrate_model: bool = True,
+    calibrate_corpora: bool = True,
     augment: str | Sequence[str] | None = None,
 ) -> Model:
     """Train ``preset`` on every clip of the corpora ``data`` (plus augmented copies: ``preset_augment(preset,
     augment)``) and fill the model card with ``protocols`` scores.
 
     ``test_data`` corpora are never trained on: with them (or with several training corpora) the card also gets
-    the ``corpora`` protocol (``evaluate_corpora``): each corpus held out in turn. A corpus that may not train
+    the ``corpora`` protocol (``evaluate_corpora``): each corpus held out in turn (``calibrate_corpora=False``
+    skips fitting those held-out models' temperatures: six fits each, and a single-network head's accuracy does
+    not depend on it; only their ECE does). A corpus that may not train
     (``CorpusInfo.may_train``) in ``data`` is refused. With ``calibrate_model`` (and the ``actors`` protocol), the
     temperatures are fitted on out-of-fold predictions over the speaker folds (``calibrate``)."""
     roots = [data] if isinstance(data, (str, Path)) else list(data)
@@ -490,7 +493,7 @@ def train_model(
     for protocol in protocols:
         scores[protocol] = evaluate_dataset(ds, protocol, preset, progress=progress).to_dict()
     if test_data or len(roots) > 1:
-        for name, sc in evaluate_corpora(everything, preset, progress=progress).items():
+        for name, sc in evaluate_corpora(everything, preset, calibrate=calibrate_corpora, progress=progress).items():
             scores[f"corpora:{name}"] = sc.to_dict()
     if progress:
         progress("fit", 0, 1)
