@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import util as importlib_util
@@ -223,7 +222,8 @@ def log_mel(y: np.ndarray, *, pad_s: float = 0.0) -> np.ndarray:
 
 
 class WhisperEncoder:
-    """A loaded Whisper encoder. ``encode`` is thread-safe (CTranslate2 queues calls)."""
+    """A loaded Whisper encoder. ``encode`` may be called from several threads: CTranslate2 queues the calls
+    and releases the GIL while it computes."""
 
     def __init__(self, spec: EncoderSpec, *, compute_type: str = "int8", layers: int = 0, threads: int = 1):
         # One thread for every BLAS and OpenMP pool in this process from now on: idle OpenBLAS threads spin after
@@ -245,7 +245,6 @@ class WhisperEncoder:
         )
         del files
         _release_memory()
-        self._lock = threading.Lock()
 
     @property
     def dim(self) -> int:

@@ -147,3 +147,21 @@ def test_shipped_model_hears_emotion_in_corpora_it_never_heard(corpora_dir, corp
         p = model.predict(c.path).probabilities
         hits += max(classes, key=p.__getitem__) == c.emotion
     assert hits / len(clips) > 0.35, hits / len(clips)
+
+
+def test_cli_leave_one_corpus_out_and_refusal(corpora, capsys, tmp_path):
+    import json
+
+    from ser_core.cli import main
+
+    a, b, s = (str(corpora[k]) for k in ("alpha", "beta", "savee"))
+    assert main(["evaluate", "--protocol", "corpora", "--data", a, "--data", b, "--test-data", s, "--preset", "seed",
+                 "--json", "-q", "--jobs", "1", "--confusion", str(tmp_path / "cm.png")]) == 0  # fmt: skip
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["corpora"]) == {"alpha", "beta", "savee"}
+    assert (tmp_path / "cm-savee.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["train", "--data", a, "--data", s, "--preset", "seed", "-q", "--out", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "evaluation only" in err and "\n" not in err
+    assert main(["evaluate", "--data", a, "--test-data", s, "--preset", "seed", "-q"]) == 2
+    assert "--test-data goes with --protocol corpora" in capsys.readouterr().err
