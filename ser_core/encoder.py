@@ -34,6 +34,10 @@ N_MELS = 80
 FRAME_S = 2 * HOP / SAMPLE_RATE
 #: Whisper was trained on 30 s windows; longer inputs do not fit its position embeddings.
 MAX_S = 30.0
+#: The encoder never sees more than this at once. No training clip is longer (the longest is 9 s), so a long
+#: note is encoded as the model learnt; and attention costs the square of the length (a 30 s note in one piece
+#: took 1.1 s of features, BENCHMARKS.md).
+CHUNK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -251,16 +255,28 @@ class WhisperEncoder:
         return self.spec.dim
 
     def encode(self, y: np.ndarray, *, pad_s: float = 0.0) -> np.ndarray:
-        """Encoder frames of a 16 kHz signal: [shape=(t, dim), dtype=float32], one frame per 20 ms of audio
-        (of the padded audio when ``pad_s`` exceeds its length). Signals over 30 s are encoded in 30 s
-        pieces."""
-        step = int(MAX_S * SAMPLE_RATE)
-        if y.size > step:
-            return np.vstack([self.encode(y[i : i + step], pad_s=pad_s) for i in range(0, y.size, step)])
-        M = log_mel(y, pad_s=min(pad_s, MAX_S))
-        sv = self._ct2.StorageView.from_array(M[None])
-        out = self._model.encode(sv, to_cpu=True)
-        return np.asarray(out, dtype=np.float32)[0]
+        """Encoder frames of a 16 kHz signal: [shape=(t, dim), dtype=float32], one frame per 20 ms of audio,
+        t = ceil(n / 320). Signals over ``CHUNK_S`` are encoded in equal pieces (``mel_chunks``)."""
+        return self.encode_mels(mel_chunks(y, pad_s=pad_s))
+
+    def encode_mels(self, chunks: list[tuple[np.ndarray, int]]) -> np.ndarray:
+        """Frames of ``mel_chunks``'s pieces, each cut to the frames its own audio covers, end to end."""
+        out = []
+        for M, n in chunks:
+            frames = self._model.encode(self._ct2.StorageView.from_array(M[None]), to_cpu=True)
+            out.append(np.asarray(frames, dtype=np.float32)[0][: max(1, -(-n // (2 * HOP)))])
+        return np.vstack(out)
+
+
+def mel_chunks(y: np.ndarray, *, pad_s: float = 0.0) -> list[tuple[np.ndarray, int]]:
+    """(log-mel [shape=(80, t)], samples of audio in it) of each piece of ``y``: one piece up to ``CHUNK_S``,
+    else equal pieces of at most ``CHUNK_S`` starting on 20 ms frame boundaries; each padded to ``pad_s``."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.size == 0:
+        return [(log_mel(y, pad_s=min(pad_s, MAX_S)), 0)]
+    pieces = int(np.ceil(y.size / (CHUNK_S * SAMPLE_RATE)))
+    step = int(np.ceil(y.size / pieces / (2 * HOP))) * 2 * HOP
+    return [(log_mel(y[i : i + step], pad_s=min(pad_s, MAX_S)), min(step, y.size - i)) for i in range(0, y.size, step)]
 
 
 def _release_memory() -> None:

@@ -387,9 +387,9 @@ def _encoder_rows(y: np.ndarray, cfg: FeatureConfig, bounds: list[tuple[int, int
     step = encoder.FRAME_S * cfg.sr
     min_kept = max(1, int(round(MIN_KEPT_S / encoder.FRAME_S)))
     blocks = []
+    chunks = encoder.mel_chunks(y, pad_s=cfg.encoder_pad_s)  # one log-mel for every block
     for layer in cfg.encoder_layers:
-        frames = encoder.load(cfg.encoder, layer).encode(y, pad_s=cfg.encoder_pad_s)
-        frames = frames[: max(1, min(frames.shape[0], int(np.ceil(y.size / step))))]  # padding left out
+        frames = encoder.load(cfg.encoder, layer).encode_mels(chunks)
         speech = encoder.frame_mask(keep, frames.shape[0]) if keep is not None else None
         rows = []
         for a, b in bounds:

@@ -93,3 +93,14 @@ def test_model_needing_a_missing_encoder_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(encoder, "available", lambda name: False)
     with pytest.raises(ModelError, match="needs the whisper-tiny.en speech encoder.*pip install"):
         load_model(path)
+
+
+def test_long_signals_are_encoded_in_pieces_of_at_most_ten_seconds():
+    y = tone(150.0, 25.0, vibrato=0.05)
+    chunks = encoder.mel_chunks(y)
+    assert len(chunks) == 3 and sum(n for _, n in chunks) == y.size
+    assert all(M.shape[1] <= 2 * encoder.CHUNK_S * 100 for M, _ in chunks)
+    F = encoder.load(TINY).encode(y)
+    assert F.shape == (1250, 384)  # one frame per 20 ms of audio, the pieces end to end
+    # Up to ten seconds is one piece: every training clip was encoded whole.
+    assert len(encoder.mel_chunks(y[: 10 * 16000])) == 1 and len(encoder.mel_chunks(y[: 10 * 16000 + 1])) == 2
