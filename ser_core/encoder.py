@@ -13,8 +13,11 @@ frames over time. Everything is deterministic: the same signal gives the same fr
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import util as importlib_util
@@ -279,6 +282,26 @@ def mel_chunks(y: np.ndarray, *, pad_s: float = 0.0) -> list[tuple[np.ndarray, i
     return [(log_mel(y[i : i + step], pad_s=min(pad_s, MAX_S)), min(step, y.size - i)) for i in range(0, y.size, step)]
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's two encoder threads (a forked child starts without: ``_forget_parent_encoders``)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ser-encoder")
+    return _POOL
+
+
+def encode_blocks(name: str, layers: tuple[int, ...], chunks: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """Frames of ``mel_chunks`` pieces after each block of ``layers`` [each shape=(t, dim)]. The cuts run side by
+    side on two threads (CTranslate2 releases the GIL): a 3.4 s note's blocks 2 and 4 take 32 ms instead of 49."""
+    encoders = [load(name, layer) for layer in layers]
+    if len(encoders) == 1:
+        return [encoders[0].encode_mels(chunks)]
+    return list(_pool().map(lambda enc: enc.encode_mels(chunks), encoders))
+
+
 def _release_memory() -> None:
     """Hand the freed copies of the weights (hundreds of MB while loading) back to the system (glibc only)."""
     try:
@@ -289,11 +312,31 @@ def _release_memory() -> None:
         pass
 
 
-@lru_cache(maxsize=8)
+_LOADED: dict[tuple[str, int, str], WhisperEncoder] = {}
+_LOADING = threading.Lock()
+#: A forked child's copies of its parent's encoders: their CTranslate2 threads did not survive the fork, so
+#: they are never used, and never destroyed either (their destructor would wait for those threads).
+_INHERITED: list[dict] = []
+
+
 def load(name: str, layers: int = 0, compute_type: str = "int8") -> WhisperEncoder:
     """The encoder ``name`` (see ``ENCODERS``) cut after ``layers`` blocks (0: all), loaded once per process.
     ``ModelError`` says how to install it."""
-    return WhisperEncoder(get_spec(name), compute_type=compute_type, layers=layers)
+    key = (name, layers, compute_type)
+    with _LOADING:
+        if key not in _LOADED:
+            _LOADED[key] = WhisperEncoder(get_spec(name), compute_type=compute_type, layers=layers)
+        return _LOADED[key]
+
+
+def _forget_parent_encoders() -> None:
+    global _POOL
+    _INHERITED.append(dict(_LOADED))
+    _LOADED.clear()
+    _POOL = None
+
+
+os.register_at_fork(after_in_child=_forget_parent_encoders)
 
 
 # --------------------------------------------------------------------------------------------- pooling

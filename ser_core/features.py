@@ -388,8 +388,7 @@ def _encoder_rows(y: np.ndarray, cfg: FeatureConfig, bounds: list[tuple[int, int
     min_kept = max(1, int(round(MIN_KEPT_S / encoder.FRAME_S)))
     blocks = []
     chunks = encoder.mel_chunks(y, pad_s=cfg.encoder_pad_s)  # one log-mel for every block
-    for layer in cfg.encoder_layers:
-        frames = encoder.load(cfg.encoder, layer).encode_mels(chunks)
+    for frames in encoder.encode_blocks(cfg.encoder, cfg.encoder_layers, chunks):
         speech = encoder.frame_mask(keep, frames.shape[0]) if keep is not None else None
         rows = []
         for a, b in bounds:

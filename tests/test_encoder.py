@@ -104,3 +104,18 @@ def test_long_signals_are_encoded_in_pieces_of_at_most_ten_seconds():
     assert F.shape == (1250, 384)  # one frame per 20 ms of audio, the pieces end to end
     # Up to ten seconds is one piece: every training clip was encoded whole.
     assert len(encoder.mel_chunks(y[: 10 * 16000])) == 1 and len(encoder.mel_chunks(y[: 10 * 16000 + 1])) == 2
+
+
+def test_feature_workers_forked_after_the_parent_encoded_do_not_hang(tmp_path):
+    """The parent encodes (its encoder threads exist), then forks feature workers that encode too."""
+    from ser_core.audio import encode
+    from ser_core.cache import extract_files
+
+    cfg = get_preset("whisper-mid")
+    extract(tone(150.0, 1.0), cfg)  # the parent's two encoder threads now run
+    paths = []
+    for i in range(8):
+        paths.append(tmp_path / f"{i}.wav")
+        paths[-1].write_bytes(encode(tone(120.0 + 10 * i, 1.0, vibrato=0.03), SR, "WAV"))
+    X = extract_files(paths, cfg, cache_dir=False, n_jobs=2, progress=False)
+    assert X.shape == (8, cfg.dim) and np.isfinite(X).all()
