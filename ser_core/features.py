@@ -2,8 +2,11 @@
 
 The presets (``PRESETS``):
 
+- ``whisper-mid`` (the default): Whisper base's blocks 2 and 4 (``ser_core.encoder``) on level-normalised audio,
+  mean and std over speech frames (2048 values); ``whisper-base`` / ``whisper-tiny``: the last block of base /
+  tiny.en; ``compact-whisper``: ``compact-trim``'s statistics beside ``whisper-mid``'s.
 - ``seed``: the classic recipe — 40 MFCCs (librosa defaults: 2048-point FFT, hop 512) averaged over time.
-- ``compact`` (the default): the ``rich`` frame features summarised by mean and std only (348 values).
+- ``compact``: the ``rich`` frame features summarised by mean and std only (348 values).
 - ``compact-level``: ``compact`` on level-normalised audio (``normalize_level``).
 - ``compact-trim``: ``compact`` with ``trim_silence``: the statistics use only the frames ``vad.speech_mask``
   keeps (leading and trailing silence dropped, pauses over 300 ms cut to 100 ms at each side).
@@ -13,7 +16,8 @@ The presets (``PRESETS``):
   10 statistics of the pitch contour (autocorrelation F0 with a voicing threshold). Elsewhere richer clip
   statistics measured +5.5 points over mean+std on unseen speakers; here they did not (README).
 
-Everything here is deterministic and free of I/O; ``ser_core.cache`` adds parallel extraction and caching.
+Everything here is deterministic and free of I/O but for the encoder's weights, read once per process;
+``ser_core.cache`` adds parallel extraction and caching.
 """
 
 from __future__ import annotations

@@ -328,7 +328,6 @@ def calibrate(model: Model, ds: Dataset, preset: str) -> dict:
 def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) -> dict:
     """ECE before and after temperature scaling on the speaker-independent folds, nested: each outer fold's
     temperature is fitted on out-of-fold predictions of its own training actors only."""
-    features, params = preset_parts(preset)
     labels = canonical_labels(ds.y.tolist())
     raw, cal, truth, temps = [], [], [], []
     for _, tr, te in splits("actors", ds.y, ds.groups):
@@ -413,7 +412,6 @@ def score_conditions(ds: Dataset, conditioned: dict[str, np.ndarray], preset: st
     (``condition_features``). Returns ``{condition: {"accuracy", "macro_f1", "uar", "drop_vs_clean"}}``."""
     from .evaluate import metrics
 
-    features, params = preset_parts(preset)
     labels = canonical_labels(ds.y.tolist())
     preds: dict[str, list[str]] = {c: [] for c in conditioned}
     truth: list[str] = []
