@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import soundfile as sf
@@ -49,8 +50,11 @@ def test_latency_on_short_clips(no_ravdess):
     r = latency.run(reps=1, cases=cases)
     assert set(r["cases"]) == set(cases)
     for c in r["cases"].values():
-        assert c["product"] > 0 and c["features"] is not None and c["pydub_over_product"] > 0
-    assert "floor" in latency.report(r) and "goal" in latency.report(r)
+        assert c["product"] > 0 and c["features"] is not None and c["product_p95"] >= c["product"] * 0.5
+        # Without ffprobe (a pip-only install) the pydub column is marked unavailable instead of crashing.
+        assert (c["pydub_over_product"] > 0) if shutil.which("ffprobe") else (c["pydub"] is None)
+    text = latency.report(r)
+    assert "floor" in text and "goal" in text and ("unavailable" in text) != bool(shutil.which("ffprobe"))
 
 
 def test_accuracy_and_training_on_tiny_folder(tiny_ravdess, tmp_path, monkeypatch):
