@@ -68,6 +68,11 @@ CORPORA: dict[str, CorpusInfo] = {
 }
 
 
+def group_corpus(group: str) -> str:
+    """The corpus part of a ``Clip.group`` (``"nemo:SM0"`` → ``"nemo"``; a bare speaker id → ``""``)."""
+    return group.partition(":")[0] if ":" in group else ""
+
+
 def corpus_info(name: str) -> CorpusInfo:
     """``CORPORA[name]``, or a description of the user's own folder."""
     return CORPORA.get(name) or CorpusInfo(f"{name} (own data)", "the data's own licence", "", True)

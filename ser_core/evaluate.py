@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .constants import ACTOR_FOLDS
+from .datasets import group_corpus
 from .errors import ConfigError, DatasetError
 
 PROTOCOLS = ("actors", "random")
@@ -85,7 +86,7 @@ def splits(protocol: str, y: np.ndarray, groups: np.ndarray) -> list[tuple[str, 
         out = []
         # Several corpora: groups are "<corpus>:<speaker>". The folds are over one corpus's speakers (RAVDESS
         # when present, else the first); every clip of the other corpora is always on the training side.
-        corpus_of = np.array([g.partition(":")[0] if ":" in g else "" for g in groups.tolist()])
+        corpus_of = np.array([group_corpus(g) for g in groups.tolist()])
         names = list(dict.fromkeys(corpus_of.tolist()))
         home = "ravdess" if "ravdess" in names else names[0]
         local = {g.partition(":")[2] if ":" in g else g: g for g in groups[corpus_of == home].tolist()}

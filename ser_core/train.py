@@ -17,6 +17,7 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .constants import EMOTIONS
+from .datasets import group_corpus
 from .errors import ConfigError, DatasetError
 from .features import FeatureConfig
 from .model import Model, Network
@@ -56,7 +57,7 @@ class MLPParams:
         return cls(**d)
 
 
-def balance_weights(y: np.ndarray, groups: np.ndarray, how: str) -> np.ndarray | None:
+def balance_weights(y: np.ndarray, groups: np.ndarray | None, how: str) -> np.ndarray | None:
     """Sample weights [shape=(n,)] with mean 1 for ``MLPParams.balance``; the corpus of a row is the part of its
     group before ":" (``Clip.group``). None for no weighting."""
     if not how:
@@ -67,7 +68,9 @@ def balance_weights(y: np.ndarray, groups: np.ndarray, how: str) -> np.ndarray |
     if how == "class":
         cells = y
     else:
-        corpus = np.array([g.partition(":")[0] if ":" in g else "" for g in np.asarray(groups).astype(str)])
+        if groups is None:
+            raise ConfigError("balance='corpus-class' needs the rows' groups (corpus:speaker)")
+        corpus = np.array([group_corpus(g) for g in np.asarray(groups).astype(str)])
         cells = np.char.add(np.char.add(corpus, "|"), y)
     _, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
     w = 1.0 / counts[inverse]
@@ -123,12 +126,11 @@ def _export(clf, encoder: LabelEncoder, order: tuple[str, ...]) -> Network:
     else:
         weights = [W.astype(np.float64) for W in clf.coefs_]
         biases = [b.astype(np.float64) for b in clf.intercepts_]
-    mlp = clf
     if weights[-1].shape[1] == 1:  # binary: sklearn uses one logistic unit; softmax([0, z]) == sigmoid(z)
         weights[-1] = np.hstack([np.zeros_like(weights[-1]), weights[-1]])
         biases[-1] = np.concatenate([[0.0], biases[-1]])
-    # sklearn's output unit i is encoder.classes_[mlp.classes_[i]]; permute to canonical order.
-    names = [encoder.classes_[c] for c in mlp.classes_]
+    # sklearn's output unit i is encoder.classes_[clf.classes_[i]]; permute to canonical order.
+    names = [encoder.classes_[c] for c in clf.classes_]
     perm = [names.index(lab) for lab in order]
     weights[-1] = weights[-1][:, perm]
     biases[-1] = biases[-1][perm]
@@ -143,12 +145,13 @@ def fit(
     params: MLPParams = DEFAULT_PARAMS,
     seed: int = 0,
     card: dict | None = None,
-    sample_weight: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> Model:
     """Train on feature vectors ``X`` [shape=(n, d)] with string labels ``y`` [shape=(n,)].
 
-    The scaler is fitted once on ``X``; each ensemble member gets seed ``seed + k``. ``sample_weight``
-    [shape=(n,)] weighs the rows in the loss (``balance_weights``).
+    The scaler is fitted once on ``X``; each ensemble member gets seed ``seed + k``. Rows are weighed in the
+    loss as ``params.balance`` says (``balance_weights``; ``groups`` [shape=(n,)] name each row's corpus for
+    "corpus-class").
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -161,6 +164,7 @@ def fit(
         raise DatasetError(f"need at least two classes to train; found only {list(order)}")
     encoder = LabelEncoder().fit(y)
     yi = encoder.transform(y)
+    sample_weight = balance_weights(y, groups, params.balance)
     networks, scaler = [], None
     for k in range(1 if params.head == "logreg" else params.n_ensemble):
         pipe = pipeline(params, seed + k, n_samples=X.shape[0])
@@ -217,20 +221,19 @@ def fit_adaptive(
     card: dict | None = None,
 ) -> Model:
     """``fit`` plus a second classifier on speaker-normalised features (speakers = ``groups``), both weighted
-    by ``balance_weights(y, groups, params.balance)``.
+    as ``params.balance`` says.
 
     The returned model predicts speaker-independently by default and switches to the speaker head for a
     ``SpeakerProfile`` with at least ``min_speaker_clips`` notes.
     """
     from .speaker import normalize_by_speaker
 
-    weights = balance_weights(y, groups, params.balance)
-    model = fit(X, y, features=features, params=params, seed=seed, card=card, sample_weight=weights)
+    model = fit(X, y, features=features, params=params, seed=seed, card=card, groups=groups)
     if len(set(np.asarray(groups).tolist())) < 2:
         return model  # one speaker: nothing to normalise across
     pop_var = np.asarray(X, dtype=np.float64).var(axis=0) + 1e-12
     model.speaker_head = fit(normalize_by_speaker(X, np.asarray(groups), pop_var), y, features=features,
-                             params=params, seed=seed, sample_weight=weights)  # fmt: skip
+                             params=params, seed=seed, groups=groups)  # fmt: skip
     model.pop_var = pop_var
     model.min_speaker_clips = min_speaker_clips
     return model

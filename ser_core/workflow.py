@@ -19,14 +19,13 @@ from .calibration import ece, ensemble_probs, fit_temperature, reliability_diagr
 from .constants import EMOTIONS
 from .datasets import Clip, corpus_info, corpus_name, load_corpora
 from .errors import ConfigError, DatasetError
-from .evaluate import Scores, cross_validate, splits
+from .evaluate import Scores, cross_validate, metrics, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
 from .model import Model
 from .train import (
     DEFAULT_PARAMS,
     SEED_PARAMS,
     MLPParams,
-    balance_weights,
     canonical_labels,
     fit,
     fit_adaptive,
@@ -67,6 +66,11 @@ class Dataset:
     #: The corpus of each clip [shape=(n,)] (``Clip.corpus``).
     corpora: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
 
+    @property
+    def may_train(self) -> np.ndarray:
+        """Whether each clip's corpus may train a model [shape=(n,), bool] (``CorpusInfo.may_train``)."""
+        return np.array([corpus_info(c).may_train for c in self.corpora.tolist()], dtype=bool)
+
     def subset(self, rows: np.ndarray) -> Dataset:
         """The clips ``rows`` (and their augmented copies) as a dataset of their own."""
         corpora = sorted(set(self.corpora[rows].tolist()))
@@ -92,7 +96,7 @@ class Dataset:
 
         def fit_rows(rows: np.ndarray, y, groups):
             X, y, g = self.training_set(rows[:, 0])
-            model = fit(X, y, features=features, params=params, sample_weight=balance_weights(y, g, params.balance))
+            model = fit(X, y, features=features, params=params, groups=g)
             return lambda test_rows: model.predict_proba(self.X[test_rows[:, 0]])
 
         return fit_rows
@@ -121,9 +125,9 @@ def preset_parts(preset: str) -> tuple[FeatureConfig, MLPParams]:
 
 
 def fit_preset(preset: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Model:
-    """``preset``'s classifier fitted on ``X`` [shape=(n, d)], weighted as its ``MLPParams.balance`` says."""
+    """``preset``'s classifier fitted on ``X`` [shape=(n, d)] (``groups`` [shape=(n,)]: for its weighting)."""
     features, params = preset_parts(preset)
-    return fit(X, y, features=features, params=params, sample_weight=balance_weights(y, groups, params.balance))
+    return fit(X, y, features=features, params=params, groups=groups)
 
 
 def preset_augment(preset: str, augment: str | Sequence[str] | None = None) -> tuple[str, ...]:
@@ -203,14 +207,11 @@ def evaluate_corpora(
     Returns ``{corpus: Scores}``; a corpus with nothing to train on (the others are all evaluation-only) is left
     out. ``Scores.folds[0]`` names the training corpora, the classes scored, and the ECE of the restricted
     probabilities."""
-    from .calibration import ece
-    from .evaluate import metrics
-
     names = [c for c in dict.fromkeys(ds.corpora.tolist()) if c]  # "": clips from outside a corpus
     unknown = [t for t in (test or ()) if t not in names]
     if unknown:
         raise ConfigError(f"no corpus {unknown[0]!r} in the data; the data holds {', '.join(names)}")
-    trainable = np.array([corpus_info(c).may_train for c in ds.corpora.tolist()])
+    trainable = ds.may_train
     out: dict[str, Scores] = {}
     targets = list(test or names)
     for k, held in enumerate(targets):
@@ -221,7 +222,8 @@ def evaluate_corpora(
         if calibrate:
             logits, _, truth = _oof_logits(ds, preset, train_rows, model.labels, speaker=False)
             model.temperature = fit_temperature(logits, truth)
-        shared = tuple(lab for lab in model.labels if lab in set(ds.y[ds.corpora == held].tolist()))
+        held_classes = set(ds.y[ds.corpora == held].tolist())
+        shared = tuple(lab for lab in model.labels if lab in held_classes)
         test_rows = np.flatnonzero((ds.corpora == held) & np.isin(ds.y, shared))
         P = model.predict_proba(ds.X[test_rows])[:, [model.labels.index(lab) for lab in shared]]
         P = P / P.sum(axis=1, keepdims=True)
@@ -231,7 +233,7 @@ def evaluate_corpora(
         trained_on = sorted(set(ds.corpora[train_rows].tolist()))
         fold = {"fold": f"{'+'.join(trained_on)} -> {held}", "trained_on": trained_on, "n_test": int(test_rows.size),
                 "n_train": int(train_rows.size), "classes": list(shared),
-                "left_out_classes": sorted(set(ds.y[ds.corpora == held].tolist()) - set(shared)),
+                "left_out_classes": sorted(held_classes - set(shared)),
                 "accuracy": round(m["accuracy"], 4), "ece": round(ece(P, truth), 4),
                 "temperature": round(model.temperature, 3)}  # fmt: skip
         out[held] = Scores("corpora", shared, m["accuracy"], m["macro_f1"], m["uar"], m["per_class"],
@@ -410,8 +412,6 @@ def score_conditions(ds: Dataset, conditioned: dict[str, np.ndarray], preset: st
     """Fit ``preset`` on each speaker-independent training part (``ds.training_set``: clean clips plus their
     augmented copies) and score its test clips under each condition of ``conditioned``
     (``condition_features``). Returns ``{condition: {"accuracy", "macro_f1", "uar", "drop_vs_clean"}}``."""
-    from .evaluate import metrics
-
     labels = canonical_labels(ds.y.tolist())
     preds: dict[str, list[str]] = {c: [] for c in conditioned}
     truth: list[str] = []
@@ -510,9 +510,9 @@ def train_model(
         {
             "preset": preset,
             "data": {**ds.description, "test_only": [corpus_name(r) for r in test_data],
-                     "name": " + ".join(corpus_info(c).title for c in ds.description["corpora"]),
-                     "licence": "; ".join(f"{corpus_info(c).title}: {corpus_info(c).licence}"
-                                          for c in ds.description["corpora"])},  # fmt: skip
+                     "name": " + ".join(v["title"] for v in ds.description["corpora"].values()),
+                     "licence": "; ".join(f"{v['title']}: {v['licence']}"
+                                          for v in ds.description["corpora"].values())},  # fmt: skip
             "scores": {p: {k: v for k, v in s.items() if k != "folds"} | {"folds": s["folds"]}
                        for p, s in scores.items()},  # fmt: skip
             "timing_s": {"features": round(t_features, 1), "fit": round(time.perf_counter() - t1, 1)},
