@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ser_core.datasets import corpus_info
 from ser_core.evaluate import metrics, plot_confusion
 from ser_core.features import DEFAULT_PRESET
 from ser_core.speaker import SpeakerProfile
@@ -41,7 +40,7 @@ def run(root: Path, presets=PRESETS, n_jobs: int = 2, out: Path = OUT) -> dict:
     for preset, augment in presets:
         ds = load_features(folders, preset_parts(preset)[0], n_jobs=n_jobs, augment=preset_augment(preset, augment))
         loco = evaluate_corpora(ds, preset)
-        trainable = np.flatnonzero([corpus_info(c).may_train for c in ds.corpora.tolist()])
+        trainable = np.flatnonzero(ds.may_train)
         actors = evaluate_dataset(ds.subset(trainable), "actors", preset)
         row = {"actors": _brief(actors.to_dict()), "corpora": {}, "profile": profile_scores(ds, preset),
                "actors_profile": actors_profile(ds.subset(trainable), preset)}
@@ -66,29 +65,34 @@ def run(root: Path, presets=PRESETS, n_jobs: int = 2, out: Path = OUT) -> dict:
     return {"corpora": [f.name for f in folders], "presets": res, "goals": goals}
 
 
+def _profiled(model, X: np.ndarray, y: np.ndarray, notes: int, labels: list[str]) -> tuple[list, list]:
+    """(true, predicted) labels of one speaker's clips ``X`` [shape=(n, d)], ``y`` in the order given: the first
+    ``notes`` build the voice profile and are not scored; the prediction is restricted to ``labels``."""
+    cols = [model.labels.index(lab) for lab in labels]
+    profile = SpeakerProfile.of(X[:notes])
+    P = model.speaker_head.predict_proba(profile.normalize(X[notes:], model.pop_var))[:, cols]
+    return y[notes:].tolist(), [labels[j] for j in P.argmax(1)]
+
+
 def profile_scores(ds, preset: str, notes: int = PROFILE_NOTES, seed: int = 0) -> dict[str, float]:
     """Accuracy per held-out corpus after a voice profile of ``notes`` clips per test speaker (see module doc)."""
     features, params = preset_parts(preset)
-    trainable = np.array([corpus_info(c).may_train for c in ds.corpora.tolist()])
     rng = np.random.default_rng(seed)
     out = {}
     for held in dict.fromkeys(ds.corpora.tolist()):
-        rows = np.flatnonzero((ds.corpora != held) & trainable)
+        rows = np.flatnonzero((ds.corpora != held) & ds.may_train)
         if rows.size == 0:
             continue
         model = fit_adaptive(*ds.training_set(rows), features=features, params=params, min_speaker_clips=1)
         shared = [lab for lab in model.labels if lab in set(ds.y[ds.corpora == held].tolist())]
-        cols = [model.labels.index(lab) for lab in shared]
         truth, pred = [], []
         for g in dict.fromkeys(ds.groups[ds.corpora == held].tolist()):
             idx = np.flatnonzero((ds.groups == g) & np.isin(ds.y, shared))
             idx = idx[rng.permutation(idx.size)]
             if idx.size <= notes:
                 continue
-            profile = SpeakerProfile.of(ds.X[idx[:notes]])
-            P = model.speaker_head.predict_proba(profile.normalize(ds.X[idx[notes:]], model.pop_var))[:, cols]
-            pred += [shared[j] for j in P.argmax(1)]
-            truth += ds.y[idx[notes:]].tolist()
+            t, p = _profiled(model, ds.X[idx], ds.y[idx], notes, shared)
+            truth, pred = truth + t, pred + p
         if truth:
             out[held] = round(metrics(truth, pred, shared)["accuracy"], 4)
     return out
@@ -108,10 +112,8 @@ def actors_profile(ds, preset: str, notes: int = PROFILE_NOTES, seed: int = 0) -
         for g in dict.fromkeys(ds.groups[te].tolist()):
             idx = te[ds.groups[te] == g]
             idx = idx[rng.permutation(idx.size)]
-            profile = SpeakerProfile.of(ds.X[idx[:notes]])
-            P = model.speaker_head.predict_proba(profile.normalize(ds.X[idx[notes:]], model.pop_var))
-            pred += [model.labels[j] for j in P.argmax(1)]
-            truth += ds.y[idx[notes:]].tolist()
+            t, p = _profiled(model, ds.X[idx], ds.y[idx], notes, list(model.labels))
+            truth, pred = truth + t, pred + p
     return round(float(np.mean(np.array(pred) == np.array(truth))), 4)
 
 
