@@ -104,7 +104,7 @@ class FeatureConfig:
 
     @property
     def dim(self) -> int:
-        return len(feature_names(self))
+        return _dim(self)
 
 
 PRESETS: dict[str, FeatureConfig] = {
@@ -472,8 +472,14 @@ def frame_names(cfg: FeatureConfig) -> list[str]:
     return names
 
 
+@lru_cache(maxsize=64)
+def _dim(cfg: FeatureConfig) -> int:
+    # Asked per note and per cached vector; listing 2048 encoder names each time cost 0.6 ms.
+    return len(feature_names(cfg))
+
+
 def feature_names(cfg: FeatureConfig) -> list[str]:
-    """Names of the entries of ``extract``'s vector, e.g. ``mean:mfcc0``, ``mean:whisper-base17``."""
+    """Names of the entries of ``extract``'s vector, e.g. ``mean:mfcc0``, ``mean:whisper-base@2:17``."""
     names = []
     if cfg.handcrafted:
         fr = frame_names(cfg)
