@@ -165,3 +165,22 @@ def test_cli_leave_one_corpus_out_and_refusal(corpora, capsys, tmp_path):
     assert "evaluation only" in err and "\n" not in err
     assert main(["evaluate", "--data", a, "--test-data", s, "--preset", "seed", "-q"]) == 2
     assert "--test-data goes with --protocol corpora" in capsys.readouterr().err
+
+
+def test_bad_corpus_options_are_refused(corpora, capsys):
+    from ser_core import ConfigError
+    from ser_core.cli import main
+    from ser_core.train import MLPParams, balance_weights, fit
+
+    ds = load_features([corpora["alpha"], corpora["beta"]], _seed(), n_jobs=1)
+    with pytest.raises(ConfigError, match="no corpus 'gamma' in the data; the data holds alpha, beta"):
+        evaluate_corpora(ds, "seed", test=["gamma"])
+    with pytest.raises(ConfigError, match="unknown balance 'speaker'"):
+        balance_weights(ds.y, ds.groups, "speaker")
+    with pytest.raises(ConfigError, match="corpus-class' needs the rows' groups"):
+        balance_weights(ds.y, None, "corpus-class")
+    with pytest.raises(ConfigError, match="unknown head 'svm'; choose mlp or logreg"):
+        fit(ds.X, ds.y, features=_seed(), params=MLPParams(head="svm"))
+    # One corpus that may train, nothing to hold out against it: one line, exit 2.
+    assert main(["evaluate", "--protocol", "corpora", "--data", str(corpora["savee"]), "--preset", "seed", "-q"]) == 2
+    assert "at least two corpora" in capsys.readouterr().err

@@ -119,3 +119,29 @@ def test_feature_workers_forked_after_the_parent_encoded_do_not_hang(tmp_path):
         paths[-1].write_bytes(encode(tone(120.0 + 10 * i, 1.0, vibrato=0.03), SR, "WAV"))
     X = extract_files(paths, cfg, cache_dir=False, n_jobs=2, progress=False)
     assert X.shape == (8, cfg.dim) and np.isfinite(X).all()
+
+
+def test_bad_encoder_inputs_are_refused_with_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="unknown encoder 'whisper-xl'; choose one of: whisper-base"):
+        encoder.get_spec("whisper-xl")
+    with pytest.raises(ConfigError, match="unknown encoder statistic 'median'"):
+        encoder.pool(np.zeros((3, 4)), ("mean", "median"))
+    with pytest.raises(ModelError, match="CTranslate2 model version 7; this ser_core reads version 6"):
+        encoder._records((7).to_bytes(4, "little") + b"\0" * 16)
+    spec = encoder.EncoderSpec("whisper-x", (("ser_core", "models/no-such.bin"),), ("ser_core", "c"),
+                               ("ser_core", "v"), "0" * 64, 8, "pip install 'x==1'")  # fmt: skip
+    with pytest.raises(ModelError, match="incomplete .*no-such.bin missing.*reinstall with pip install 'x==1'"):
+        encoder.model_files(spec)
+
+
+def test_model_needing_an_unknown_encoder_is_refused(tmp_path):
+    import json
+
+    path = random_model(preset="whisper-tiny").save(tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta["features"]["encoder"] = "whisper-xl"
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(ModelError, match="needs a speech encoder this ser_core does not know .*upgrade ser_core"):
+        load_model(path)
