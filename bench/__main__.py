@@ -34,7 +34,9 @@ def run_part(name: str, args: argparse.Namespace) -> dict | None:
     if name == "corpora":
         root = corpora_dir()
         if root is None:
-            print("corpora: skipped: set SER_CORPORA_DIR to the folder holding ravdess/, nemo/, savee/, emodb/.")
+            print(
+                "corpora: skipped: set SER_CORPORA_DIR to the folder holding ravdess/, nemo/, savee/, emodb/."
+            )
             return None
         return corpora.run(root)
     data = ravdess_dir()
@@ -50,8 +52,10 @@ def run_part(name: str, args: argparse.Namespace) -> dict | None:
 
 def section(name: str, r: dict) -> str:
     m = r["machine"]
-    return (f"### {TITLES[name]}\n\n`{r['command']}` — {m['date']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-            f"{m['cpu']}, Python {m['python']}, load average {m['load']:.1f} at the end; took {r['wall_s']:.0f} s.\n\n{PARTS[name].report(r)}\n")  # fmt: skip
+    return (
+        f"### {TITLES[name]}\n\n`{r['command']}` — {m['date']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"{m['cpu']}, Python {m['python']}, load average {m['load']:.1f} at the end; took {r['wall_s']:.0f} s.\n\n{PARTS[name].report(r)}\n"
+    )
 
 
 def write_markdown(results: dict, path: Path) -> None:

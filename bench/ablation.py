@@ -58,7 +58,11 @@ def load_frames(data: str):
 
 
 def run(X, y, groups, params: MLPParams, cfg):
-    labels = tuple(sorted(set(y), key=["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"].index))
+    labels = tuple(
+        sorted(
+            set(y), key=["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"].index
+        )
+    )
 
     def fitter(Xtr, ytr, gtr):
         m = fit(Xtr, ytr, features=cfg, params=params)
@@ -95,9 +99,17 @@ def main() -> None:
         cfg = replace(base, stats=stats)
         t0 = time.time()
         s = run(X, y, groups, params, cfg)
-        results[variant] = {"accuracy": s.accuracy, "uar": s.uar, "dim": X.shape[1], "seconds": time.time() - t0}
-        print(f"{variant:40s} dim={X.shape[1]:5d} acc={s.accuracy:.3f} uar={s.uar:.3f} "
-              f"folds={[f['accuracy'] for f in s.folds]} {time.time() - t0:.0f}s", flush=True)
+        results[variant] = {
+            "accuracy": s.accuracy,
+            "uar": s.uar,
+            "dim": X.shape[1],
+            "seconds": time.time() - t0,
+        }
+        print(
+            f"{variant:40s} dim={X.shape[1]:5d} acc={s.accuracy:.3f} uar={s.uar:.3f} "
+            f"folds={[f['accuracy'] for f in s.folds]} {time.time() - t0:.0f}s",
+            flush=True,
+        )
     (OUT / "ablation.json").write_text(json.dumps(results, indent=1))
 
 

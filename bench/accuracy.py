@@ -24,21 +24,37 @@ TARGETS = {
 }
 
 
-def run(data: Path, presets: tuple[str, ...] = ("seed", "rich", "compact", DEFAULT_PRESET), n_jobs: int = 2, out: Path = OUT) -> dict:
+def run(
+    data: Path,
+    presets: tuple[str, ...] = ("seed", "rich", "compact", DEFAULT_PRESET),
+    n_jobs: int = 2,
+    out: Path = OUT,
+) -> dict:
     """Scores (``Scores.to_dict``) per preset and protocol; PNGs ``confusion-<preset>-<protocol>.png`` in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     scores: dict[str, dict] = {}
     for preset in presets:
-        ds = load_features(data, get_preset(preset), n_jobs=n_jobs, cache=True, progress=_quiet,
-                           augment=preset_augment(preset))  # fmt: skip
+        ds = load_features(
+            data,
+            get_preset(preset),
+            n_jobs=n_jobs,
+            cache=True,
+            progress=_quiet,
+            augment=preset_augment(preset),
+        )
         for protocol in PROTOCOLS:
             s = evaluate_dataset(ds, protocol, preset)
-            plot_confusion(s, str(out / f"confusion-{preset}-{protocol}.png"),
-                           title=f"{preset}, {protocol}: accuracy {s.accuracy:.1%}, UAR {s.uar:.1%}")  # fmt: skip
+            plot_confusion(
+                s,
+                str(out / f"confusion-{preset}-{protocol}.png"),
+                title=f"{preset}, {protocol}: accuracy {s.accuracy:.1%}, UAR {s.uar:.1%}",
+            )
             scores[f"{preset}/{protocol}"] = s.to_dict()
-    goals = {f"default ({preset}) {protocol} accuracy ≥ {v:.0%}": scores[f"{preset}/{protocol}"]["accuracy"] >= v
-             for (preset, protocol), v in TARGETS.items()
-             if preset == DEFAULT_PRESET and f"{preset}/{protocol}" in scores}  # fmt: skip
+    goals = {
+        f"default ({preset}) {protocol} accuracy ≥ {v:.0%}": scores[f"{preset}/{protocol}"]["accuracy"] >= v
+        for (preset, protocol), v in TARGETS.items()
+        if preset == DEFAULT_PRESET and f"{preset}/{protocol}" in scores
+    }
     return {
         "data": Path(data).name,
         "n_files": next(iter(scores.values()))["n_files"],
@@ -60,20 +76,39 @@ def report(r: dict) -> str:
         preset, protocol = key.split("/")
         target = TARGETS.get((preset, protocol))
         kind = "goal ≥" if preset == DEFAULT_PRESET else "expected ≈"
-        rows.append([preset, protocol, f"{s['accuracy']:.1%}", f"{s['macro_f1']:.1%}", f"{s['uar']:.1%}",
-                     f"{kind} {target:.0%}" if target else None])  # fmt: skip
+        rows.append(
+            [
+                preset,
+                protocol,
+                f"{s['accuracy']:.1%}",
+                f"{s['macro_f1']:.1%}",
+                f"{s['uar']:.1%}",
+                f"{kind} {target:.0%}" if target else None,
+            ]
+        )
     labels = next(iter(scores.values()))["labels"]
-    recall = table(["preset / protocol", *labels],
-                   [[k, *(f"{s['per_class'][lab]:.0%}" for lab in labels)] for k, s in scores.items()])  # fmt: skip
+    recall = table(
+        ["preset / protocol", *labels],
+        [[k, *(f"{s['per_class'][lab]:.0%}" for lab in labels)] for k, s in scores.items()],
+    )
     lines = [
         f"Accuracy on {r['data']} ({r['n_files']} clips); actors = speaker-independent 6 folds, "
-        "random = stratified 80/20 over 5 seeds.", "",
-        table(["preset", "protocol", "accuracy", "macro-F1", "UAR", "target"], rows), "",
-        "Per-class recall:", "", recall, "",
-        "Confusion matrices: bench/out/confusion-<preset>-<protocol>.png", "",
+        "random = stratified 80/20 over 5 seeds.",
+        "",
+        table(["preset", "protocol", "accuracy", "macro-F1", "UAR", "target"], rows),
+        "",
+        "Per-class recall:",
+        "",
+        recall,
+        "",
+        "Confusion matrices: bench/out/confusion-<preset>-<protocol>.png",
+        "",
         *(f"Classifier of {p}: {c}" for p, c in r.get("classifiers", {}).items()),
-        *(f"Training augmentation of {p}: one copy of every training clip per {', '.join(a)}"
-          for p, a in r.get("augment", {}).items() if a),
-    ]  # fmt: skip
+        *(
+            f"Training augmentation of {p}: one copy of every training clip per {', '.join(a)}"
+            for p, a in r.get("augment", {}).items()
+            if a
+        ),
+    ]
     lines += [goal(ok, k) for k, ok in r["goals"].items()]
     return "\n".join(lines)

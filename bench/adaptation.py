@@ -38,8 +38,9 @@ def simulate(ds, preset: str, seed: int = 0) -> dict:
     t0 = time.perf_counter()
     for fold in ACTOR_FOLDS:
         test = np.isin(ds.groups, fold)
-        model = fit_adaptive(*ds.training_set(np.flatnonzero(~test)), features=features, params=params,
-                             min_speaker_clips=1)  # fmt: skip
+        model = fit_adaptive(
+            *ds.training_set(np.flatnonzero(~test)), features=features, params=params, min_speaker_clips=1
+        )
         labels = np.array(model.labels)
         for actor in fold:
             idx = np.flatnonzero(ds.groups == actor)
@@ -67,7 +68,10 @@ def simulate(ds, preset: str, seed: int = 0) -> dict:
             si_hits += int((si == y).sum())
             total += len(idx)
     return {
-        "k": {k: {"n": h["n"], "si": h["si"] / h["n"], "adapted": h["adapted"] / h["n"]} for k, h in hits.items()},
+        "k": {
+            k: {"n": h["n"], "si": h["si"] / h["n"], "adapted": h["adapted"] / h["n"]}
+            for k, h in hits.items()
+        },
         "si_all": si_hits / total,
         "oracle": oracle_hits / total,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -77,9 +81,13 @@ def simulate(ds, preset: str, seed: int = 0) -> dict:
 def table(res: dict) -> str:
     lines = ["| notes already sent (k) | speaker-independent | adapted | gain |", "|---|---|---|---|"]
     for k, r in res["k"].items():
-        lines.append(f"| {k} | {r['si']:.1%} | {r['adapted']:.1%} | {100 * (r['adapted'] - r['si']):+.1f} pts |")
-    lines.append(f"| oracle (all the speaker's clips) | {res['si_all']:.1%} | {res['oracle']:.1%} | "
-                 f"{100 * (res['oracle'] - res['si_all']):+.1f} pts |")  # fmt: skip
+        lines.append(
+            f"| {k} | {r['si']:.1%} | {r['adapted']:.1%} | {100 * (r['adapted'] - r['si']):+.1f} pts |"
+        )
+    lines.append(
+        f"| oracle (all the speaker's clips) | {res['si_all']:.1%} | {res['oracle']:.1%} | "
+        f"{100 * (res['oracle'] - res['si_all']):+.1f} pts |"
+    )
     return "\n".join(lines)
 
 

@@ -42,21 +42,31 @@ def run(data: str, preset: str, variants: tuple[str, ...], n_jobs: int = 2) -> d
         ds.augmented = {n: everything[n] for n in chosen}
         out[v] = score_conditions(ds, conditioned, preset)
         print(f"  {v}: " + ", ".join(f"{c} {r['accuracy']:.1%}" for c, r in out[v].items()), flush=True)
-    return {"preset": preset, "variants": out,
-            "seconds": {"features": round(t_features, 1), "conditions": round(t_conditions, 1)}}  # fmt: skip
+    return {
+        "preset": preset,
+        "variants": out,
+        "seconds": {"features": round(t_features, 1), "conditions": round(t_conditions, 1)},
+    }
 
 
 def table(res: dict) -> str:
     base = res["variants"].get("none")
-    lines = ["| training augmentation | " + " | ".join(CONDITIONS) + " | discord drop | noisy20 drop |",
-             "|---|" + "---|" * (len(CONDITIONS) + 2)]  # fmt: skip
+    lines = [
+        "| training augmentation | " + " | ".join(CONDITIONS) + " | discord drop | noisy20 drop |",
+        "|---|" + "---|" * (len(CONDITIONS) + 2),
+    ]
     for v, r in res["variants"].items():
         cells = []
         for c in CONDITIONS:
-            delta = f" ({100 * (r[c]['accuracy'] - base[c]['accuracy']):+.1f})" if base and v != "none" else ""
+            delta = (
+                f" ({100 * (r[c]['accuracy'] - base[c]['accuracy']):+.1f})" if base and v != "none" else ""
+            )
             cells.append(f"{r[c]['accuracy']:.1%}{delta}")
-        lines.append(f"| {v.replace('+', ' + ')} | " + " | ".join(cells)
-                     + f" | {r['discord']['drop_vs_clean']:.1f} | {r['noisy20']['drop_vs_clean']:.1f} |")  # fmt: skip
+        lines.append(
+            f"| {v.replace('+', ' + ')} | "
+            + " | ".join(cells)
+            + f" | {r['discord']['drop_vs_clean']:.1f} | {r['noisy20']['drop_vs_clean']:.1f} |"
+        )
     return "\n".join(lines)
 
 

@@ -47,10 +47,18 @@ async def _collect(fake: FakeDiscord, sent: dict[int, float], timeout: float) ->
     lat = [(r.at - sent[i]) * 1000 for i, r in replies.items()]
     errors = [r.content for r in replies.values() if not r.embeds]
     end = max((r.at for r in replies.values()), default=time.perf_counter())
-    return {"n": len(sent), "answered": len(replies), "predictions": len(replies) - len(errors),
-            "errors": sorted(set(errors))[:3], "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-            "max_ms": max(lat, default=None), "start": min(sent.values()), "end": end,
-            "notes_per_s": len(replies) / (end - min(sent.values()))}  # fmt: skip
+    return {
+        "n": len(sent),
+        "answered": len(replies),
+        "predictions": len(replies) - len(errors),
+        "errors": sorted(set(errors))[:3],
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+        "max_ms": max(lat, default=None),
+        "start": min(sent.values()),
+        "end": end,
+        "notes_per_s": len(replies) / (end - min(sent.values())),
+    }
 
 
 async def _phases(
@@ -92,8 +100,13 @@ async def _run(
         stats_file, log_file = tmp / "stats.json", tmp / "bot.log"
         async with FakeDiscord() as fake:
             env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
-            env.update(fake.env(), DISCORD_TOKEN="bench-token", SER_DATA_DIR=str(tmp / "data"),
-                       SER_MODEL_PATH=str(model_file), PYTHONPATH=str(BENCH.parent))  # fmt: skip
+            env.update(
+                fake.env(),
+                DISCORD_TOKEN="bench-token",
+                SER_DATA_DIR=str(tmp / "data"),
+                SER_MODEL_PATH=str(model_file),
+                PYTHONPATH=str(BENCH.parent),
+            )
             with log_file.open("wb") as log:
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "bench.botproc", str(stats_file), cwd=tmp, env=env, stderr=log
@@ -126,31 +139,75 @@ async def _run(
         <= GOAL_SINGLE_P95_MS,
         f"event-loop lag never above {GOAL_LAG_MS:.0f} ms": max_lag <= GOAL_LAG_MS,
     }
-    return {"model": desc, "audio": source, "note_bytes": len(note), "interval_s": interval, "phases": phases,
-            "max_lag_ms": max_lag, "startup_lag_ms": startup_lag, "warmup": warmup, "peak_rss_mib": stats["maxrss_kib"] / 1024, "goals": goals}  # fmt: skip
+    return {
+        "model": desc,
+        "audio": source,
+        "note_bytes": len(note),
+        "interval_s": interval,
+        "phases": phases,
+        "max_lag_ms": max_lag,
+        "startup_lag_ms": startup_lag,
+        "warmup": warmup,
+        "peak_rss_mib": stats["maxrss_kib"] / 1024,
+        "goals": goals,
+    }
 
 
-def run(model_path: str | None = None, single: int = 20, burst: int = 30, sustained: int = 200,
-        interval: float = 0.3, warmup: int = WARMUP) -> dict:  # fmt: skip
+def run(
+    model_path: str | None = None,
+    single: int = 20,
+    burst: int = 30,
+    sustained: int = 200,
+    interval: float = 0.3,
+    warmup: int = WARMUP,
+) -> dict:
     """Start the bot process and the fake, run the phases, stop the bot with SIGTERM; the results."""
     return asyncio.run(_run(model_path, single, burst, sustained, interval, warmup))
 
 
 def report(r: dict) -> str:
     phases = {k: r["phases"][k] for k in ("single", "burst", "sustained") if k in r["phases"]}
-    names = {"single": "single notes, one at a time", "burst": "notes dispatched at once",
-             "sustained": f"notes, one every {r['interval_s']} s"}  # fmt: skip
-    rows = [[f"{p['n']} {names[k]}", f"{p['answered']}/{p['n']}", p["predictions"], p["p50_ms"], p["p95_ms"],
-             p["max_ms"], p["notes_per_s"], p["max_lag_ms"]] for k, p in phases.items()]  # fmt: skip
+    names = {
+        "single": "single notes, one at a time",
+        "burst": "notes dispatched at once",
+        "sustained": f"notes, one every {r['interval_s']} s",
+    }
+    rows = [
+        [
+            f"{p['n']} {names[k]}",
+            f"{p['answered']}/{p['n']}",
+            p["predictions"],
+            p["p50_ms"],
+            p["p95_ms"],
+            p["max_ms"],
+            p["notes_per_s"],
+            p["max_lag_ms"],
+        ]
+        for k, p in phases.items()
+    ]
     lines = [
         f"The bot process against the loopback fake Discord; {r['note_bytes']}-byte 3.4 s OGG/Opus voice note "
-        f"({r['audio']}); model: {r['model']}; a new user per note.", "",
-        table(["phase", "answered", "with a prediction", "p50 ms", "p95 ms", "max ms", "notes/s", "max loop lag ms"],
-              rows), "",
+        f"({r['audio']}); model: {r['model']}; a new user per note.",
+        "",
+        table(
+            [
+                "phase",
+                "answered",
+                "with a prediction",
+                "p50 ms",
+                "p95 ms",
+                "max ms",
+                "notes/s",
+                "max loop lag ms",
+            ],
+            rows,
+        ),
+        "",
         f"Peak memory of the bot process (ru_maxrss): {r['peak_rss_mib']:.0f} MiB; "
         f"maximum event-loop lag during the phases: {r['max_lag_ms']:.1f} ms "
-        f"(during start-up, connection and the {r.get('warmup', WARMUP)} warm-up notes: {r['startup_lag_ms']:.1f} ms).", "",
-    ]  # fmt: skip
+        f"(during start-up, connection and the {r.get('warmup', WARMUP)} warm-up notes: {r['startup_lag_ms']:.1f} ms).",
+        "",
+    ]
     for p in phases.values():
         lines += [f"- error reply: {e!r}" for e in p["errors"]]
     return "\n".join(lines + [goal(ok, k) for k, ok in r["goals"].items()])

@@ -70,8 +70,14 @@ def machine() -> dict:
         (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown"
     )
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "cpu": cpu, "python": platform.python_version(),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "load": os.getloadavg()[0]}  # fmt: skip
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load": os.getloadavg()[0],
+    }
 
 
 def cpu_seconds() -> float:

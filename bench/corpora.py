@@ -38,18 +38,29 @@ def run(root: Path, presets=PRESETS, n_jobs: int = 2, out: Path = OUT) -> dict:
     folders = [root / c for c in CORPORA if (root / c).is_dir()]
     res: dict[str, dict] = {}
     for preset, augment in presets:
-        ds = load_features(folders, preset_parts(preset)[0], n_jobs=n_jobs, augment=preset_augment(preset, augment))
+        ds = load_features(
+            folders, preset_parts(preset)[0], n_jobs=n_jobs, augment=preset_augment(preset, augment)
+        )
         loco = evaluate_corpora(ds, preset)
         trainable = np.flatnonzero(ds.may_train)
         actors = evaluate_dataset(ds.subset(trainable), "actors", preset)
-        row = {"actors": _brief(actors.to_dict()), "corpora": {}, "profile": profile_scores(ds, preset),
-               "actors_profile": actors_profile(ds.subset(trainable), preset)}
+        row = {
+            "actors": _brief(actors.to_dict()),
+            "corpora": {},
+            "profile": profile_scores(ds, preset),
+            "actors_profile": actors_profile(ds.subset(trainable), preset),
+        }
         for name, sc in loco.items():
-            row["corpora"][name] = _brief(sc.to_dict()) | {"ece": sc.folds[0]["ece"],
-                                                           "trained_on": sc.folds[0]["trained_on"]}  # fmt: skip
+            row["corpora"][name] = _brief(sc.to_dict()) | {
+                "ece": sc.folds[0]["ece"],
+                "trained_on": sc.folds[0]["trained_on"],
+            }
             if preset == DEFAULT_PRESET:
-                plot_confusion(sc, str(out / f"confusion-corpora-{name}.png"),
-                               f"{preset}: {sc.folds[0]['fold']}, accuracy {sc.accuracy:.1%}")  # fmt: skip
+                plot_confusion(
+                    sc,
+                    str(out / f"confusion-corpora-{name}.png"),
+                    f"{preset}: {sc.folds[0]['fold']}, accuracy {sc.accuracy:.1%}",
+                )
         row["augment"] = list(preset_augment(preset, augment))
         res[preset] = row
     d = res.get(DEFAULT_PRESET)
@@ -58,9 +69,13 @@ def run(root: Path, presets=PRESETS, n_jobs: int = 2, out: Path = OUT) -> dict:
         for c in ("savee", "emodb"):
             if c in d["corpora"]:
                 goals[f"{c} held out ≥ {TARGETS[c]:.0%}"] = d["corpora"][c]["accuracy"] >= TARGETS[c]
-        goals[f"unseen RAVDESS actors ≥ {TARGETS['actors']:.0%}"] = d["actors"]["accuracy"] >= TARGETS["actors"]
+        goals[f"unseen RAVDESS actors ≥ {TARGETS['actors']:.0%}"] = (
+            d["actors"]["accuracy"] >= TARGETS["actors"]
+        )
         if "actors_profile" in d:
-            goals[f"unseen actors with a 10-note profile ≥ {TARGETS['profile']:.0%}"] = d["actors_profile"] >= TARGETS["profile"]
+            goals[f"unseen actors with a 10-note profile ≥ {TARGETS['profile']:.0%}"] = (
+                d["actors_profile"] >= TARGETS["profile"]
+            )
         goals["ECE ≤ 0.05 on every held-out corpus"] = all(v["ece"] <= 0.05 for v in d["corpora"].values())
     return {"corpora": [f.name for f in folders], "presets": res, "goals": goals}
 
@@ -132,20 +147,33 @@ def report(r: dict) -> str:
             v = d["corpora"].get(c)
             cells.append(f"{v['accuracy']:.1%} (UAR {v['uar']:.1%}, ECE {v['ece']:.3f})" if v else None)
         rows.append([p, *cells])
-    prof = [[p, f"{d['actors_profile']:.1%}" if "actors_profile" in d else None,
-             *(f"{d['profile'][c]:.1%}" if c in d["profile"] else None for c in names)] for p, d in presets.items()]  # fmt: skip
+    prof = [
+        [
+            p,
+            f"{d['actors_profile']:.1%}" if "actors_profile" in d else None,
+            *(f"{d['profile'][c]:.1%}" if c in d["profile"] else None for c in names),
+        ]
+        for p, d in presets.items()
+    ]
     trained = next(iter(presets.values()))["corpora"]
     lines = [
         "Leave one corpus out: each column's corpus is scored by a model trained on the others that may train "
-        "(" + "; ".join(f"{c} ← {' + '.join(v['trained_on'])}" for c, v in trained.items()) + "), the prediction "
+        "("
+        + "; ".join(f"{c} ← {' + '.join(v['trained_on'])}" for c, v in trained.items())
+        + "), the prediction "
         "restricted to the classes both sides have. Unseen actors: RAVDESS's six actor folds, nEMO always in "
-        "training.", "",
-        table(head, rows), "",
+        "training.",
+        "",
+        table(head, rows),
+        "",
         f"After a voice profile of {PROFILE_NOTES} notes per speaker (speaker-normalised head, the rest of each "
-        "speaker's clips scored):", "",
-        table(["preset", "unseen RAVDESS actors", *(f"{c} held out" for c in names)], prof), "",
-        "Confusion matrices of the default: bench/out/confusion-corpora-<corpus>.png", "",
+        "speaker's clips scored):",
+        "",
+        table(["preset", "unseen RAVDESS actors", *(f"{c} held out" for c in names)], prof),
+        "",
+        "Confusion matrices of the default: bench/out/confusion-corpora-<corpus>.png",
+        "",
         *(f"Training augmentation of {p}: {', '.join(d['augment']) or 'none'}" for p, d in presets.items()),
-    ]  # fmt: skip
+    ]
     lines += [goal(ok, k) for k, ok in r["goals"].items()]
     return "\n".join(lines)

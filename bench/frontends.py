@@ -29,7 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("ct", "ctL", "tiny0", "tiny0L", "tiny2L", "tiny3L", "base0", "base0L", "base2L", "base3L", "base4L")
+VARIANTS = (
+    "ct",
+    "ctL",
+    "tiny0",
+    "tiny0L",
+    "tiny2L",
+    "tiny3L",
+    "base0",
+    "base0L",
+    "base2L",
+    "base3L",
+    "base4L",
+)
 CORPORA = ("ravdess", "nemo", "savee", "emodb")
 
 
@@ -111,8 +123,12 @@ def score(D: dict, spec: str, norm: str, C: float) -> dict[str, float]:
         pred = _fit_predict(np.vstack([X[~te], Xn]), np.concatenate([y[~te], yn]), X[te], C, sorted(set(y)))
         hits += int((pred == y[te]).sum())
     out["actors"] = hits / len(y)
-    for name, train, test in (("r->n", ["ravdess"], "nemo"), ("n->r", ["nemo"], "ravdess"),
-                              ("savee", ["ravdess", "nemo"], "savee"), ("emodb", ["ravdess", "nemo"], "emodb")):  # fmt: skip
+    for name, train, test in (
+        ("r->n", ["ravdess"], "nemo"),
+        ("n->r", ["nemo"], "ravdess"),
+        ("savee", ["ravdess", "nemo"], "savee"),
+        ("emodb", ["ravdess", "nemo"], "emodb"),
+    ):
         if test not in D:
             continue
         ytr = np.concatenate([D[c]["emotion"] for c in train])
@@ -129,8 +145,11 @@ def score(D: dict, spec: str, norm: str, C: float) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.frontends", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=os.environ.get("SER_CORPORA_DIR"), help="folder holding the corpora")
-    ap.add_argument("--variants", default="ct,ctL,base0,base0L,tiny0L,tiny2L,tiny3L,base2L,base3L,base4L,"
-                    "base2L+base4L,base2L+base3L,ctL+base2L+base4L")  # fmt: skip
+    ap.add_argument(
+        "--variants",
+        default="ct,ctL,base0,base0L,tiny0L,tiny2L,tiny3L,base2L,base3L,base4L,"
+        "base2L+base4L,base2L+base3L,ctL+base2L+base4L",
+    )
     ap.add_argument("--norm", default="none", help="none, spk, or both (none,spk)")
     ap.add_argument("--C", default="0.01", help="inverse penalties to try, e.g. 0.1,0.01")
     ap.add_argument("--jobs", type=int, default=2)
@@ -139,10 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("frontends: needs --data (or SER_CORPORA_DIR) holding ravdess/ and nemo/")
     root = Path(args.data)
     D = {c: summaries(root, c, args.jobs) for c in CORPORA if (root / c).is_dir()}
-    print("| variant | norm | C | actors | r->n | n->r | **choice** | savee | emodb |\n|---|---|---|---|---|---|---|---|---|")
-    for spec, norm, C in itertools.product(args.variants.split(","), args.norm.split(","), map(float, args.C.split(","))):
+    print(
+        "| variant | norm | C | actors | r->n | n->r | **choice** | savee | emodb |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    for spec, norm, C in itertools.product(
+        args.variants.split(","), args.norm.split(","), map(float, args.C.split(","))
+    ):
         s = score(D, spec, norm, C)
-        cells = [f"{100 * s[k]:.1f}" if k in s else "—" for k in ("actors", "r->n", "n->r", "choice", "savee", "emodb")]
+        cells = [
+            f"{100 * s[k]:.1f}" if k in s else "—"
+            for k in ("actors", "r->n", "n->r", "choice", "savee", "emodb")
+        ]
         print(f"| {spec} | {norm} | {C:g} | " + " | ".join(cells) + " |", flush=True)
     return 0
 

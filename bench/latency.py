@@ -113,11 +113,19 @@ def run(reps: int = 15, cases: dict = CASES, model_path: str | None = None) -> d
         r["pydub_over_decode"] = r["pydub"] / (r["decode"] + r["resample"]) if r["pydub"] else None
     vn = rows.get(VOICE_NOTE, {})
     pydub_ok = vn["pydub_over_product"] >= GOAL_PYDUB_SPEEDUP if vn.get("pydub_over_product") else None
-    goals = {f"p95 {n} ≤ {v:.0f} ms": rows[n]["product_p95"] <= v for n, v in GOAL_P95_MS.items() if n in rows}
+    goals = {
+        f"p95 {n} ≤ {v:.0f} ms": rows[n]["product_p95"] <= v for n, v in GOAL_P95_MS.items() if n in rows
+    }
     goals["voice_note_8x_faster_than_pydub"] = pydub_ok
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"reps": reps, "model": model_desc, "audio": source, "cases": rows, "goals": goals,
-            "peak_rss_mib": round(rss, 1)}  # fmt: skip
+    return {
+        "reps": reps,
+        "model": model_desc,
+        "audio": source,
+        "cases": rows,
+        "goals": goals,
+        "peak_rss_mib": round(rss, 1),
+    }
 
 
 def report(r: dict) -> str:
@@ -125,32 +133,76 @@ def report(r: dict) -> str:
         n: r["cases"][n] for n in sorted(r["cases"], key=lambda n: list(CASES).index(n) if n in CASES else 99)
     }
     main = table(
-        ["clip", "bytes", "floor: soundfile", "classic: librosa+MFCC", "pydub+ffmpeg", "product: predict",
-         "product ÷ floor", "pydub ÷ product"],
-        [[n, c["bytes"], c["floor"], c["classic"], c["pydub"], c["product"], c["product_over_floor"],
-          c["pydub_over_product"]] for n, c in cases.items()],
-    )  # fmt: skip
+        [
+            "clip",
+            "bytes",
+            "floor: soundfile",
+            "classic: librosa+MFCC",
+            "pydub+ffmpeg",
+            "product: predict",
+            "product ÷ floor",
+            "pydub ÷ product",
+        ],
+        [
+            [
+                n,
+                c["bytes"],
+                c["floor"],
+                c["classic"],
+                c["pydub"],
+                c["product"],
+                c["product_over_floor"],
+                c["pydub_over_product"],
+            ]
+            for n, c in cases.items()
+        ],
+    )
     steps = table(
         ["clip", "decode", "resample", "features", "predict", "sum of steps", "pydub ÷ (decode + resample)"],
-        [[n, c["decode"], c["resample"], c["features"], c["predict"],
-          c["decode"] + c["resample"] + c["features"] + c["predict"], c["pydub_over_decode"]]
-         for n, c in cases.items()],
-    )  # fmt: skip
+        [
+            [
+                n,
+                c["decode"],
+                c["resample"],
+                c["features"],
+                c["predict"],
+                c["decode"] + c["resample"] + c["features"] + c["predict"],
+                c["pydub_over_decode"],
+            ]
+            for n, c in cases.items()
+        ],
+    )
     vn = cases.get(VOICE_NOTE, {})
     g = r["goals"]
     lines = [
         f"Latency per clip, median ms over {r['reps']} round-robin repetitions (30 s clip: fewer); "
         f"audio: {r['audio']}; model: {r['model']}.",
-        "", main, "", "Breakdown of the product's path (median ms):", "", steps, "",
-        *([] if vn.get("pydub") else ["- pydub: unavailable here (it needs ffprobe, which this machine lacks)"]),
-        *(goal(ok, f"{k} (measured {cases[k.split(' ≤')[0][4:]].get('product_p95', 0):.0f} ms)")
-          for k, ok in g.items() if k.startswith("p95")),
+        "",
+        main,
+        "",
+        "Breakdown of the product's path (median ms):",
+        "",
+        steps,
+        "",
+        *(
+            []
+            if vn.get("pydub")
+            else ["- pydub: unavailable here (it needs ffprobe, which this machine lacks)"]
+        ),
+        *(
+            goal(ok, f"{k} (measured {cases[k.split(' ≤')[0][4:]].get('product_p95', 0):.0f} ms)")
+            for k, ok in g.items()
+            if k.startswith("p95")
+        ),
         f"- the voice note takes {_x(vn.get('product_over_floor'))} the decode floor (the encoder's share: see the "
         "breakdown); peak RSS of this process " + f"{r.get('peak_rss_mib', 0):.0f} MiB",
-        goal(g["voice_note_8x_faster_than_pydub"], f"product ≥ {GOAL_PYDUB_SPEEDUP:.0f}× faster than pydub for the "
-             f"voice note (measured {_x(vn.get('pydub_over_product'))}; decoding alone: "
-             f"{_x(vn.get('pydub_over_decode'))} faster than pydub)"),
-    ]  # fmt: skip
+        goal(
+            g["voice_note_8x_faster_than_pydub"],
+            f"product ≥ {GOAL_PYDUB_SPEEDUP:.0f}× faster than pydub for the "
+            f"voice note (measured {_x(vn.get('pydub_over_product'))}; decoding alone: "
+            f"{_x(vn.get('pydub_over_decode'))} faster than pydub)",
+        ),
+    ]
     return "\n".join(lines)
 
 

@@ -38,8 +38,12 @@ def run(data: Path, preset: str = DEFAULT_PRESET, n_jobs: int = 2) -> dict:
         cpu.append(cpu_seconds())
 
     def extract_all(cache: str) -> np.ndarray:
-        return np.vstack([extract_files(paths, cfg, cache_dir=Path(cache), n_jobs=n_jobs, progress=False, augment=a)
-                          for a in (None, *augment)])  # fmt: skip
+        return np.vstack(
+            [
+                extract_files(paths, cfg, cache_dir=Path(cache), n_jobs=n_jobs, progress=False, augment=a)
+                for a in (None, *augment)
+            ]
+        )
 
     with tempfile.TemporaryDirectory(prefix="ser-bench-cache-") as cache:
         X = extract_all(cache)
@@ -54,22 +58,43 @@ def run(data: Path, preset: str = DEFAULT_PRESET, n_jobs: int = 2) -> dict:
     for d in (s, c):
         d["retrain_cold"] = d["extract_cold"] + d["fit"]
         d["retrain_cached"] = d["extract_cached"] + d["fit"]
-    goals = {f"full retrain ≤ {GOAL_COLD_S:.0f} s cold": s["retrain_cold"] <= GOAL_COLD_S,
-             f"full retrain ≤ {GOAL_CACHED_S:.0f} s with the cache": s["retrain_cached"] <= GOAL_CACHED_S}  # fmt: skip
-    return {"n_clips": len(clips), "preset": preset, "augment": list(augment), "n_jobs": n_jobs, "dim": cfg.dim,
-            "seconds": s, "cpu_seconds": c, "classifier": params.to_dict(), "goals": goals}  # fmt: skip
+    goals = {
+        f"full retrain ≤ {GOAL_COLD_S:.0f} s cold": s["retrain_cold"] <= GOAL_COLD_S,
+        f"full retrain ≤ {GOAL_CACHED_S:.0f} s with the cache": s["retrain_cached"] <= GOAL_CACHED_S,
+    }
+    return {
+        "n_clips": len(clips),
+        "preset": preset,
+        "augment": list(augment),
+        "n_jobs": n_jobs,
+        "dim": cfg.dim,
+        "seconds": s,
+        "cpu_seconds": c,
+        "classifier": params.to_dict(),
+        "goals": goals,
+    }
 
 
 def report(r: dict) -> str:
     s, c, n = r["seconds"], r["cpu_seconds"], r["n_clips"]
-    names = {"extract_cold": "features, cold (fresh cache)", "extract_cached": "features, from the cache",
-             "fit": f"fit ({r['preset']} MLP, {r['dim']} features)", "retrain_cold": "full retrain, cold",
-             "retrain_cached": "full retrain, cached"}  # fmt: skip
+    names = {
+        "extract_cold": "features, cold (fresh cache)",
+        "extract_cached": "features, from the cache",
+        "fit": f"fit ({r['preset']} MLP, {r['dim']} features)",
+        "retrain_cold": "full retrain, cold",
+        "retrain_cached": "full retrain, cached",
+    }
     aug = r.get("augment") or []
     nv = n * (1 + len(aug))  # clips and their augmented copies
     rows = [[name, s[k], c[k], nv / s[k] if k.startswith("extract") else None] for k, name in names.items()]
     copies = f" plus one augmented copy each per {', '.join(aug)} ({nv} vectors)" if aug else ""
-    lines = [f"Training on {n} clips{copies}, {r['n_jobs']} worker processes for features. Wall seconds on a shared "
-             "machine; CPU seconds (this process and its workers) do not grow with other load.", "",
-             table(["step", "wall s", "CPU s", "vectors/s"], rows), "", f"Classifier: {r.get('classifier', 'not recorded')}", ""]  # fmt: skip
+    lines = [
+        f"Training on {n} clips{copies}, {r['n_jobs']} worker processes for features. Wall seconds on a shared "
+        "machine; CPU seconds (this process and its workers) do not grow with other load.",
+        "",
+        table(["step", "wall s", "CPU s", "vectors/s"], rows),
+        "",
+        f"Classifier: {r.get('classifier', 'not recorded')}",
+        "",
+    ]
     return "\n".join(lines + [goal(ok, k) for k, ok in r["goals"].items()])

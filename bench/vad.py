@@ -57,12 +57,15 @@ def run(data: str) -> dict:
 
 
 def summary(out: dict) -> str:
-    lines = ["| audio | clips | called \"no speech\" | least voiced |", "|---|---|---|---|"]
+    lines = ['| audio | clips | called "no speech" | least voiced |', "|---|---|---|---|"]
     for key, name in [*((c, f"RAVDESS, {c}") for c in CONDITIONS), ("snr0", "RAVDESS at 0 dB SNR")]:
         v = np.array(out[key])
         lines.append(f"| {name} | {v.size} | {(v < MIN_VOICED_S).sum()} | {v.min():.2f} s |")
     lines += ["", "| audio without a voice | clips | passed as speech | most voiced |", "|---|---|---|---|"]
-    for key, name in (("noise_only", "synthetic noise"), ("lead_silence", "leading silences of RAVDESS clips")):
+    for key, name in (
+        ("noise_only", "synthetic noise"),
+        ("lead_silence", "leading silences of RAVDESS clips"),
+    ):
         v = np.array(out[key])
         lines.append(f"| {name} | {v.size} | {(v >= MIN_VOICED_S).sum()} | {v.max():.2f} s |")
     lines.append(f"\nTrimming keeps {np.mean(out['kept']):.1%} of a clean clip's frames on average.")

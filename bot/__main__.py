@@ -63,8 +63,11 @@ def load_live(settings: Settings):
 
     store = ModelStore(settings.data_dir)
     if settings.model_path is not None and store.pointer_path.exists():
-        log.warning("SER_MODEL_PATH is set, so the model in %s (from /emotion retrain or rollback) is not used; "
-                    "unset SER_MODEL_PATH to serve it", store.pointer_path)  # fmt: skip
+        log.warning(
+            "SER_MODEL_PATH is set, so the model in %s (from /emotion retrain or rollback) is not used; "
+            "unset SER_MODEL_PATH to serve it",
+            store.pointer_path,
+        )
     if settings.model_path is None:
         current = store.load_current()  # logs why if it does not load
         if current is not None:
@@ -88,8 +91,10 @@ async def run(settings: Settings) -> int:
     if settings.api_base or settings.gateway_url:
         from .fakediscord import point_discord_at
 
-        point_discord_at(settings.api_base or discord.http.Route.BASE,
-                         settings.gateway_url or str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY))  # fmt: skip
+        point_discord_at(
+            settings.api_base or discord.http.Route.BASE,
+            settings.gateway_url or str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY),
+        )
     model, model_path = load_live(settings)
     try:
         storage = await Storage.open(settings.db_path)

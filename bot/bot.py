@@ -179,8 +179,11 @@ class EmotionBot(commands.Bot):
         except STORAGE_ERRORS as exc:
             if self.storage_ok:
                 self.storage_ok = False
-                log.error("storage failed (%s): analyses continue, results are not saved until it works again",
-                          what, exc_info=exc)  # fmt: skip
+                log.error(
+                    "storage failed (%s): analyses continue, results are not saved until it works again",
+                    what,
+                    exc_info=exc,
+                )
             else:
                 log.debug("storage still failing (%s): %r", what, exc)
             return default
@@ -265,11 +268,17 @@ class EmotionBot(commands.Bot):
                 row_id = None
                 if guild_id is not None:
                     detection = Detection(
-                        guild_id=guild_id, channel_id=channel_id, user_id=user_id, message_id=message_id,
-                        created_at=now(), label=pred.label, confidence=pred.confidence,
-                        probabilities=pred.probabilities, duration_s=pred.duration_s,
+                        guild_id=guild_id,
+                        channel_id=channel_id,
+                        user_id=user_id,
+                        message_id=message_id,
+                        created_at=now(),
+                        label=pred.label,
+                        confidence=pred.confidence,
+                        probabilities=pred.probabilities,
+                        duration_s=pred.duration_s,
                         model_version=pred.model_version,
-                    )  # fmt: skip
+                    )
                     # Not saved (storage down): the reply still comes, without the feedback buttons.
                     row_id = await self.stored(
                         "saving a result", lambda: self.storage.add_detection(detection), write=True

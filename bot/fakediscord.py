@@ -110,8 +110,13 @@ class Record:
 
 
 class FakeDiscord:
-    def __init__(self, *, allow_message_content: bool = True, heartbeat_interval_ms: int = 41_250,
-                 valid_token: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        allow_message_content: bool = True,
+        heartbeat_interval_ms: int = 41_250,
+        valid_token: str | None = None,
+    ) -> None:
         self.allow_message_content = allow_message_content
         self.valid_token = valid_token  # None: any token logs in
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -194,8 +199,15 @@ class FakeDiscord:
 
     @staticmethod
     def user(user_id: int, name: str, *, bot: bool = False) -> dict:
-        return {"id": str(user_id), "username": name, "discriminator": "0", "global_name": name,
-                "avatar": None, "bot": bot, "public_flags": 0}  # fmt: skip
+        return {
+            "id": str(user_id),
+            "username": name,
+            "discriminator": "0",
+            "global_name": name,
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+        }
 
     def member(self, user: dict, permissions: int | None = None) -> dict:
         m = {"user": user, "roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
@@ -209,8 +221,13 @@ class FakeDiscord:
         # Quoted, so that a hostile name such as ``../../x.ogg`` stays one URL segment, as on Discord's CDN.
         path = f"/attachments/{self.channel_id}/{att_id}/{urllib.parse.quote(filename, safe='')}"
         self.files[path] = (data, content_type or "application/octet-stream")
-        att = {"id": str(att_id), "filename": filename, "size": len(data), "url": self.base_url + path,
-               "proxy_url": self.base_url + path}  # fmt: skip
+        att = {
+            "id": str(att_id),
+            "filename": filename,
+            "size": len(data),
+            "url": self.base_url + path,
+            "proxy_url": self.base_url + path,
+        }
         if content_type:
             att["content_type"] = content_type
         att.update(extra)
@@ -223,9 +240,18 @@ class FakeDiscord:
             data, "voice-message.ogg", "audio/ogg", duration_secs=duration, waveform=waveform
         )
 
-    def message_payload(self, *, author: dict, content: str = "", attachments: list[dict] | None = None,
-                        flags: int = 0, channel_id: int | None = None, embeds: list | None = None,
-                        message_id: int | None = None, message_reference: dict | None = None) -> dict:  # fmt: skip
+    def message_payload(
+        self,
+        *,
+        author: dict,
+        content: str = "",
+        attachments: list[dict] | None = None,
+        flags: int = 0,
+        channel_id: int | None = None,
+        embeds: list | None = None,
+        message_id: int | None = None,
+        message_reference: dict | None = None,
+    ) -> dict:
         data = {
             "id": str(message_id or self.new_id()),
             "channel_id": str(channel_id or self.channel_id),
@@ -252,21 +278,39 @@ class FakeDiscord:
         return data
 
     # ------------------------------------------------------------------ driving the bot
-    async def send_message(self, *, attachments: list[dict] | None = None, content: str = "",
-                           author: dict | None = None, voice: bool | None = None,
-                           channel_id: int | None = None) -> dict:  # fmt: skip
+    async def send_message(
+        self,
+        *,
+        attachments: list[dict] | None = None,
+        content: str = "",
+        author: dict | None = None,
+        voice: bool | None = None,
+        channel_id: int | None = None,
+    ) -> dict:
         """Post a message (MESSAGE_CREATE). ``voice`` defaults to True for a lone voice attachment."""
         attachments = attachments or []
         if voice is None:
             voice = len(attachments) == 1 and "waveform" in attachments[0]
-        data = self.message_payload(author=author or self.owner, content=content, attachments=attachments,
-                                    flags=VOICE_MESSAGE_FLAG if voice else 0, channel_id=channel_id)  # fmt: skip
+        data = self.message_payload(
+            author=author or self.owner,
+            content=content,
+            attachments=attachments,
+            flags=VOICE_MESSAGE_FLAG if voice else 0,
+            channel_id=channel_id,
+        )
         await self.dispatch("MESSAGE_CREATE", data)
         return data
 
-    async def slash(self, name: str, subcommand: str | None = None, options: list[dict] | None = None, *,
-                    resolved: dict | None = None, user: dict | None = None,
-                    permissions: int = DEFAULT_MEMBER_PERMISSIONS) -> dict:  # fmt: skip
+    async def slash(
+        self,
+        name: str,
+        subcommand: str | None = None,
+        options: list[dict] | None = None,
+        *,
+        resolved: dict | None = None,
+        user: dict | None = None,
+        permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+    ) -> dict:
         """Invoke ``/name [subcommand] options`` as ``user`` with ``permissions`` (INTERACTION_CREATE)."""
         opts = options or []
         if subcommand:
@@ -276,11 +320,22 @@ class FakeDiscord:
             data["resolved"] = resolved
         return await self.interact(data, user=user, permissions=permissions)
 
-    async def context_menu(self, name: str, message: dict, *, user: dict | None = None,
-                           permissions: int = DEFAULT_MEMBER_PERMISSIONS) -> dict:  # fmt: skip
+    async def context_menu(
+        self,
+        name: str,
+        message: dict,
+        *,
+        user: dict | None = None,
+        permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+    ) -> dict:
         """Run the message context-menu command ``name`` on ``message``."""
-        data = {"id": str(self.command_id(name, 3)), "name": name, "type": 3, "target_id": message["id"],
-                "resolved": {"messages": {message["id"]: message}}}  # fmt: skip
+        data = {
+            "id": str(self.command_id(name, 3)),
+            "name": name,
+            "type": 3,
+            "target_id": message["id"],
+            "resolved": {"messages": {message["id"]: message}},
+        }
         return await self.interact(data, user=user, permissions=permissions)
 
     def attachment_option(self, name: str, attachment: dict) -> tuple[dict, dict]:
@@ -289,8 +344,15 @@ class FakeDiscord:
             "attachments": {attachment["id"]: attachment}
         }
 
-    async def click(self, message: Record | dict | int, custom_id: str, *, values: list[str] | None = None,
-                    user: dict | None = None, permissions: int = DEFAULT_MEMBER_PERMISSIONS) -> dict:  # fmt: skip
+    async def click(
+        self,
+        message: Record | dict | int,
+        custom_id: str,
+        *,
+        values: list[str] | None = None,
+        user: dict | None = None,
+        permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+    ) -> dict:
         """Press the button (or choose ``values`` in the select menu) ``custom_id`` of a bot message
         (a record, a message payload or a message id): a MESSAGE_COMPONENT interaction."""
         if isinstance(message, Record):
@@ -305,9 +367,15 @@ class FakeDiscord:
             data["values"] = list(values or [])
         return await self.interact(data, user=user, permissions=permissions, type_=3, message=message)
 
-    async def interact(self, data: dict, *, user: dict | None = None,
-                       permissions: int = DEFAULT_MEMBER_PERMISSIONS, type_: int = 2,
-                       message: dict | None = None) -> dict:  # fmt: skip
+    async def interact(
+        self,
+        data: dict,
+        *,
+        user: dict | None = None,
+        permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+        type_: int = 2,
+        message: dict | None = None,
+    ) -> dict:
         user = user or self.owner
         payload = {
             "id": str(self.new_id()),
@@ -324,7 +392,7 @@ class FakeDiscord:
                 "position": 0,
                 "permission_overwrites": [],
                 "nsfw": False,
-            },  # fmt: skip
+            },
             "member": self.member(user, permissions),
             "token": f"itoken-{self.new_id()}",
             "version": 1,
@@ -350,8 +418,15 @@ class FakeDiscord:
         return self.new_id()
 
     # ------------------------------------------------------------------ faults
-    def rate_limit(self, method: str, path: Callable[[str], bool] | str, *, retry_after: float = 0.2,
-                   count: int = 1, is_global: bool = False) -> None:  # fmt: skip
+    def rate_limit(
+        self,
+        method: str,
+        path: Callable[[str], bool] | str,
+        *,
+        retry_after: float = 0.2,
+        count: int = 1,
+        is_global: bool = False,
+    ) -> None:
         """Answer the next ``count`` REST calls ``method`` on a path (below ``/api/v10``; a predicate, or a
         string the path must contain) with 429 Too Many Requests, as Discord does."""
         match = path if callable(path) else (lambda p, s=path: s in p)
@@ -384,16 +459,20 @@ class FakeDiscord:
                     "global": is_global,
                 }
                 response = _json(body, status=429)
-                response.headers.update({
-                    "Retry-After": str(max(1, round(retry_after))),
-                    "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
-                    "X-RateLimit-Reset-After": f"{retry_after:.3f}",
-                    "X-RateLimit-Bucket": "fake-bucket", "X-RateLimit-Scope": "shared" if not is_global else "user",
-                    # Discord's answers come through its proxy; without Via, discord.py takes a 429 for a
-                    # Cloudflare ban and raises instead of waiting.
-                    "Via": "1.1 google",
-                })  # fmt: skip
+                response.headers.update(
+                    {
+                        "Retry-After": str(max(1, round(retry_after))),
+                        "X-RateLimit-Limit": "5",
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+                        "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+                        "X-RateLimit-Bucket": "fake-bucket",
+                        "X-RateLimit-Scope": "shared" if not is_global else "user",
+                        # Discord's answers come through its proxy; without Via, discord.py takes a 429 for a
+                        # Cloudflare ban and raises instead of waiting.
+                        "Via": "1.1 google",
+                    }
+                )
                 if is_global:
                     response.headers["X-RateLimit-Global"] = "true"
                 return response
@@ -432,8 +511,9 @@ class FakeDiscord:
             r for r in self.records if r.interaction_id == iid or (r.token == token and r.kind != "callback")
         ]
 
-    async def wait_interaction(self, interaction: dict, kinds: tuple[str, ...] = ("followup", "edit"),
-                               timeout: float = 10.0) -> Record:  # fmt: skip
+    async def wait_interaction(
+        self, interaction: dict, kinds: tuple[str, ...] = ("followup", "edit"), timeout: float = 10.0
+    ) -> Record:
         token = interaction["token"]
         iid = int(interaction["id"])
         return await self.wait_for(
@@ -503,8 +583,17 @@ class FakeDiscord:
 
     def guild_payload(self) -> dict:
         gid = str(self.guild_id)
-        everyone = {"id": gid, "name": "@everyone", "permissions": str(DEFAULT_MEMBER_PERMISSIONS), "position": 0,
-                    "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}  # fmt: skip
+        everyone = {
+            "id": gid,
+            "name": "@everyone",
+            "permissions": str(DEFAULT_MEMBER_PERMISSIONS),
+            "position": 0,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
         return {
             "id": gid,
             "name": "Fake Guild",
@@ -526,7 +615,7 @@ class FakeDiscord:
                     "nsfw": False,
                     "guild_id": gid,
                 }
-            ],  # fmt: skip
+            ],
             "threads": [],
             "members": [self.member(self.bot_user), self.member(self.owner)],
             "voice_states": [],
@@ -607,17 +696,38 @@ class FakeDiscord:
         return _json({"message": f"404: Not Found ({line})", "code": 0}, status=404)
 
     async def _get_gateway(self, request, parts) -> web.Response:
-        return _ok({"url": self.gateway_url.removesuffix("/gateway") + "/gateway", "shards": 1,
-                    "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0,
-                                            "max_concurrency": 1}})  # fmt: skip
+        return _ok(
+            {
+                "url": self.gateway_url.removesuffix("/gateway") + "/gateway",
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 1000,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     async def _application(self, request, parts) -> web.Response:
-        return _ok({
-            "id": str(self.app_id), "name": "ser-bot", "icon": None, "description": "", "summary": "",
-            "rpc_origins": [], "bot_public": True, "bot_require_code_grant": False, "verify_key": "00",
-            "owner": self.owner, "team": None, "flags": 0, "interactions_endpoint_url": None,
-            "bot": self.bot_user,
-        })  # fmt: skip
+        return _ok(
+            {
+                "id": str(self.app_id),
+                "name": "ser-bot",
+                "icon": None,
+                "description": "",
+                "summary": "",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "00",
+                "owner": self.owner,
+                "team": None,
+                "flags": 0,
+                "interactions_endpoint_url": None,
+                "bot": self.bot_user,
+            }
+        )
 
     async def _put_commands(self, request, parts) -> web.Response:
         body = await request.json()
@@ -652,17 +762,28 @@ class FakeDiscord:
             return await request.json(), []
         return {}, []
 
-    def _created_message(self, payload: dict, channel_id: int, files: list[tuple[str, bytes]],
-                         webhook: bool = False) -> dict:  # fmt: skip
+    def _created_message(
+        self, payload: dict, channel_id: int, files: list[tuple[str, bytes]], webhook: bool = False
+    ) -> dict:
         attachments = [
-            {"id": str(self.new_id()), "filename": name, "size": len(data), "url": f"{self.base_url}/x/{name}",
-             "proxy_url": f"{self.base_url}/x/{name}"}
+            {
+                "id": str(self.new_id()),
+                "filename": name,
+                "size": len(data),
+                "url": f"{self.base_url}/x/{name}",
+                "proxy_url": f"{self.base_url}/x/{name}",
+            }
             for name, data in files
-        ]  # fmt: skip
-        msg = self.message_payload(author=self.bot_user, content=payload.get("content") or "",
-                                   attachments=attachments, channel_id=channel_id,
-                                   embeds=payload.get("embeds") or [], flags=int(payload.get("flags") or 0),
-                                   message_reference=payload.get("message_reference"))  # fmt: skip
+        ]
+        msg = self.message_payload(
+            author=self.bot_user,
+            content=payload.get("content") or "",
+            attachments=attachments,
+            channel_id=channel_id,
+            embeds=payload.get("embeds") or [],
+            flags=int(payload.get("flags") or 0),
+            message_reference=payload.get("message_reference"),
+        )
         msg["components"] = payload.get("components") or []
         if webhook:
             msg["webhook_id"] = str(self.app_id)
@@ -704,18 +825,25 @@ class FakeDiscord:
             msg = self._edited(target, data, self.channel_id) if ctype == 7 else self.messages[target]
         else:
             msg = self._created_message(data, self.channel_id, files, webhook=True)
-        await self._record(Record("callback", payload, files, interaction_id=iid, token=token,
-                                  message_id=int(msg["id"])))  # fmt: skip
+        await self._record(
+            Record("callback", payload, files, interaction_id=iid, token=token, message_id=int(msg["id"]))
+        )
         self._originals[token] = int(msg["id"])
         resource: dict = {"type": ctype}
         if ctype in (4, 7):
             resource["message"] = msg
-        return _ok({
-            "interaction": {"id": str(iid), "type": 3 if target is not None else 2,
-                            "response_message_id": msg["id"], "response_message_loading": ctype == 5,
-                            "response_message_ephemeral": bool(int(msg.get("flags") or 0) & EPHEMERAL_FLAG)},
-            "resource": resource,
-        })  # fmt: skip
+        return _ok(
+            {
+                "interaction": {
+                    "id": str(iid),
+                    "type": 3 if target is not None else 2,
+                    "response_message_id": msg["id"],
+                    "response_message_loading": ctype == 5,
+                    "response_message_ephemeral": bool(int(msg.get("flags") or 0) & EPHEMERAL_FLAG),
+                },
+                "resource": resource,
+            }
+        )
 
     async def _followup(self, request, parts) -> web.Response:
         payload, files = await self._read_body(request)

@@ -20,9 +20,17 @@ from ser_core.audio import sniff
 
 #: Container (as ``ser_core.audio.sniff`` names it) → the extension a kept clip gets.
 EXTENSIONS: dict[str, str] = {
-    "wav": ".wav", "flac": ".flac", "ogg": ".ogg", "mp3": ".mp3", "mp4": ".m4a", "webm": ".webm",
-    "aiff": ".aiff", "caf": ".caf", "asf": ".wma", "amr": ".amr",
-}  # fmt: skip
+    "wav": ".wav",
+    "flac": ".flac",
+    "ogg": ".ogg",
+    "mp3": ".mp3",
+    "mp4": ".m4a",
+    "webm": ".webm",
+    "aiff": ".aiff",
+    "caf": ".caf",
+    "asf": ".wma",
+    "amr": ".amr",
+}
 FALLBACK_EXTENSION = ".audio"
 FEEDBACK_DIR = "feedback"
 

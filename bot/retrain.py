@@ -26,10 +26,15 @@ log = logging.getLogger(__name__)
 #: The new model must not be worse than the live one by more than this (accuracy, 0..1) to be swapped in.
 MAX_DROP = 0.01
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-STAGE_NAMES = {"features": "extracting features", "evaluate:actors": "cross-validating on unseen speakers",
-               "evaluate:corpora": "measuring on held-out corpora",
-               "evaluate:random": "cross-validating on a random split", "calibrate": "calibrating confidence",
-               "fit": "fitting the final model", "start": "starting"}  # fmt: skip
+STAGE_NAMES = {
+    "features": "extracting features",
+    "evaluate:actors": "cross-validating on unseen speakers",
+    "evaluate:corpora": "measuring on held-out corpora",
+    "evaluate:random": "cross-validating on a random split",
+    "calibrate": "calibrating confidence",
+    "fit": "fitting the final model",
+    "start": "starting",
+}
 
 
 class RetrainError(Exception):
@@ -51,8 +56,9 @@ class Progress:
     def line(self) -> str:
         """``extracting features: 40 % · 0:12 elapsed``."""
         kind, _, name = self.stage.partition(":")
-        stage = STAGE_NAMES.get(self.stage) or (f"augmenting training clips ({name})" if kind == "augment"
-                                                else self.stage)  # fmt: skip
+        stage = STAGE_NAMES.get(self.stage) or (
+            f"augmenting training clips ({name})" if kind == "augment" else self.stage
+        )
         pct = f": {100 * self.done // self.total} %" if self.total else ""
         return f"{stage}{pct} · {format_elapsed(self.elapsed)} elapsed"
 
@@ -129,18 +135,35 @@ class Retrainer:
         out = self.models_dir / f"candidate-{version}.npz"
         job_file = self.models_dir / f".job-{version}.json"
         folders = [data] if isinstance(data, str | Path) else list(data)
-        job = {"data": [str(d) for d in folders], "preset": progress.preset, "out": str(out), "version": version,
-               "extra": list(extra)}  # fmt: skip
+        job = {
+            "data": [str(d) for d in folders],
+            "preset": progress.preset,
+            "out": str(out),
+            "version": version,
+            "extra": list(extra),
+        }
         job_file.write_text(json.dumps(job), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}  # training needs no secrets
-        env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))})  # fmt: skip
+        env.update(
+            {
+                "OMP_NUM_THREADS": "1",
+                "OPENBLAS_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")])),
+            }
+        )
         try:
             self.process = await asyncio.create_subprocess_exec(
-                self.python, "-m", "bot.train_job", str(job_file), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+                self.python,
+                "-m",
+                "bot.train_job",
+                str(job_file),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
                 start_new_session=True,
-            )  # fmt: skip
+            )
             result = await asyncio.wait_for(self._follow(self.process, progress), self.timeout_s)
         except asyncio.TimeoutError:
             await self._kill()

@@ -97,7 +97,9 @@ def _train_dirs(value: str | None) -> tuple[Path, ...]:
             raise SettingsError(f"SER_TRAIN_DIRS names {d}, which is not a folder.")
         info = corpus_info(corpus_name(d))
         if not info.may_train:
-            raise SettingsError(f"SER_TRAIN_DIRS names {d}: {info.title} is for evaluation only ({info.licence}).")
+            raise SettingsError(
+                f"SER_TRAIN_DIRS names {d}: {info.title} is for evaluation only ({info.licence})."
+            )
     return dirs
 
 

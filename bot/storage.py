@@ -120,9 +120,19 @@ class Storage:
         cur = await self._db.execute(
             "INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label, confidence,"
             " probabilities, duration_s, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (d.guild_id, d.channel_id, d.user_id, d.message_id, d.created_at, d.label, d.confidence,
-             json.dumps(d.probabilities, sort_keys=True), d.duration_s, d.model_version),
-        )  # fmt: skip
+            (
+                d.guild_id,
+                d.channel_id,
+                d.user_id,
+                d.message_id,
+                d.created_at,
+                d.label,
+                d.confidence,
+                json.dumps(d.probabilities, sort_keys=True),
+                d.duration_s,
+                d.model_version,
+            ),
+        )
         await self._db.commit()
         return int(cur.lastrowid)
 
@@ -225,14 +235,23 @@ class Storage:
             rows = await cur.fetchall()
         return [
             Detection(
-                guild_id=r["guild_id"], channel_id=r["channel_id"], user_id=r["user_id"],
-                message_id=r["message_id"], created_at=r["created_at"], label=r["label"],
-                confidence=r["confidence"], probabilities=json.loads(r["probabilities"]),
-                duration_s=r["duration_s"], model_version=r["model_version"], id=r["id"],
-                feedback=r["feedback"], true_label=r["true_label"], clip_path=r["clip_path"],
+                guild_id=r["guild_id"],
+                channel_id=r["channel_id"],
+                user_id=r["user_id"],
+                message_id=r["message_id"],
+                created_at=r["created_at"],
+                label=r["label"],
+                confidence=r["confidence"],
+                probabilities=json.loads(r["probabilities"]),
+                duration_s=r["duration_s"],
+                model_version=r["model_version"],
+                id=r["id"],
+                feedback=r["feedback"],
+                true_label=r["true_label"],
+                clip_path=r["clip_path"],
             )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     # ------------------------------------------------------------------ channel settings
     async def set_listening(self, channel_id: int, guild_id: int | None, on: bool) -> None:

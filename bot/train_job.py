@@ -37,13 +37,20 @@ def run(job: dict) -> dict:
             last[0] = now
             emit({"stage": stage, "done": int(done), "total": int(total)})
 
-    extra = [Clip(path=Path(c["path"]), emotion=str(c["emotion"]), speaker=str(c["speaker"]))
-             for c in job.get("extra", [])]  # fmt: skip
+    extra = [
+        Clip(path=Path(c["path"]), emotion=str(c["emotion"]), speaker=str(c["speaker"]))
+        for c in job.get("extra", [])
+    ]
     try:
         model = train_model(
-            job["data"], preset=job.get("preset", "rich"), protocols=("actors",), extra_clips=extra,
-            progress=progress, n_jobs=2, calibrate_corpora=False,
-        )  # fmt: skip
+            job["data"],
+            preset=job.get("preset", "rich"),
+            protocols=("actors",),
+            extra_clips=extra,
+            progress=progress,
+            n_jobs=2,
+            calibrate_corpora=False,
+        )
     except SerError as exc:
         return {"ok": False, "error": str(exc)}
     model.card["version"] = job["version"]

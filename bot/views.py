@@ -19,13 +19,25 @@ from .logic import Stats
 from .storage import Detection
 
 EMOJI = {
-    "neutral": "😐", "calm": "😌", "happy": "😄", "sad": "😢",
-    "angry": "😠", "fearful": "😨", "disgust": "🤢", "surprised": "😲",
-}  # fmt: skip
+    "neutral": "😐",
+    "calm": "😌",
+    "happy": "😄",
+    "sad": "😢",
+    "angry": "😠",
+    "fearful": "😨",
+    "disgust": "🤢",
+    "surprised": "😲",
+}
 COLOURS = {
-    "neutral": 0x95A5A6, "calm": 0x1ABC9C, "happy": 0xF1C40F, "sad": 0x3498DB,
-    "angry": 0xE74C3C, "fearful": 0x9B59B6, "disgust": 0x2ECC71, "surprised": 0xE67E22,
-}  # fmt: skip
+    "neutral": 0x95A5A6,
+    "calm": 0x1ABC9C,
+    "happy": 0xF1C40F,
+    "sad": 0x3498DB,
+    "angry": 0xE74C3C,
+    "fearful": 0x9B59B6,
+    "disgust": 0x2ECC71,
+    "surprised": 0xE67E22,
+}
 BAR_WIDTH = 16
 MAX_TIMELINE_LINES = 12
 
@@ -156,8 +168,11 @@ def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.E
     embed = discord.Embed(title=f"Model {version}", colour=0x5865F2)
     summary = score_summary(card)
     if summary["off_corpus"]:
-        rows = [f"**{r['corpus']}** (trained on {' + '.join(r['trained_on'])}): {r['accuracy']:.0%} "
-                f"(UAR {r['uar']:.0%}, {r['n_classes']} classes)" for r in summary["off_corpus"]]  # fmt: skip
+        rows = [
+            f"**{r['corpus']}** (trained on {' + '.join(r['trained_on'])}): {r['accuracy']:.0%} "
+            f"(UAR {r['uar']:.0%}, {r['n_classes']} classes)"
+            for r in summary["off_corpus"]
+        ]
         embed.add_field(name="On corpora it never heard", value=_short(rows), inline=False)
     if summary["inside"]:
         rows = [f"**{r['protocol']}** ({r['what']}): {r['accuracy']:.0%}" for r in summary["inside"]]
@@ -169,11 +184,14 @@ def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.E
     data = card.get("data") or card.get("dataset") or "not recorded"
     if isinstance(data, dict):
         corpora = data.get("corpora") or {}
-        data = [f"{v.get('title', k)}: {v.get('n_clips')} clips, {v.get('licence')}" for k, v in corpora.items()] or \
-            f"{data.get('name', 'data')}: {data.get('n_clips')} clips"
+        data = [
+            f"{v.get('title', k)}: {v.get('n_clips')} clips, {v.get('licence')}" for k, v in corpora.items()
+        ] or f"{data.get('name', 'data')}: {data.get('n_clips')} clips"
     embed.add_field(name="Data", value=_short(data), inline=False)
     embed.add_field(name="Classes", value=", ".join(labels), inline=False)
-    embed.add_field(name="Created", value=str(card.get("trained") or card.get("created", "unknown")), inline=True)
+    embed.add_field(
+        name="Created", value=str(card.get("trained") or card.get("created", "unknown")), inline=True
+    )
     if card.get("n_train"):
         embed.add_field(name="Training clips", value=str(card["n_train"]), inline=True)
     versions = card.get("versions")
@@ -293,7 +311,7 @@ class TrueLabelSelect(
                 custom_id=f"{FEEDBACK_PREFIX}:label:{int(row_id)}",
                 min_values=1,
                 max_values=1,
-            )  # fmt: skip
+            )
         )
         self.row_id = int(row_id)
 

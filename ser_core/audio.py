@@ -90,7 +90,9 @@ def read_bytes(source: AudioSource, max_bytes: int) -> bytes:
         except OSError as exc:
             raise UnsupportedFormatError(f"Cannot read {path}: {exc.strerror}") from None
         if size > max_bytes:
-            raise TooLargeError(f"The file is {_mb(size)}; the limit is {_mb(max_bytes)}. Send a shorter clip.")
+            raise TooLargeError(
+                f"The file is {_mb(size)}; the limit is {_mb(max_bytes)}. Send a shorter clip."
+            )
         data = path.read_bytes()
     elif hasattr(source, "read"):
         data = source.read(max_bytes + 1)
@@ -288,13 +290,29 @@ def _decode_ffmpeg(data: bytes, sr: int, limits: Limits, exe: str) -> np.ndarray
         src = Path(tmp) / "input"
         src.write_bytes(data)
         cmd = [
-            exe, "-nostdin", "-hide_banner", "-loglevel", "error",
-            "-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-ac", "1", "-ar", str(sr),
+            exe,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(src),
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-sn",
+            "-dn",
+            "-ac",
+            "1",
+            "-ar",
+            str(sr),
             # Cap the output one second past the limit: bounded memory, and we still see "too long".
-            "-t", f"{limits.max_seconds + 1:.3f}",
-            "-f", "f32le", "-",
-        ]  # fmt: skip
+            "-t",
+            f"{limits.max_seconds + 1:.3f}",
+            "-f",
+            "f32le",
+            "-",
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=limits.ffmpeg_timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -405,7 +423,7 @@ def peak_dbfs(y: np.ndarray, sr: int, frame_s: float = 0.05) -> float:
     """RMS level of the loudest ``frame_s`` frame, in dBFS (−inf for digital silence)."""
     n = max(1, int(frame_s * sr))
     m = y.size // n
-    frames = y[None, :] if m == 0 else y[:m * n].reshape(m, n)
+    frames = y[None, :] if m == 0 else y[: m * n].reshape(m, n)
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)).max()
     return float(20 * np.log10(rms)) if rms > 0 else float("-inf")
 

@@ -116,6 +116,8 @@ def parse_augment(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, 
         return ()
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
-        raise ConfigError(f"unknown augmentation {', '.join(map(repr, unknown))}; choose from: "
-                          f"{', '.join(AUGMENTATIONS)} (or none)")  # fmt: skip
+        raise ConfigError(
+            f"unknown augmentation {', '.join(map(repr, unknown))}; choose from: "
+            f"{', '.join(AUGMENTATIONS)} (or none)"
+        )
     return tuple(dict.fromkeys(names))

@@ -51,7 +51,9 @@ def ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
     return float(total)
 
 
-def reliability_diagram(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str, n_bins: int = 10) -> None:
+def reliability_diagram(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str, n_bins: int = 10
+) -> None:
     """PNG of accuracy against confidence for each ``name: (probs, y)``, with the diagonal."""
     import matplotlib
 

@@ -55,10 +55,17 @@ def cmd_train(args) -> int:
     from .workflow import card_markdown, parse_classes, train_model
 
     protocols = [] if args.no_evaluate else ["actors", "random"]
-    model = train_model(_data_dir(args.data), preset=args.preset, classes=parse_classes(args.classes),
-                        protocols=protocols, test_data=[] if args.no_evaluate else (args.test_data or []),
-                        progress=_progress_printer(not args.quiet), n_jobs=args.jobs,
-                        cache=not args.no_cache, augment=args.augment)  # fmt: skip
+    model = train_model(
+        _data_dir(args.data),
+        preset=args.preset,
+        classes=parse_classes(args.classes),
+        protocols=protocols,
+        test_data=[] if args.no_evaluate else (args.test_data or []),
+        progress=_progress_printer(not args.quiet),
+        n_jobs=args.jobs,
+        cache=not args.no_cache,
+        augment=args.augment,
+    )
     out = Path(args.out)
     model.save(out)
     out.with_suffix(".md").write_text(card_markdown(model))
@@ -84,9 +91,15 @@ def cmd_evaluate(args) -> int:
     if args.conditions:
         if args.protocol != "actors":
             raise ConfigError("--conditions works with --protocol actors")
-        res = evaluate_conditions(_data_dir(args.data), args.preset, [c.strip() for c in args.conditions.split(",")],
-                                  classes=parse_classes(args.classes), augment=args.augment, progress=progress,
-                                  n_jobs=args.jobs)  # fmt: skip
+        res = evaluate_conditions(
+            _data_dir(args.data),
+            args.preset,
+            [c.strip() for c in args.conditions.split(",")],
+            classes=parse_classes(args.classes),
+            augment=args.augment,
+            progress=progress,
+            n_jobs=args.jobs,
+        )
         if args.json:
             print(json.dumps({"protocol": "actors", "preset": args.preset, "conditions": res}, indent=1))
         else:
@@ -99,10 +112,17 @@ def cmd_evaluate(args) -> int:
         if args.protocol != "actors":
             raise ConfigError("--nested works with --protocol actors")
         if args.augment is not None:
-            raise ConfigError("--nested takes augmentation per candidate (compact@opus+noise); leave out --augment")
-        scores = evaluate_nested(_data_dir(args.data), [c.strip() for c in args.nested.split(",") if c.strip()],
-                                 classes=parse_classes(args.classes), progress=progress, n_jobs=args.jobs,
-                                 cache=not args.no_cache)  # fmt: skip
+            raise ConfigError(
+                "--nested takes augmentation per candidate (compact@opus+noise); leave out --augment"
+            )
+        scores = evaluate_nested(
+            _data_dir(args.data),
+            [c.strip() for c in args.nested.split(",") if c.strip()],
+            classes=parse_classes(args.classes),
+            progress=progress,
+            n_jobs=args.jobs,
+            cache=not args.no_cache,
+        )
         args.preset = "nested:" + args.nested
         return _report(scores, args)
     if args.protocol == "corpora":
@@ -111,9 +131,15 @@ def cmd_evaluate(args) -> int:
         raise ConfigError("--test-data goes with --protocol corpora")
     features, _ = preset_parts(args.preset)
     args.augmented = preset_augment(args.preset, args.augment)
-    ds = load_features(_data_dir(args.data), features, classes=parse_classes(args.classes), progress=progress,
-                       n_jobs=args.jobs, cache=not args.no_cache,
-                       augment=args.augmented)  # fmt: skip
+    ds = load_features(
+        _data_dir(args.data),
+        features,
+        classes=parse_classes(args.classes),
+        progress=progress,
+        n_jobs=args.jobs,
+        cache=not args.no_cache,
+        augment=args.augmented,
+    )
     scores = evaluate_dataset(ds, args.protocol, args.preset, progress=progress)
     if args.calibration:
         if args.protocol != "actors":
@@ -130,8 +156,14 @@ def _corpora(args, progress) -> int:
     data = _data_dir(args.data)
     roots = [data] if isinstance(data, str) else data
     args.augmented = preset_augment(args.preset, args.augment)
-    ds = load_features([*roots, *(args.test_data or [])], preset_parts(args.preset)[0], progress=progress,
-                       n_jobs=args.jobs, cache=not args.no_cache, augment=args.augmented)  # fmt: skip
+    ds = load_features(
+        [*roots, *(args.test_data or [])],
+        preset_parts(args.preset)[0],
+        progress=progress,
+        n_jobs=args.jobs,
+        cache=not args.no_cache,
+        augment=args.augmented,
+    )
     res = evaluate_corpora(ds, args.preset, progress=progress)
     if not res:
         raise ConfigError("leave-one-corpus-out needs at least two corpora, one of which may train")
@@ -140,14 +172,27 @@ def _corpora(args, progress) -> int:
             path = args.confusion.replace(".png", f"-{name}.png")
             plot_confusion(sc, path, f"{args.preset}: {sc.folds[0]['fold']}, accuracy {sc.accuracy:.1%}")
     if args.json:
-        print(json.dumps({"protocol": "corpora", "preset": args.preset, "augment": list(args.augmented),
-                          "corpora": {n: sc.to_dict() for n, sc in res.items()}}, indent=1))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "protocol": "corpora",
+                    "preset": args.preset,
+                    "augment": list(args.augmented),
+                    "corpora": {n: sc.to_dict() for n, sc in res.items()},
+                },
+                indent=1,
+            )
+        )
         return 0
-    print(f"preset {args.preset}, leave one corpus out (prediction restricted to the classes both sides have)")
+    print(
+        f"preset {args.preset}, leave one corpus out (prediction restricted to the classes both sides have)"
+    )
     for sc in res.values():
         fold = sc.folds[0]
-        print(f"  {fold['fold']:28s} accuracy {sc.accuracy:6.1%}  UAR {sc.uar:6.1%}  macro-F1 {sc.macro_f1:6.1%}  "
-              f"ECE {fold['ece']:.3f}  ({sc.n_files} clips, {len(sc.labels)} classes)")  # fmt: skip
+        print(
+            f"  {fold['fold']:28s} accuracy {sc.accuracy:6.1%}  UAR {sc.uar:6.1%}  macro-F1 {sc.macro_f1:6.1%}  "
+            f"ECE {fold['ece']:.3f}  ({sc.n_files} clips, {len(sc.labels)} classes)"
+        )
     return 0
 
 
@@ -155,7 +200,9 @@ def _report(scores, args) -> int:
     from .evaluate import plot_confusion
 
     if args.confusion:
-        plot_confusion(scores, args.confusion, f"{args.preset}, {args.protocol}: accuracy {scores.accuracy:.1%}")
+        plot_confusion(
+            scores, args.confusion, f"{args.preset}, {args.protocol}: accuracy {scores.accuracy:.1%}"
+        )
     result = scores.to_dict() | {"preset": args.preset, "augment": list(getattr(args, "augmented", ()))}
     cal = getattr(args, "calibration_result", None)
     if cal:
@@ -164,11 +211,15 @@ def _report(scores, args) -> int:
         print(json.dumps(result, indent=1))
     else:
         aug = ", ".join(getattr(args, "augmented", ())) or "none"
-        print(f"preset {args.preset} (training augmentation: {aug}), protocol {args.protocol}, {scores.n_files} files")
+        print(
+            f"preset {args.preset} (training augmentation: {aug}), protocol {args.protocol}, {scores.n_files} files"
+        )
         print(f"accuracy {scores.accuracy:.1%}  macro-F1 {scores.macro_f1:.1%}  UAR {scores.uar:.1%}")
         if cal:
-            print(f"calibration: ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after temperature "
-                  f"scaling (fold temperatures {cal['temperatures']})")  # fmt: skip
+            print(
+                f"calibration: ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after temperature "
+                f"scaling (fold temperatures {cal['temperatures']})"
+            )
         for lab, r in scores.per_class.items():
             print(f"  {lab:10s} {r:6.1%}")
         for f in scores.folds:
@@ -210,8 +261,17 @@ def cmd_info(args) -> int:
 
     model = load_model(args.model)
     if args.json:
-        print(json.dumps({"version": model.version, "labels": list(model.labels),
-                          "features": model.features.to_dict(), "card": model.card}, indent=1))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "version": model.version,
+                    "labels": list(model.labels),
+                    "features": model.features.to_dict(),
+                    "card": model.card,
+                },
+                indent=1,
+            )
+        )
     else:
         print(card_markdown(model), end="")
     return 0
@@ -223,20 +283,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp, data=True):
         if data:
-            sp.add_argument("--data", action="append",
-                            help="RAVDESS folder or a folder with labels.csv; repeat for several corpora "
-                                 "(default: $SER_RAVDESS_DIR)")
-            sp.add_argument("--test-data", action="append", metavar="DIR",
-                            help="a corpus to measure on and never train on (e.g. an evaluation-only one); "
-                                 "repeatable; for --protocol corpora and train")
-            sp.add_argument("--preset", default=DEFAULT_PRESET,
-                            help=f"feature preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; "
-                                 "seed is the classic recipe)")
-            sp.add_argument("--classes", help="train/evaluate on these classes only, e.g. calm,happy,sad,angry")
-            sp.add_argument("--augment", metavar="NAMES",
-                            help="augmented copies of training clips, e.g. opus,noise,reverb (of: opus, pitch, "
-                                 "speed, noise, gain, reverb), or none; default: the preset's own")  # fmt: skip
-            sp.add_argument("--jobs", type=int, default=None, help="feature extraction processes (default: cores)")
+            sp.add_argument(
+                "--data",
+                action="append",
+                help="RAVDESS folder or a folder with labels.csv; repeat for several corpora "
+                "(default: $SER_RAVDESS_DIR)",
+            )
+            sp.add_argument(
+                "--test-data",
+                action="append",
+                metavar="DIR",
+                help="a corpus to measure on and never train on (e.g. an evaluation-only one); "
+                "repeatable; for --protocol corpora and train",
+            )
+            sp.add_argument(
+                "--preset",
+                default=DEFAULT_PRESET,
+                help=f"feature preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; "
+                "seed is the classic recipe)",
+            )
+            sp.add_argument(
+                "--classes", help="train/evaluate on these classes only, e.g. calm,happy,sad,angry"
+            )
+            sp.add_argument(
+                "--augment",
+                metavar="NAMES",
+                help="augmented copies of training clips, e.g. opus,noise,reverb (of: opus, pitch, "
+                "speed, noise, gain, reverb), or none; default: the preset's own",
+            )
+            sp.add_argument(
+                "--jobs", type=int, default=None, help="feature extraction processes (default: cores)"
+            )
             sp.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
             sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -248,16 +325,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="cross-validate a preset")
     common(e)
-    e.add_argument("--protocol", choices=["actors", "random", "corpora"], default="actors",
-                   help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds (speakers leak); "
-                        "corpora: leave each corpus out in turn (train on the others that may train)")  # fmt: skip
-    e.add_argument("--nested", metavar="PRESETS",
-                   help="e.g. compact,rich or compact@none,compact@opus+noise: score choosing among these per fold "
-                        "on training actors only")  # fmt: skip
-    e.add_argument("--conditions", metavar="NAMES",
-                   help="score under test-time conditions, e.g. clean,discord,noisy20,noisy10,gain+12,gain-12")  # fmt: skip
-    e.add_argument("--calibration", metavar="FILE.png",
-                   help="also measure calibration (ECE before/after temperature scaling, nested) and plot it")  # fmt: skip
+    e.add_argument(
+        "--protocol",
+        choices=["actors", "random", "corpora"],
+        default="actors",
+        help="actors: speaker-independent folds; random: stratified 80/20 over 5 seeds (speakers leak); "
+        "corpora: leave each corpus out in turn (train on the others that may train)",
+    )
+    e.add_argument(
+        "--nested",
+        metavar="PRESETS",
+        help="e.g. compact,rich or compact@none,compact@opus+noise: score choosing among these per fold "
+        "on training actors only",
+    )
+    e.add_argument(
+        "--conditions",
+        metavar="NAMES",
+        help="score under test-time conditions, e.g. clean,discord,noisy20,noisy10,gain+12,gain-12",
+    )
+    e.add_argument(
+        "--calibration",
+        metavar="FILE.png",
+        help="also measure calibration (ECE before/after temperature scaling, nested) and plot it",
+    )
     e.add_argument("--json", action="store_true", help="print the scores as JSON")
     e.add_argument("--confusion", metavar="FILE.png", help="write the confusion matrix as a PNG")
     e.set_defaults(func=cmd_evaluate)

@@ -46,7 +46,9 @@ def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndar
     return (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
 
 
-def babble_bank(signals: Sequence[np.ndarray], speakers: Sequence[str], test_speakers: set[str]) -> list[np.ndarray]:
+def babble_bank(
+    signals: Sequence[np.ndarray], speakers: Sequence[str], test_speakers: set[str]
+) -> list[np.ndarray]:
     """Signals usable for babble: ``ConfigError`` if any comes from a test speaker."""
     leaked = sorted(set(speakers) & set(test_speakers))
     if leaked:
@@ -77,7 +79,9 @@ def gain(y: np.ndarray, db: float) -> np.ndarray:
     return np.clip(y * 10 ** (db / 20), -1, 1).astype(np.float32)
 
 
-def apply(name: str, y: np.ndarray, sr: int, rng: np.random.Generator, bank: Sequence[np.ndarray] = ()) -> np.ndarray:
+def apply(
+    name: str, y: np.ndarray, sr: int, rng: np.random.Generator, bank: Sequence[np.ndarray] = ()
+) -> np.ndarray:
     """Apply condition ``name`` (one of ``CONDITIONS``) to ``y``."""
     if name == "clean":
         return y
@@ -86,8 +90,11 @@ def apply(name: str, y: np.ndarray, sr: int, rng: np.random.Generator, bank: Seq
     if name in ("noisy20", "noisy10"):
         if not bank:
             raise ConfigError("noisy conditions need a babble bank of training clips")
-        noise = coloured_noise(y.size, float(rng.choice([1.0, 2.0])), rng) if rng.random() < 0.5 else babble(
-            bank, y.size, rng)  # fmt: skip
+        noise = (
+            coloured_noise(y.size, float(rng.choice([1.0, 2.0])), rng)
+            if rng.random() < 0.5
+            else babble(bank, y.size, rng)
+        )
         return opus_roundtrip(add_noise(y, noise, 20.0 if name == "noisy20" else 10.0), sr)
     if name in ("gain+12", "gain-12"):
         return gain(y, 12.0 if name == "gain+12" else -12.0)

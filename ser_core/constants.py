@@ -31,6 +31,24 @@ ACTOR_FOLDS: tuple[tuple[str, ...], ...] = (
 
 #: File extensions the decoder accepts (lower case, with dot).
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
-    {".ogg", ".oga", ".opus", ".mp3", ".wav", ".flac", ".m4a", ".aac", ".mp4", ".webm", ".wma", ".amr",
-     ".aif", ".aiff", ".caf", ".3gp", ".mka", ".weba"}
+    {
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".wav",
+        ".flac",
+        ".m4a",
+        ".aac",
+        ".mp4",
+        ".webm",
+        ".wma",
+        ".amr",
+        ".aif",
+        ".aiff",
+        ".caf",
+        ".3gp",
+        ".mka",
+        ".weba",
+    }
 )

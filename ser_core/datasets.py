@@ -54,17 +54,29 @@ class CorpusInfo:
 #: own licence.
 CORPORA: dict[str, CorpusInfo] = {
     "ravdess": CorpusInfo(
-        "RAVDESS speech (24 actors, English)", "CC BY-NC-SA 4.0",
-        "Livingstone & Russo (2018) PLoS ONE 13(5): e0196391, doi:10.1371/journal.pone.0196391", True),
+        "RAVDESS speech (24 actors, English)",
+        "CC BY-NC-SA 4.0",
+        "Livingstone & Russo (2018) PLoS ONE 13(5): e0196391, doi:10.1371/journal.pone.0196391",
+        True,
+    ),
     "nemo": CorpusInfo(
-        "nEMO (9 actors, Polish)", "CC BY-NC-SA 4.0",
-        "Christop (2024) nEMO: Dataset of Emotional Speech in Polish, LREC-COLING 2024, 12111-12116", True),
+        "nEMO (9 actors, Polish)",
+        "CC BY-NC-SA 4.0",
+        "Christop (2024) nEMO: Dataset of Emotional Speech in Polish, LREC-COLING 2024, 12111-12116",
+        True,
+    ),
     "savee": CorpusInfo(
-        "SAVEE (4 male speakers, British English)", "research use only (University of Surrey)",
-        "Haq & Jackson (2009) Speaker-dependent audio-visual emotion recognition, AVSP 2009, 53-58", False),
+        "SAVEE (4 male speakers, British English)",
+        "research use only (University of Surrey)",
+        "Haq & Jackson (2009) Speaker-dependent audio-visual emotion recognition, AVSP 2009, 53-58",
+        False,
+    ),
     "emodb": CorpusInfo(
-        "EmoDB (10 speakers, German)", "research use",
-        "Burkhardt et al. (2005) A Database of German Emotional Speech, Interspeech 2005, 1517-1520", False),
+        "EmoDB (10 speakers, German)",
+        "research use",
+        "Burkhardt et al. (2005) A Database of German Emotional Speech, Interspeech 2005, 1517-1520",
+        False,
+    ),
 }
 
 
@@ -94,7 +106,9 @@ class ScanReport:
     def summary(self) -> str:
         lines = [f"{len(self.clips)} clips, {len(self.speakers)} speakers"]
         if self.skipped:
-            lines.append(f"{len(self.skipped)} files skipped, e.g. {self.skipped[0][0].name}: {self.skipped[0][1]}")
+            lines.append(
+                f"{len(self.skipped)} files skipped, e.g. {self.skipped[0][0].name}: {self.skipped[0][1]}"
+            )
         if self.missing_actors:
             lines.append(f"missing actors: {', '.join(self.missing_actors)}")
         return "; ".join(lines)
@@ -124,9 +138,14 @@ def parse_ravdess_name(stem: str) -> dict[str, str]:
     if problems:
         raise DatasetError(f"{stem}: invalid {', '.join(problems)}")
     return {
-        "modality": modality, "channel": channel, "emotion": RAVDESS_CODES[emo], "intensity": intensity,
-        "statement": statement, "repetition": rep, "actor": actor,
-    }  # fmt: skip
+        "modality": modality,
+        "channel": channel,
+        "emotion": RAVDESS_CODES[emo],
+        "intensity": intensity,
+        "statement": statement,
+        "repetition": rep,
+        "actor": actor,
+    }
 
 
 def scan_ravdess(root: str | Path, *, strict: bool = False) -> ScanReport:
@@ -159,8 +178,17 @@ def scan_ravdess(root: str | Path, *, strict: bool = False) -> ScanReport:
             skipped.append((path, f"in {parent} but named for actor {f['actor']}"))
             continue
         seen.add(path.stem)
-        clips.append(Clip(path, f["emotion"], f["actor"], f["intensity"], f["statement"], f["repetition"],
-                          corpus="ravdess"))
+        clips.append(
+            Clip(
+                path,
+                f["emotion"],
+                f["actor"],
+                f["intensity"],
+                f["statement"],
+                f["repetition"],
+                corpus="ravdess",
+            )
+        )
     if not clips:
         raise DatasetError(
             f"no RAVDESS clips (names like 03-01-05-02-01-01-12.wav) found under {root}, and no labels.csv "
@@ -183,7 +211,9 @@ def load_labelled_folder(root: str | Path) -> ScanReport:
     root = Path(root)
     table = root / "labels.csv"
     if not table.is_file():
-        raise DatasetError(f"{table} not found: a labelled folder needs labels.csv with path,emotion[,speaker]")
+        raise DatasetError(
+            f"{table} not found: a labelled folder needs labels.csv with path,emotion[,speaker]"
+        )
     base = root.resolve()
     corpus = corpus_name(root)
     clips, skipped = [], []
@@ -229,7 +259,9 @@ def load_corpora(roots: Sequence[str | Path]) -> ScanReport:
     for root in roots:
         name = corpus_name(root)
         if name in seen:
-            raise DatasetError(f"two data folders are both named {name!r}: rename one so their speakers stay apart")
+            raise DatasetError(
+                f"two data folders are both named {name!r}: rename one so their speakers stay apart"
+            )
         seen.add(name)
         report = load_dataset(root)
         clips += report.clips

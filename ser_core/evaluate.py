@@ -68,7 +68,9 @@ def metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str])
     tp = np.diag(cm).astype(float)
     recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0
+    )
     present = support > 0
     return {
         "accuracy": float(tp.sum() / max(1, cm.sum())),
@@ -148,12 +150,27 @@ def cross_validate(
         y_pred += pred
         all_probs.append(P)
         all_true.append(np.array([labels.index(t) for t in y[te]]))
-        fold_rows.append({"fold": name, "n_test": int(te.size), "accuracy": round(float(np.mean(np.array(pred) == y[te])), 4)})
+        fold_rows.append(
+            {
+                "fold": name,
+                "n_test": int(te.size),
+                "accuracy": round(float(np.mean(np.array(pred) == y[te])), 4),
+            }
+        )
         if progress:
             progress(i + 1, len(parts))
     m = metrics(y_true, y_pred, labels)
-    scores = Scores(protocol, tuple(labels), m["accuracy"], m["macro_f1"], m["uar"], m["per_class"],
-                    m["confusion"], len(y), fold_rows)  # fmt: skip
+    scores = Scores(
+        protocol,
+        tuple(labels),
+        m["accuracy"],
+        m["macro_f1"],
+        m["uar"],
+        m["per_class"],
+        m["confusion"],
+        len(y),
+        fold_rows,
+    )
     if return_probs:
         return scores, (np.vstack(all_probs), np.concatenate(all_true))
     return scores
@@ -177,8 +194,15 @@ def plot_confusion(scores: Scores, path: str, title: str | None = None) -> None:
     ax.set_ylabel("true")
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                int(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_title(title or f"{scores.protocol}: accuracy {scores.accuracy:.1%}, UAR {scores.uar:.1%}")
     fig.colorbar(im, ax=ax, fraction=0.046, label="recall")
     fig.tight_layout()

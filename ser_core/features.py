@@ -109,9 +109,15 @@ class FeatureConfig:
 
 PRESETS: dict[str, FeatureConfig] = {
     "seed": FeatureConfig(
-        preset="seed", n_mfcc=40, n_mels=128, n_fft=2048, win_length=2048, hop_length=512,
-        stats=("mean",), pitch=False,
-    ),  # fmt: skip
+        preset="seed",
+        n_mfcc=40,
+        n_mels=128,
+        n_fft=2048,
+        win_length=2048,
+        hop_length=512,
+        stats=("mean",),
+        pitch=False,
+    ),
     "rich": FeatureConfig(preset="rich"),
     # The default: the rich frame features summarised by mean and std only (348 values). On the actor folds
     # it scored 51.5 % against 50.8 % for `rich`, was chosen over `rich` in 5 of 6 folds by inner
@@ -125,17 +131,42 @@ PRESETS: dict[str, FeatureConfig] = {
     # Whisper encoder frames (``ser_core.encoder``) of level-normalised audio, mean and std over speech frames.
     # Level first: the corpora sit 23 dB apart (RAVDESS -34 dBFS, EmoDB -11), and unnormalised models learned
     # "loud" as "happy" (README, bench.frontends).
-    "whisper-tiny": FeatureConfig(preset="whisper-tiny", stats=("mean", "std"), trim_silence=True, level_norm=True,
-                                  encoder="whisper-tiny.en", handcrafted=False),
-    "whisper-base": FeatureConfig(preset="whisper-base", stats=("mean", "std"), trim_silence=True, level_norm=True,
-                                  encoder="whisper-base", handcrafted=False),
+    "whisper-tiny": FeatureConfig(
+        preset="whisper-tiny",
+        stats=("mean", "std"),
+        trim_silence=True,
+        level_norm=True,
+        encoder="whisper-tiny.en",
+        handcrafted=False,
+    ),
+    "whisper-base": FeatureConfig(
+        preset="whisper-base",
+        stats=("mean", "std"),
+        trim_silence=True,
+        level_norm=True,
+        encoder="whisper-base",
+        handcrafted=False,
+    ),
     # Blocks 2 and 4 of Whisper base's six: the middle of the encoder, where how something is said is still
     # strong and what is said not yet dominant. Chosen on RAVDESS unseen actors and RAVDESS <-> nEMO transfer.
-    "whisper-mid": FeatureConfig(preset="whisper-mid", stats=("mean", "std"), trim_silence=True, level_norm=True,
-                                 encoder="whisper-base", encoder_layers=(2, 4), handcrafted=False),
+    "whisper-mid": FeatureConfig(
+        preset="whisper-mid",
+        stats=("mean", "std"),
+        trim_silence=True,
+        level_norm=True,
+        encoder="whisper-base",
+        encoder_layers=(2, 4),
+        handcrafted=False,
+    ),
     # `compact-trim`'s statistics beside `whisper-mid`'s.
-    "compact-whisper": FeatureConfig(preset="compact-whisper", stats=("mean", "std"), trim_silence=True,
-                                     level_norm=True, encoder="whisper-base", encoder_layers=(2, 4)),
+    "compact-whisper": FeatureConfig(
+        preset="compact-whisper",
+        stats=("mean", "std"),
+        trim_silence=True,
+        level_norm=True,
+        encoder="whisper-base",
+        encoder_layers=(2, 4),
+    ),
 }
 DEFAULT_PRESET = "whisper-mid"
 
@@ -161,9 +192,19 @@ def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
     return librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
 
 
-FRAME_GROUPS_RICH = (("logmel", "n_mels"), ("mfcc", "n_mfcc"), ("dmfcc", "n_mfcc"), ("contrast", 7),
-                     ("chroma", 12), ("centroid", 1), ("bandwidth", 1), ("rolloff", 1), ("flatness", 1),
-                     ("zcr", 1), ("logrms", 1))  # fmt: skip
+FRAME_GROUPS_RICH = (
+    ("logmel", "n_mels"),
+    ("mfcc", "n_mfcc"),
+    ("dmfcc", "n_mfcc"),
+    ("contrast", 7),
+    ("chroma", 12),
+    ("centroid", 1),
+    ("bandwidth", 1),
+    ("rolloff", 1),
+    ("flatness", 1),
+    ("zcr", 1),
+    ("logrms", 1),
+)
 
 
 def frame_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -207,8 +248,21 @@ def frame_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         y, frame_length=cfg.win_length, hop_length=cfg.hop_length, center=True
     )[:, : spec.shape[1]]
     logrms = 10 * np.log10(np.mean(power, axis=0, keepdims=True) + 1e-10)
-    F = np.vstack([logmel, mfcc, dmfcc, contrast, chroma, centroid / 1000, bandwidth / 1000, rolloff / 1000,
-                   flatness, zcr, logrms])  # fmt: skip
+    F = np.vstack(
+        [
+            logmel,
+            mfcc,
+            dmfcc,
+            contrast,
+            chroma,
+            centroid / 1000,
+            bandwidth / 1000,
+            rolloff / 1000,
+            flatness,
+            zcr,
+            logrms,
+        ]
+    )
     return F.astype(np.float32)
 
 
@@ -282,8 +336,18 @@ def pitch_track(y: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarr
     return f0.astype(np.float32), np.clip(peak, 0, 1).astype(np.float32)
 
 
-PITCH_NAMES = ("f0_mean", "f0_std", "f0_p10", "f0_p50", "f0_p90", "f0_range", "f0_slope", "f0_dslope",
-               "voiced_frac", "voicing_mean")  # fmt: skip
+PITCH_NAMES = (
+    "f0_mean",
+    "f0_std",
+    "f0_p10",
+    "f0_p50",
+    "f0_p90",
+    "f0_range",
+    "f0_slope",
+    "f0_dslope",
+    "voiced_frac",
+    "voicing_mean",
+)
 
 
 def pitch_stats(f0: np.ndarray) -> np.ndarray:
@@ -490,8 +554,12 @@ def feature_names(cfg: FeatureConfig) -> list[str]:
         from .encoder import get_spec
 
         dim = get_spec(cfg.encoder).dim
-        names += [f"{s}:{cfg.encoder}@{layer}:{i}" for layer in cfg.encoder_layers for s in cfg.encoder_stats
-                  for i in range(dim)]  # fmt: skip
+        names += [
+            f"{s}:{cfg.encoder}@{layer}:{i}"
+            for layer in cfg.encoder_layers
+            for s in cfg.encoder_stats
+            for i in range(dim)
+        ]
     return names
 
 

@@ -100,10 +100,14 @@ class Prediction:
             "model_version": self.model_version,
             "speaker_adapted": self.speaker_adapted,
             "timeline": [
-                {"start_s": s.start_s, "end_s": s.end_s, "label": s.label,
-                 "probabilities": {k: round(v, 4) for k, v in s.probabilities.items()}}
+                {
+                    "start_s": s.start_s,
+                    "end_s": s.end_s,
+                    "label": s.label,
+                    "probabilities": {k: round(v, 4) for k, v in s.probabilities.items()},
+                }
                 for s in self.timeline
-            ],  # fmt: skip
+            ],
         }
 
 
@@ -168,7 +172,9 @@ class Model:
             raise ModelError(
                 f"feature vectors have {X.shape[1]} values but the model expects {self.scaler_mean.shape[0]}"
             )
-        return ensemble_probs(self.network_logits(X), self.temperature if temperature is None else temperature)
+        return ensemble_probs(
+            self.network_logits(X), self.temperature if temperature is None else temperature
+        )
 
     def _probs_dict(self, p: np.ndarray) -> dict[str, float]:
         return {lab: float(p[i]) for i, lab in enumerate(self.labels)}
@@ -258,13 +264,15 @@ class Model:
             "temperature": self.temperature,
             "checksum": _checksum(arrays),
             "card": self.card,
-            "speaker_head": None if self.speaker_head is None else {
+            "speaker_head": None
+            if self.speaker_head is None
+            else {
                 "n_networks": len(self.speaker_head.networks),
                 "n_layers": len(self.speaker_head.networks[0].weights),
                 "temperature": self.speaker_head.temperature,
                 "min_clips": self.min_speaker_clips,
             },
-        }  # fmt: skip
+        }
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model atomically (temp file in the same folder, then ``os.replace``)."""
@@ -336,7 +344,9 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
             "Retrain the model or upgrade ser_core."
         )
     if _checksum(arrays) != meta.get("checksum"):
-        raise ModelError(f"{path} failed its checksum: the file was modified or damaged. Retrain or restore it.")
+        raise ModelError(
+            f"{path} failed its checksum: the file was modified or damaged. Retrain or restore it."
+        )
     try:
         features = FeatureConfig.from_dict(meta["features"])
         labels = tuple(meta["labels"])
@@ -376,12 +386,16 @@ def _validate(model: Model, path: Path) -> None:
         from . import encoder
 
         if model.features.encoder not in encoder.ENCODERS:
-            raise ModelError(f"{path.name} needs a speech encoder this ser_core does not know "
-                             f"({model.features.encoder!r}); upgrade ser_core")  # fmt: skip
+            raise ModelError(
+                f"{path.name} needs a speech encoder this ser_core does not know "
+                f"({model.features.encoder!r}); upgrade ser_core"
+            )
         spec = encoder.ENCODERS[model.features.encoder]
         if not encoder.available(spec.name):
-            raise ModelError(f"{path.name} needs the {spec.name} speech encoder, which is not installed: run "
-                             f"{spec.install} (and pip install ctranslate2)")  # fmt: skip
+            raise ModelError(
+                f"{path.name} needs the {spec.name} speech encoder, which is not installed: run "
+                f"{spec.install} (and pip install ctranslate2)"
+            )
     if model.features.version != FEATURE_VERSION:
         raise ModelError(
             f"{path} was trained on feature version {model.features.version}; this ser_core computes version "
@@ -389,7 +403,11 @@ def _validate(model: Model, path: Path) -> None:
         )
     if model.speaker_head is not None:
         _validate(model.speaker_head, path)
-        if model.pop_var is None or model.pop_var.shape != model.scaler_mean.shape or (model.pop_var <= 0).any():
+        if (
+            model.pop_var is None
+            or model.pop_var.shape != model.scaler_mean.shape
+            or (model.pop_var <= 0).any()
+        ):
             raise ModelError(f"{path}: bad speaker-normalisation statistics")
     d = model.features.dim
     if model.scaler_mean.shape != (d,) or model.scaler_scale.shape != (d,):

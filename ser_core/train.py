@@ -94,7 +94,9 @@ def canonical_labels(labels) -> tuple[str, ...]:
 def pipeline(params: MLPParams, seed: int, n_samples: int | None = None) -> Pipeline:
     """The scikit-learn pipeline one network is trained with."""
     if params.head == "logreg":
-        return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=params.C, max_iter=3000))])
+        return Pipeline(
+            [("scale", StandardScaler()), ("logreg", LogisticRegression(C=params.C, max_iter=3000))]
+        )
     if params.head != "mlp":
         raise ConfigError(f"unknown head {params.head!r}; choose mlp or logreg")
     return Pipeline(
@@ -181,8 +183,13 @@ def fit(
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     full_card = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "classifier": {"type": "LogisticRegression (StandardScaler, multinomial)" if params.head == "logreg"
-                       else "MLPClassifier (StandardScaler, ReLU, Adam)", **params.to_dict(), "seed": seed},
+        "classifier": {
+            "type": "LogisticRegression (StandardScaler, multinomial)"
+            if params.head == "logreg"
+            else "MLPClassifier (StandardScaler, ReLU, Adam)",
+            **params.to_dict(),
+            "seed": seed,
+        },
         "n_train": int(X.shape[0]),
         "class_counts": {lab: int((y == lab).sum()) for lab in order},
         "versions": {
@@ -232,8 +239,14 @@ def fit_adaptive(
     if len(set(np.asarray(groups).tolist())) < 2:
         return model  # one speaker: nothing to normalise across
     pop_var = np.asarray(X, dtype=np.float64).var(axis=0) + 1e-12
-    model.speaker_head = fit(normalize_by_speaker(X, np.asarray(groups), pop_var), y, features=features,
-                             params=params, seed=seed, groups=groups)  # fmt: skip
+    model.speaker_head = fit(
+        normalize_by_speaker(X, np.asarray(groups), pop_var),
+        y,
+        features=features,
+        params=params,
+        seed=seed,
+        groups=groups,
+    )
     model.pop_var = pop_var
     model.min_speaker_clips = min_speaker_clips
     return model

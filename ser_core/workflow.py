@@ -32,12 +32,19 @@ from .train import (
 )
 
 #: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
-PRESET_PARAMS: dict[str, MLPParams] = {"seed": SEED_PARAMS, "rich": DEFAULT_PARAMS, "compact": DEFAULT_PARAMS,
-                                     "compact-level": DEFAULT_PARAMS, "compact-trim": DEFAULT_PARAMS}
+PRESET_PARAMS: dict[str, MLPParams] = {
+    "seed": SEED_PARAMS,
+    "rich": DEFAULT_PARAMS,
+    "compact": DEFAULT_PARAMS,
+    "compact-level": DEFAULT_PARAMS,
+    "compact-trim": DEFAULT_PARAMS,
+}
 #: Encoder presets: a class-balanced multinomial logistic regression (C = 0.01 chosen on RAVDESS actors and
 #: RAVDESS <-> nEMO transfer; ``bench.frontends``). Balanced because nEMO has no calm and no disgust.
 ENCODER_PARAMS = MLPParams(head="logreg", C=0.01, balance="class")
-PRESET_PARAMS |= {p: ENCODER_PARAMS for p in ("whisper-tiny", "whisper-base", "whisper-mid", "compact-whisper")}
+PRESET_PARAMS |= {
+    p: ENCODER_PARAMS for p in ("whisper-tiny", "whisper-base", "whisper-mid", "compact-whisper")
+}
 #: Augmented copies of training clips per preset (``ser_core.augment``); presets not listed train on clean
 #: clips only. ``--augment`` overrides it.
 PRESET_AUGMENT: dict[str, tuple[str, ...]] = {
@@ -74,11 +81,22 @@ class Dataset:
     def subset(self, rows: np.ndarray) -> Dataset:
         """The clips ``rows`` (and their augmented copies) as a dataset of their own."""
         corpora = sorted(set(self.corpora[rows].tolist()))
-        desc = {**self.description, "n_clips": int(len(rows)), "n_speakers": len(set(self.groups[rows].tolist())),
-                "classes": list(canonical_labels(self.y[rows].tolist())),
-                "corpora": {c: v for c, v in self.description.get("corpora", {}).items() if c in corpora}}  # fmt: skip
-        return Dataset([self.clips[i] for i in rows], self.X[rows], self.y[rows], self.groups[rows], desc,
-                       {k: A[rows] for k, A in self.augmented.items()}, self.corpora[rows])  # fmt: skip
+        desc = {
+            **self.description,
+            "n_clips": int(len(rows)),
+            "n_speakers": len(set(self.groups[rows].tolist())),
+            "classes": list(canonical_labels(self.y[rows].tolist())),
+            "corpora": {c: v for c, v in self.description.get("corpora", {}).items() if c in corpora},
+        }
+        return Dataset(
+            [self.clips[i] for i in rows],
+            self.X[rows],
+            self.y[rows],
+            self.groups[rows],
+            desc,
+            {k: A[rows] for k, A in self.augmented.items()},
+            self.corpora[rows],
+        )
 
     def training_set(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X, y, groups) to train on for the clips ``rows``: the clips plus their augmented copies. Each copy's
@@ -114,7 +132,9 @@ def parse_classes(spec: str | Sequence[str] | None) -> tuple[str, ...] | None:
     names = [s.strip().lower() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     unknown = [n for n in names if n not in EMOTIONS]
     if unknown:
-        raise ConfigError(f"unknown class {', '.join(map(repr, unknown))}; choose from: {', '.join(EMOTIONS)}")
+        raise ConfigError(
+            f"unknown class {', '.join(map(repr, unknown))}; choose from: {', '.join(EMOTIONS)}"
+        )
     if len(set(names)) < 2:
         raise ConfigError("--classes needs at least two different emotions")
     return canonical_labels(names)
@@ -158,23 +178,37 @@ def load_features(
     if classes:
         clips = [c for c in clips if c.emotion in classes]
         if not clips:
-            raise DatasetError(f"no clips of the classes {', '.join(classes)} in {', '.join(map(str, roots))}")
+            raise DatasetError(
+                f"no clips of the classes {', '.join(classes)} in {', '.join(map(str, roots))}"
+            )
     cb = (lambda done, total: progress("features", done, total)) if progress else False
     X = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs, progress=cb)
     augmented = {}
     for name in parse_augment(tuple(augment)):
         cb = (lambda done, total, name=name: progress(f"augment:{name}", done, total)) if progress else False
-        augmented[name] = extract_files([c.path for c in clips], features, cache_dir=cache, n_jobs=n_jobs,
-                                        progress=cb, desc=f"augment:{name}", augment=name)  # fmt: skip
+        augmented[name] = extract_files(
+            [c.path for c in clips],
+            features,
+            cache_dir=cache,
+            n_jobs=n_jobs,
+            progress=cb,
+            desc=f"augment:{name}",
+            augment=name,
+        )
     y = np.array([c.emotion for c in clips])
     groups = np.array([c.group if len(roots) > 1 else c.speaker for c in clips])
     corpora = np.array([c.corpus for c in clips])
     names = list(dict.fromkeys(corpus_name(r) for r in roots))
     desc = {
         "folder": ", ".join(Path(r).name for r in roots),
-        "corpora": {n: {"n_clips": int((corpora == n).sum()),
-                        "n_speakers": len({g for g, c in zip(groups, corpora, strict=True) if c == n}),
-                        **asdict(corpus_info(n))} for n in names},  # fmt: skip
+        "corpora": {
+            n: {
+                "n_clips": int((corpora == n).sum()),
+                "n_speakers": len({g for g, c in zip(groups, corpora, strict=True) if c == n}),
+                **asdict(corpus_info(n)),
+            }
+            for n in names
+        },
         "n_clips": len(clips),
         "n_speakers": len(set(groups.tolist())),
         "n_extra_clips": len(extra_clips),
@@ -189,7 +223,9 @@ def evaluate_dataset(ds: Dataset, protocol: str, preset: str, *, progress: Progr
     """Cross-validate ``preset`` on ``ds`` under ``protocol`` (fits only on each training part)."""
     labels = canonical_labels(ds.y.tolist())
     cb = (lambda done, total: progress(f"evaluate:{protocol}", done, total)) if progress else None
-    return cross_validate(protocol, ds.rows, ds.y, ds.groups, ds.fitter(*preset_parts(preset)), labels, progress=cb)
+    return cross_validate(
+        protocol, ds.rows, ds.y, ds.groups, ds.fitter(*preset_parts(preset)), labels, progress=cb
+    )
 
 
 def evaluate_corpora(
@@ -231,13 +267,28 @@ def evaluate_corpora(
         m = metrics(ds.y[test_rows].tolist(), pred, shared)
         truth = np.array([shared.index(v) for v in ds.y[test_rows]])
         trained_on = sorted(set(ds.corpora[train_rows].tolist()))
-        fold = {"fold": f"{'+'.join(trained_on)} -> {held}", "trained_on": trained_on, "n_test": int(test_rows.size),
-                "n_train": int(train_rows.size), "classes": list(shared),
-                "left_out_classes": sorted(held_classes - set(shared)),
-                "accuracy": round(m["accuracy"], 4), "ece": round(ece(P, truth), 4),
-                "temperature": round(model.temperature, 3)}  # fmt: skip
-        out[held] = Scores("corpora", shared, m["accuracy"], m["macro_f1"], m["uar"], m["per_class"],
-                           m["confusion"], int(test_rows.size), [fold])  # fmt: skip
+        fold = {
+            "fold": f"{'+'.join(trained_on)} -> {held}",
+            "trained_on": trained_on,
+            "n_test": int(test_rows.size),
+            "n_train": int(train_rows.size),
+            "classes": list(shared),
+            "left_out_classes": sorted(held_classes - set(shared)),
+            "accuracy": round(m["accuracy"], 4),
+            "ece": round(ece(P, truth), 4),
+            "temperature": round(model.temperature, 3),
+        }
+        out[held] = Scores(
+            "corpora",
+            shared,
+            m["accuracy"],
+            m["macro_f1"],
+            m["uar"],
+            m["per_class"],
+            m["confusion"],
+            int(test_rows.size),
+            [fold],
+        )
         if progress:
             progress("evaluate:corpora", k + 1, len(targets))
     return out
@@ -269,16 +320,28 @@ def evaluate_nested(
         preset, at, aug = c.partition("@")
         return preset_augment(preset, aug.replace("+", ",") if at else None)
 
-    sets = {c: load_features(data, parts(c)[0], classes=classes, progress=progress, n_jobs=n_jobs, cache=cache,
-                             augment=augment_of(c)) for c in candidates}  # fmt: skip
+    sets = {
+        c: load_features(
+            data,
+            parts(c)[0],
+            classes=classes,
+            progress=progress,
+            n_jobs=n_jobs,
+            cache=cache,
+            augment=augment_of(c),
+        )
+        for c in candidates
+    }
     first = sets[candidates[0]]
     labels = canonical_labels(first.y.tolist())
     chosen: list[dict] = []
 
     def select_and_fit(idx, y, groups):
         # ``idx`` holds row numbers: each candidate has its own feature matrices for the same clips.
-        inner = {c: cross_validate("actors", idx, y, groups, sets[c].fitter(*parts(c)), labels).accuracy
-                 for c in candidates}  # fmt: skip
+        inner = {
+            c: cross_validate("actors", idx, y, groups, sets[c].fitter(*parts(c)), labels).accuracy
+            for c in candidates
+        }
         best = max(candidates, key=inner.__getitem__)
         chosen.append({"chosen": best, "inner_accuracy": {c: round(a, 4) for c, a in inner.items()}})
         return sets[best].fitter(*parts(best))(idx, y, groups)
@@ -301,8 +364,9 @@ def _oof_logits(ds: Dataset, preset: str, rows: np.ndarray, labels: tuple[str, .
     si, spk, truth = [], [], []
     for _, tr, te in splits("actors", y, g):
         train = ds.training_set(rows[tr])
-        model = (fit_adaptive(*train, features=features, params=params) if speaker
-                 else fit_preset(preset, *train))  # fmt: skip
+        model = (
+            fit_adaptive(*train, features=features, params=params) if speaker else fit_preset(preset, *train)
+        )
         if model.labels != labels:
             raise DatasetError("calibration needs every class in every training fold")
         si.append(model.network_logits(X[te]))
@@ -318,9 +382,11 @@ def calibrate(model: Model, ds: Dataset, preset: str) -> dict:
     labels = model.labels
     si, spk, truth = _oof_logits(ds, preset, np.arange(len(ds.y)), labels)
     model.temperature = fit_temperature(si, truth)
-    out = {"temperature": round(model.temperature, 4),
-           "ece_oof_before": round(ece(ensemble_probs(si, 1.0), truth), 4),
-           "ece_oof_after": round(ece(ensemble_probs(si, model.temperature), truth), 4)}  # fmt: skip
+    out = {
+        "temperature": round(model.temperature, 4),
+        "ece_oof_before": round(ece(ensemble_probs(si, 1.0), truth), 4),
+        "ece_oof_after": round(ece(ensemble_probs(si, model.temperature), truth), 4),
+    }
     if model.speaker_head is not None and spk is not None:
         model.speaker_head.temperature = fit_temperature(spk, truth)
         out["speaker_head_temperature"] = round(model.speaker_head.temperature, 4)
@@ -354,8 +420,13 @@ def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) ->
 
 
 def condition_features(
-    ds: Dataset, features: FeatureConfig, conditions: Sequence[str], *, progress: Progress | None = None,
-    n_jobs: int | None = None, cache: bool = True,
+    ds: Dataset,
+    features: FeatureConfig,
+    conditions: Sequence[str],
+    *,
+    progress: Progress | None = None,
+    n_jobs: int | None = None,
+    cache: bool = True,
 ) -> dict[str, np.ndarray]:
     """Vectors of every clip under each test-time condition (``ser_core.conditions``): ``{condition: X}``,
     X [shape=(n, d)]. Each clip is processed once, in its speaker-independent fold, with babble noise drawn
@@ -443,8 +514,14 @@ def evaluate_conditions(
     """Speaker-independent scores with each test-time condition applied to the test clips only; models are
     trained on the training folds with ``preset_augment(preset, augment)``. See ``score_conditions``."""
     features = get_preset(preset)
-    ds = load_features(data, features, classes=classes, progress=progress, n_jobs=n_jobs,
-                       augment=preset_augment(preset, augment))  # fmt: skip
+    ds = load_features(
+        data,
+        features,
+        classes=classes,
+        progress=progress,
+        n_jobs=n_jobs,
+        augment=preset_augment(preset, augment),
+    )
     conditioned = condition_features(ds, features, conditions, progress=progress, n_jobs=n_jobs)
     return score_conditions(ds, conditioned, preset)
 
@@ -477,13 +554,22 @@ def train_model(
     for root in roots:
         info = corpus_info(corpus_name(root))
         if not info.may_train:
-            raise DatasetError(f"{info.title} is for evaluation only ({info.licence}): give it as test data, "
-                               "never as training data")  # fmt: skip
+            raise DatasetError(
+                f"{info.title} is for evaluation only ({info.licence}): give it as test data, "
+                "never as training data"
+            )
     features, params = preset_parts(preset)
     t0 = time.perf_counter()
-    everything = load_features([*roots, *test_data], features, classes=classes, extra_clips=extra_clips,
-                               progress=progress, n_jobs=n_jobs, cache=cache,
-                               augment=preset_augment(preset, augment))  # fmt: skip
+    everything = load_features(
+        [*roots, *test_data],
+        features,
+        classes=classes,
+        extra_clips=extra_clips,
+        progress=progress,
+        n_jobs=n_jobs,
+        cache=cache,
+        augment=preset_augment(preset, augment),
+    )
     trained = {corpus_name(r) for r in roots} | {""}  # "": the extra clips
     ds = everything.subset(np.flatnonzero(np.isin(everything.corpora, list(trained))))
     t_features = time.perf_counter() - t0
@@ -491,7 +577,9 @@ def train_model(
     for protocol in protocols:
         scores[protocol] = evaluate_dataset(ds, protocol, preset, progress=progress).to_dict()
     if test_data or len(roots) > 1:
-        for name, sc in evaluate_corpora(everything, preset, calibrate=calibrate_corpora, progress=progress).items():
+        for name, sc in evaluate_corpora(
+            everything, preset, calibrate=calibrate_corpora, progress=progress
+        ).items():
             scores[f"corpora:{name}"] = sc.to_dict()
     if progress:
         progress("fit", 0, 1)
@@ -509,12 +597,18 @@ def train_model(
     model.card.update(
         {
             "preset": preset,
-            "data": {**ds.description, "test_only": [corpus_name(r) for r in test_data],
-                     "name": " + ".join(v["title"] for v in ds.description["corpora"].values()),
-                     "licence": "; ".join(f"{v['title']}: {v['licence']}"
-                                          for v in ds.description["corpora"].values())},  # fmt: skip
-            "scores": {p: {k: v for k, v in s.items() if k != "folds"} | {"folds": s["folds"]}
-                       for p, s in scores.items()},  # fmt: skip
+            "data": {
+                **ds.description,
+                "test_only": [corpus_name(r) for r in test_data],
+                "name": " + ".join(v["title"] for v in ds.description["corpora"].values()),
+                "licence": "; ".join(
+                    f"{v['title']}: {v['licence']}" for v in ds.description["corpora"].values()
+                ),
+            },
+            "scores": {
+                p: {k: v for k, v in s.items() if k != "folds"} | {"folds": s["folds"]}
+                for p, s in scores.items()
+            },
             "timing_s": {"features": round(t_features, 1), "fit": round(time.perf_counter() - t1, 1)},
             "calibration": calibration,
             "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -536,42 +630,72 @@ def card_markdown(model: Model) -> str:
     lines.append(f"- Classes: {', '.join(model.labels)}")
     clf = c.get("classifier", {})
     if clf:
-        shape = (f"C={clf.get('C')}" if clf.get("head") == "logreg"
-                 else f"hidden={clf.get('hidden')} alpha={clf.get('alpha')} ensemble={clf.get('n_ensemble')}")  # fmt: skip
-        lines.append(f"- Classifier: {clf.get('type')} {shape}, class weights: {clf.get('balance') or 'none'}")
+        shape = (
+            f"C={clf.get('C')}"
+            if clf.get("head") == "logreg"
+            else f"hidden={clf.get('hidden')} alpha={clf.get('alpha')} ensemble={clf.get('n_ensemble')}"
+        )
+        lines.append(
+            f"- Classifier: {clf.get('type')} {shape}, class weights: {clf.get('balance') or 'none'}"
+        )
     data = c.get("data", {})
     if data:
         lines.append(f"- Trained on: {data.get('n_clips')} clips, {data.get('n_speakers')} speakers")
         for name, info in (data.get("corpora") or {}).items():
-            lines.append(f"  - {info.get('title', name)}: {info.get('n_clips')} clips; licence {info.get('licence')}"
-                         + (f"; cite {info['citation']}" if info.get("citation") else ""))  # fmt: skip
+            lines.append(
+                f"  - {info.get('title', name)}: {info.get('n_clips')} clips; licence {info.get('licence')}"
+                + (f"; cite {info['citation']}" if info.get("citation") else "")
+            )
         if data.get("test_only"):
             lines.append(f"- Measured on, never trained on: {', '.join(data['test_only'])}")
         aug = data.get("augmented")
-        lines.append(f"- Training augmentation: one copy of every clip per {', '.join(aug)} (`ser_core.augment`)"
-                     if aug else "- Training augmentation: none")  # fmt: skip
+        lines.append(
+            f"- Training augmentation: one copy of every clip per {', '.join(aug)} (`ser_core.augment`)"
+            if aug
+            else "- Training augmentation: none"
+        )
     cal = c.get("calibration")
     if cal:
-        lines.append(f"- Confidence: temperature {cal['temperature']:.2f} fitted on out-of-fold predictions over the "
-                     f"speaker folds (expected calibration error {cal['ece_oof_before']:.3f} → "
-                     f"{cal['ece_oof_after']:.3f}); voice-profile head {cal.get('speaker_head_temperature', 1):.2f}")  # fmt: skip
+        lines.append(
+            f"- Confidence: temperature {cal['temperature']:.2f} fitted on out-of-fold predictions over the "
+            f"speaker folds (expected calibration error {cal['ece_oof_before']:.3f} → "
+            f"{cal['ece_oof_after']:.3f}); voice-profile head {cal.get('speaker_head_temperature', 1):.2f}"
+        )
     lines.append(f"- Trained: {c.get('trained', c.get('created', '?'))}")
     if "versions" in c:
         lines.append("- Libraries: " + ", ".join(f"{k} {v}" for k, v in c["versions"].items()))
     summary = score_summary(c)
     if summary["off_corpus"]:
-        lines += ["", "## On voices from corpora it was not trained on (leave one corpus out)", "",
-                  "| held-out corpus | trained on | classes | accuracy | UAR | macro-F1 |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## On voices from corpora it was not trained on (leave one corpus out)",
+            "",
+            "| held-out corpus | trained on | classes | accuracy | UAR | macro-F1 |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in summary["off_corpus"]:
-            lines.append(f"| {r['corpus']} | {' + '.join(r['trained_on'])} | {r['n_classes']} | {r['accuracy']:.1%} | "
-                         f"{r['uar']:.1%} | {r['macro_f1']:.1%} |")  # fmt: skip
+            lines.append(
+                f"| {r['corpus']} | {' + '.join(r['trained_on'])} | {r['n_classes']} | {r['accuracy']:.1%} | "
+                f"{r['uar']:.1%} | {r['macro_f1']:.1%} |"
+            )
     if summary["inside"]:
-        lines += ["", "## Inside the training corpora", "", "| protocol | accuracy | macro-F1 | UAR |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Inside the training corpora",
+            "",
+            "| protocol | accuracy | macro-F1 | UAR |",
+            "|---|---|---|---|",
+        ]
         for r in summary["inside"]:
-            lines.append(f"| {r['protocol']} ({r['what']}) | {r['accuracy']:.1%} | {r['macro_f1']:.1%} | {r['uar']:.1%} |")
+            lines.append(
+                f"| {r['protocol']} ({r['what']}) | {r['accuracy']:.1%} | {r['macro_f1']:.1%} | {r['uar']:.1%} |"
+            )
         pc = (c.get("scores", {}).get("actors") or {}).get("per_class")
         if pc:
-            lines += ["", "Per-class recall, unseen actors: " + ", ".join(f"{k} {v:.0%}" for k, v in pc.items())]
+            lines += [
+                "",
+                "Per-class recall, unseen actors: " + ", ".join(f"{k} {v:.0%}" for k, v in pc.items()),
+            ]
     if summary["expect"]:
         lines += ["", summary["expect"]]
     return "\n".join(lines) + "\n"
@@ -588,19 +712,32 @@ def score_summary(card: dict) -> dict:
         row = {k: s.get(k, 0.0) for k in ("accuracy", "uar", "macro_f1")}
         if p.startswith("corpora:"):
             fold = (s.get("folds") or [{}])[0]
-            off.append(row | {"corpus": p.split(":", 1)[1], "trained_on": fold.get("trained_on", []),
-                              "n_classes": len(s.get("labels", []))})  # fmt: skip
+            off.append(
+                row
+                | {
+                    "corpus": p.split(":", 1)[1],
+                    "trained_on": fold.get("trained_on", []),
+                    "n_classes": len(s.get("labels", [])),
+                }
+            )
         else:
-            what = ("unseen RAVDESS actors, 6 folds" if p == "actors"
-                    else "stratified 80/20, 5 seeds: the same speakers on both sides")  # fmt: skip
+            what = (
+                "unseen RAVDESS actors, 6 folds"
+                if p == "actors"
+                else "stratified 80/20, 5 seeds: the same speakers on both sides"
+            )
             inside.append(row | {"protocol": p, "what": what})
     expect = ""
     if off:
         lo, hi = min(r["accuracy"] for r in off), max(r["accuracy"] for r in off)
-        expect = (f"What to expect on a new voice: {lo:.0%} to {hi:.0%} of notes right, by how far the voice, "
-                  "language and microphone are from the training corpora (leave-one-corpus-out). The unseen-actor "
-                  "number is higher because those actors share the corpus's sentences and studio.")  # fmt: skip
+        expect = (
+            f"What to expect on a new voice: {lo:.0%} to {hi:.0%} of notes right, by how far the voice, "
+            "language and microphone are from the training corpora (leave-one-corpus-out). The unseen-actor "
+            "number is higher because those actors share the corpus's sentences and studio."
+        )
     elif inside:
-        expect = ("The unseen-actor number holds for voices like the corpus's own; other voices, words and "
-                  "microphones score lower (measure with `ser evaluate --protocol corpora`).")  # fmt: skip
+        expect = (
+            "The unseen-actor number holds for voices like the corpus's own; other voices, words and "
+            "microphones score lower (measure with `ser evaluate --protocol corpora`)."
+        )
     return {"off_corpus": off, "inside": inside, "expect": expect}

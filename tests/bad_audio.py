@@ -74,10 +74,14 @@ def wav_header(*, rate: int, data_bytes: int, channels: int = 1, bits: int = 16)
     """A canonical 44-byte PCM WAV header that *claims* ``rate`` and ``data_bytes`` (whatever follows)."""
     block = channels * bits // 8
     return (
-        b"RIFF" + struct.pack("<I", min(0xFFFFFFFF, 36 + data_bytes)) + b"WAVE"
-        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits)
-        + b"data" + struct.pack("<I", min(0xFFFFFFFF, data_bytes))
-    )  # fmt: skip
+        b"RIFF"
+        + struct.pack("<I", min(0xFFFFFFFF, 36 + data_bytes))
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, bits)
+        + b"data"
+        + struct.pack("<I", min(0xFFFFFFFF, data_bytes))
+    )
 
 
 def png() -> bytes:
@@ -87,8 +91,12 @@ def png() -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def long_flac(seconds: float, sr: int = 8_000) -> bytes:

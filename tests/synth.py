@@ -7,8 +7,14 @@ import numpy as np
 SR = 16_000
 
 
-def tone(freq: float = 220.0, seconds: float = 2.0, sr: int = SR, amp: float = 0.3, vibrato: float = 0.0,
-         seed: int = 0) -> np.ndarray:
+def tone(
+    freq: float = 220.0,
+    seconds: float = 2.0,
+    sr: int = SR,
+    amp: float = 0.3,
+    vibrato: float = 0.0,
+    seed: int = 0,
+) -> np.ndarray:
     """A voiced-speech-like test signal: a harmonic tone with slow amplitude modulation, float32."""
     t = np.arange(int(seconds * sr)) / sr
     f = freq * (1 + vibrato * np.sin(2 * np.pi * 5 * t))
@@ -19,12 +25,23 @@ def tone(freq: float = 220.0, seconds: float = 2.0, sr: int = SR, amp: float = 0
 
 
 def noise(seconds: float = 2.0, sr: int = SR, amp: float = 0.2, seed: int = 0) -> np.ndarray:
-    return (amp * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32).clip(-1, 1)
+    return (
+        (amp * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32).clip(-1, 1)
+    )
 
 
-def random_model(*, seed: int = 0, n: int = 96, hidden: tuple[int, ...] = (16,), max_iter: int = 30,
-                 fit_seed: int = 0, speakers: int = 0, min_speaker_clips: int = 5, card: dict | None = None,
-                 preset: str = "rich"):
+def random_model(
+    *,
+    seed: int = 0,
+    n: int = 96,
+    hidden: tuple[int, ...] = (16,),
+    max_iter: int = 30,
+    fit_seed: int = 0,
+    speakers: int = 0,
+    min_speaker_clips: int = 5,
+    card: dict | None = None,
+    preset: str = "rich",
+):
     """A tiny model fitted on ``n`` random vectors of the 'rich' preset's size, labels cycling through the
     eight emotions (``preset``'s size): fast, independent of the shipped model, and its predictions differ
     between clips.
@@ -40,6 +57,14 @@ def random_model(*, seed: int = 0, n: int = 96, hidden: tuple[int, ...] = (16,),
     card = card if card is not None else {"data": "random (tests)"}
     if speakers:
         groups = np.array([f"s{i % speakers}" for i in range(n)])
-        return fit_adaptive(X, y, groups, features=cfg, params=params, seed=fit_seed,
-                            min_speaker_clips=min_speaker_clips, card=card)  # fmt: skip
+        return fit_adaptive(
+            X,
+            y,
+            groups,
+            features=cfg,
+            params=params,
+            seed=fit_seed,
+            min_speaker_clips=min_speaker_clips,
+            card=card,
+        )
     return fit(X, y, features=cfg, params=params, seed=fit_seed, card=card)

@@ -39,19 +39,30 @@ def _ffmpeg_encode(wav: bytes, ext: str, *args: str) -> bytes:
     assert exe, "ffmpeg (system or imageio-ffmpeg) must be available"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"out.{ext}"
-        subprocess.run([exe, "-loglevel", "error", "-f", "wav", "-i", "-", *args, str(out)],
-                       input=wav, capture_output=True, check=True, timeout=60)  # fmt: skip
+        subprocess.run(
+            [exe, "-loglevel", "error", "-f", "wav", "-i", "-", *args, str(out)],
+            input=wav,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
         return out.read_bytes()
 
 
 @pytest.mark.parametrize(
     ("fmt", "subtype", "sr"),
     [
-        ("WAV", "PCM_16", 16000), ("WAV", "PCM_24", 96000), ("WAV", "PCM_32", 44100), ("WAV", "FLOAT", 22050),
-        ("WAV", "PCM_U8", 8000), ("FLAC", None, 48000), ("OGG", "OPUS", 48000), ("OGG", "VORBIS", 44100),
+        ("WAV", "PCM_16", 16000),
+        ("WAV", "PCM_24", 96000),
+        ("WAV", "PCM_32", 44100),
+        ("WAV", "FLOAT", 22050),
+        ("WAV", "PCM_U8", 8000),
+        ("FLAC", None, 48000),
+        ("OGG", "OPUS", 48000),
+        ("OGG", "VORBIS", 44100),
         ("MP3", None, 44100),
     ],
-)  # fmt: skip
+)
 def test_formats_decode_to_16k_mono(fmt, subtype, sr):
     y = tone(300, 1.5, sr=sr)
     out = decode(_write(y, sr, fmt, subtype))
@@ -104,9 +115,12 @@ def test_empty():
 
 @pytest.mark.parametrize(
     ("data", "what"),
-    [(b"hello, this is not audio at all\n" * 20, "text"), (b"\x89PNG\r\n\x1a\n" + bytes(200), "image"),
-     (b"%PDF-1.4\n" + bytes(100), "document")],
-)  # fmt: skip
+    [
+        (b"hello, this is not audio at all\n" * 20, "text"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(200), "image"),
+        (b"%PDF-1.4\n" + bytes(100), "document"),
+    ],
+)
 def test_not_audio_is_named(data, what):
     with pytest.raises(UnsupportedFormatError, match=what):
         decode(data)
@@ -171,9 +185,14 @@ def test_nan_samples_are_corrupt():
 
 def _wav_with_rate(rate: int, n: int = 16000) -> bytes:
     pcm = (tone(200, n / SR) * 32767).astype("<i2").tobytes()
-    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16
-    ) + b"data" + struct.pack("<I", len(pcm))  # fmt: skip
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(pcm))
+    )
     return header + pcm
 
 

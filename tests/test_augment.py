@@ -166,7 +166,17 @@ def test_training_set_adds_the_copies_of_those_rows_only():
     np.testing.assert_array_equal(X[3:6], ds.X[rows] + 100.0)
     np.testing.assert_array_equal(X[6:9], ds.X[rows] - 100.0)
     assert y.tolist() == ds.y[rows].tolist() * 3
-    assert g.tolist() == ["s0", "s0", "s1", "s0~noise", "s0~noise", "s1~noise", "s0~gain", "s0~gain", "s1~gain"]
+    assert g.tolist() == [
+        "s0",
+        "s0",
+        "s1",
+        "s0~noise",
+        "s0~noise",
+        "s1~noise",
+        "s0~gain",
+        "s0~gain",
+        "s1~gain",
+    ]
 
 
 def test_cross_validation_never_trains_on_copies_of_test_speakers(monkeypatch):

@@ -18,8 +18,9 @@ from ser_core.model import load_model
 
 def run(*args, cwd=None):
     """Run the CLI in a subprocess as a user would; returns (code, stdout, stderr)."""
-    p = subprocess.run([sys.executable, "-m", "ser_core.cli", *args], capture_output=True, text=True,
-                       timeout=240, cwd=cwd)  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, "-m", "ser_core.cli", *args], capture_output=True, text=True, timeout=240, cwd=cwd
+    )
     return p.returncode, p.stdout, p.stderr
 
 
@@ -31,8 +32,11 @@ def labelled(tmp_path_factory):
     for spk in range(3):
         for i in range(4):
             s = spk * 10 + i
-            for lab, y in {"sad": tone(110 + 3 * i, 1.2, amp=0.1, seed=s), "angry": tone(320 + 5 * i, 1.2, amp=0.6, seed=s),
-                           "fearful": noise(1.2, amp=0.15, seed=s)}.items():  # fmt: skip
+            for lab, y in {
+                "sad": tone(110 + 3 * i, 1.2, amp=0.1, seed=s),
+                "angry": tone(320 + 5 * i, 1.2, amp=0.6, seed=s),
+                "fearful": noise(1.2, amp=0.15, seed=s),
+            }.items():
                 name = f"{lab}_{spk}_{i}.wav"
                 (root / name).write_bytes(encode(y, SR, "WAV"))
                 rows.append(f"{name},{lab},spk{spk}")
@@ -65,8 +69,25 @@ def test_evaluate_json(labelled, capsys):
 
 def test_evaluate_confusion_png_and_classes(labelled, tmp_path, capsys):
     png = tmp_path / "cm.png"
-    assert main(["evaluate", "--data", str(labelled), "--protocol", "random", "--classes", "sad,angry",
-                 "--confusion", str(png), "--json", "--jobs", "1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(labelled),
+                "--protocol",
+                "random",
+                "--classes",
+                "sad,angry",
+                "--confusion",
+                str(png),
+                "--json",
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert res["labels"] == ["sad", "angry"] and res["n_files"] == 24
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -74,12 +95,14 @@ def test_evaluate_confusion_png_and_classes(labelled, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["evaluate", "--data", "/nonexistent", "--json"], "not found"),
-     (["evaluate", "--data", ".", "--classes", "calm,bored"], "unknown class 'bored'"),
-     (["evaluate", "--data", ".", "--preset", "huge"], "unknown preset"),
-     (["info", "/nonexistent.npz"], "not found"),
-     (["frobnicate"], "invalid choice")],
-)  # fmt: skip
+    [
+        (["evaluate", "--data", "/nonexistent", "--json"], "not found"),
+        (["evaluate", "--data", ".", "--classes", "calm,bored"], "unknown class 'bored'"),
+        (["evaluate", "--data", ".", "--preset", "huge"], "unknown preset"),
+        (["info", "/nonexistent.npz"], "not found"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_errors_exit_2_with_one_line(args, message):
     code, stdout, stderr = run(*args)
     assert code == 2
@@ -99,7 +122,9 @@ def test_predict_bad_files_exit_2_one_line_each(tmp_path):
 
 
 def test_nested_selection_reports_the_choice_per_fold(labelled, capsys):
-    assert main(["evaluate", "--data", str(labelled), "--nested", "seed,compact", "--json", "--jobs", "1"]) == 0
+    assert (
+        main(["evaluate", "--data", str(labelled), "--nested", "seed,compact", "--json", "--jobs", "1"]) == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert res["protocol"] == "actors-nested" and res["n_files"] == 36 and len(res["folds"]) == 3
     for fold in res["folds"]:
@@ -113,16 +138,22 @@ def test_nested_selection_reports_the_choice_per_fold(labelled, capsys):
 def test_nested_needs_two_presets_and_the_actor_protocol(labelled):
     code, _, stderr = run("evaluate", "--data", str(labelled), "--nested", "rich")
     assert code == 2 and "at least two presets" in stderr
-    code, _, stderr = run("evaluate", "--data", str(labelled), "--nested", "seed,rich", "--protocol", "random")
+    code, _, stderr = run(
+        "evaluate", "--data", str(labelled), "--nested", "seed,rich", "--protocol", "random"
+    )
     assert code == 2 and "--nested works with --protocol actors" in stderr
 
 
 def test_train_calibrates_and_evaluate_measures_calibration(labelled, tmp_path, capsys):
     png = tmp_path / "rel.png"
-    assert main(["evaluate", "--data", str(labelled), "--calibration", str(png), "--json", "--jobs", "1"]) == 0
+    assert (
+        main(["evaluate", "--data", str(labelled), "--calibration", str(png), "--json", "--jobs", "1"]) == 0
+    )
     cal = json.loads(capsys.readouterr().out)["calibration"]
     assert set(cal) >= {"ece_before", "ece_after", "temperatures"} and len(cal["temperatures"]) == 3
-    assert cal["accuracy_before"] == cal["accuracy_after"]  # clear-cut data: the networks agree, T moves no argmax
+    assert (
+        cal["accuracy_before"] == cal["accuracy_after"]
+    )  # clear-cut data: the networks agree, T moves no argmax
     assert png.read_bytes()[:4] == b"\x89PNG"
     out = tmp_path / "m.npz"
     assert main(["train", "--data", str(labelled), "--out", str(out), "-q", "--jobs", "1"]) == 0
@@ -132,8 +163,21 @@ def test_train_calibrates_and_evaluate_measures_calibration(labelled, tmp_path, 
 
 
 def test_evaluate_conditions_reports_drops(labelled, capsys):
-    assert main(["evaluate", "--data", str(labelled), "--conditions", "clean,discord,gain-12", "--json",
-                 "--jobs", "1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(labelled),
+                "--conditions",
+                "clean,discord,gain-12",
+                "--json",
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)["conditions"]
     assert list(res) == ["clean", "discord", "gain-12"]
     assert res["clean"]["drop_vs_clean"] == 0.0
@@ -151,10 +195,28 @@ def test_train_with_augmentation_records_it_and_caches_the_copies(labelled, tmp_
     from pathlib import Path
 
     out = tmp_path / "m.npz"
-    assert main(["train", "--data", str(labelled), "--out", str(out), "-q", "--jobs", "1",
-                 "--augment", "noise,gain", "--no-evaluate"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(labelled),
+                "--out",
+                str(out),
+                "-q",
+                "--jobs",
+                "1",
+                "--augment",
+                "noise,gain",
+                "--no-evaluate",
+            ]
+        )
+        == 0
+    )
     assert load_model(out).card["data"]["augmented"] == ["noise", "gain"]
-    assert "Training augmentation: one copy of every clip per noise, gain" in out.with_suffix(".md").read_text()
+    assert (
+        "Training augmentation: one copy of every clip per noise, gain" in out.with_suffix(".md").read_text()
+    )
     cache = Path(os.environ["SER_CACHE_DIR"])
     for name in ("noise", "gain"):
         assert len(list(cache.rglob(f"*.{name}-a*.npy"))) == 36  # one cached copy per clip
@@ -166,11 +228,26 @@ def test_unknown_augmentation_exits_2(labelled):
 
 
 def test_nested_selection_among_augmentation_sets(labelled, capsys):
-    assert main(["evaluate", "--data", str(labelled), "--nested", "seed@none,seed@gain+noise", "--json",
-                 "--jobs", "1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(labelled),
+                "--nested",
+                "seed@none,seed@gain+noise",
+                "--json",
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert len(res["folds"]) == 3
     for fold in res["folds"]:
         assert set(fold["inner_accuracy"]) == {"seed@none", "seed@gain+noise"}
-    code, _, stderr = run("evaluate", "--data", str(labelled), "--nested", "seed,compact", "--augment", "gain")
+    code, _, stderr = run(
+        "evaluate", "--data", str(labelled), "--nested", "seed,compact", "--augment", "gain"
+    )
     assert code == 2 and "per candidate" in stderr

@@ -104,8 +104,14 @@ def test_trained_model_measures_on_test_data_but_fits_without_it(corpora, monkey
     fitted: list[int] = []
     original = wf.fit_adaptive
     monkeypatch.setattr(wf, "fit_adaptive", lambda X, *a, **k: fitted.append(len(X)) or original(X, *a, **k))
-    model = train_model([corpora["alpha"], corpora["beta"]], preset="seed", protocols=(),
-                        test_data=[corpora["savee"]], n_jobs=1, calibrate_model=False)  # fmt: skip
+    model = train_model(
+        [corpora["alpha"], corpora["beta"]],
+        preset="seed",
+        protocols=(),
+        test_data=[corpora["savee"]],
+        n_jobs=1,
+        calibrate_model=False,
+    )
     assert fitted == [24 + 18]  # alpha's and beta's clips, none of savee's 16
     assert {"corpora:alpha", "corpora:beta", "corpora:savee"} <= set(model.card["scores"])
     assert model.card["data"]["test_only"] == ["savee"]
@@ -155,12 +161,37 @@ def test_cli_leave_one_corpus_out_and_refusal(corpora, capsys, tmp_path):
     from ser_core.cli import main
 
     a, b, s = (str(corpora[k]) for k in ("alpha", "beta", "savee"))
-    assert main(["evaluate", "--protocol", "corpora", "--data", a, "--data", b, "--test-data", s, "--preset", "seed",
-                 "--json", "-q", "--jobs", "1", "--confusion", str(tmp_path / "cm.png")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                "--protocol",
+                "corpora",
+                "--data",
+                a,
+                "--data",
+                b,
+                "--test-data",
+                s,
+                "--preset",
+                "seed",
+                "--json",
+                "-q",
+                "--jobs",
+                "1",
+                "--confusion",
+                str(tmp_path / "cm.png"),
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert set(res["corpora"]) == {"alpha", "beta", "savee"}
     assert (tmp_path / "cm-savee.png").read_bytes().startswith(b"\x89PNG")
-    assert main(["train", "--data", a, "--data", s, "--preset", "seed", "-q", "--out", str(tmp_path / "m.npz")]) == 2
+    assert (
+        main(["train", "--data", a, "--data", s, "--preset", "seed", "-q", "--out", str(tmp_path / "m.npz")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "evaluation only" in err and "\n" not in err
     assert main(["evaluate", "--data", a, "--test-data", s, "--preset", "seed", "-q"]) == 2
@@ -182,5 +213,8 @@ def test_bad_corpus_options_are_refused(corpora, capsys):
     with pytest.raises(ConfigError, match="unknown head 'svm'; choose mlp or logreg"):
         fit(ds.X, ds.y, features=_seed(), params=MLPParams(head="svm"))
     # One corpus that may train, nothing to hold out against it: one line, exit 2.
-    assert main(["evaluate", "--protocol", "corpora", "--data", str(corpora["savee"]), "--preset", "seed", "-q"]) == 2
+    assert (
+        main(["evaluate", "--protocol", "corpora", "--data", str(corpora["savee"]), "--preset", "seed", "-q"])
+        == 2
+    )
     assert "at least two corpora" in capsys.readouterr().err

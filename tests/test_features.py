@@ -123,7 +123,9 @@ def test_level_normalisation_makes_features_gain_invariant():
     assert abs(20 * np.log10(loud) - LEVEL_DBFS) < 0.1
     cfg = get_preset("compact-level")
     np.testing.assert_allclose(extract(y * 0.25, cfg), extract(y, cfg), rtol=1e-3, atol=1e-3)
-    assert not np.allclose(extract(y * 0.25, get_preset("compact")), extract(y, get_preset("compact")), atol=1e-3)
+    assert not np.allclose(
+        extract(y * 0.25, get_preset("compact")), extract(y, get_preset("compact")), atol=1e-3
+    )
     assert np.array_equal(normalize_level(np.zeros(SR, np.float32), SR), np.zeros(SR, np.float32))
 
 

@@ -20,8 +20,13 @@ pytestmark = pytest.mark.timeout(120)
 SR = 16_000
 LIMITS = Limits(max_seconds=2.0, ffmpeg_timeout=10.0)
 MAX_CALL_S = 5.0
-FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _seeds() -> dict[str, bytes]:
@@ -88,14 +93,22 @@ def test_random_bytes(data):
 
 
 @FUZZ
-@given(data=st.sampled_from(sorted(SEEDS)).flatmap(
-    lambda k: st.binary(min_size=4, max_size=2048).map(lambda tail, k=k: SEEDS[k][:64] + tail)))  # fmt: skip
+@given(
+    data=st.sampled_from(sorted(SEEDS)).flatmap(
+        lambda k: st.binary(min_size=4, max_size=2048).map(lambda tail, k=k: SEEDS[k][:64] + tail)
+    )
+)
 def test_valid_header_random_body(data):
     check(data)
 
 
-@settings(max_examples=50, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=mutated())
 def test_mutated_valid_files(data):
     check(data)

@@ -163,7 +163,9 @@ def test_predict_from_bytes_gives_timeline_for_long_clips():
     assert short.label == max(short.probabilities, key=short.probabilities.get)
     long = model.predict(encode(tone(200, 9.0), SR, "OGG", "OPUS"))
     assert len(long.timeline) >= 5
-    assert long.timeline[0].start_s == 0 and long.timeline[-1].end_s == pytest.approx(long.duration_s, abs=0.01)
+    assert long.timeline[0].start_s == 0 and long.timeline[-1].end_s == pytest.approx(
+        long.duration_s, abs=0.01
+    )
     d = long.to_dict()
     assert set(d) >= {"label", "confidence", "probabilities", "timeline", "model_version", "uncertain"}
 
@@ -192,7 +194,9 @@ def test_profile_of_another_feature_size_is_ignored():
     from ser_core.train import fit_adaptive
 
     X, y, cfg = _toy()
-    model = fit_adaptive(X, y, np.array(["a", "b"] * (len(y) // 2)), features=cfg, params=SMALL, min_speaker_clips=1)
+    model = fit_adaptive(
+        X, y, np.array(["a", "b"] * (len(y) // 2)), features=cfg, params=SMALL, min_speaker_clips=1
+    )
     foreign = SpeakerProfile.of(np.ones((3, 7)))
     assert not model.predict(encode(tone(200, 1.0), SR, "WAV"), speaker=foreign).speaker_adapted
 
@@ -235,7 +239,9 @@ def test_shipped_model_loads_with_its_card():
     data = model.card["data"]
     assert set(data["corpora"]) == {"ravdess", "nemo"} and data["n_clips"] == 1440 + 4481
     assert set(data["test_only"]) == {"savee", "emodb"}
-    assert all(scores[f"corpora:{c}"]["folds"][0]["trained_on"] == ["nemo", "ravdess"] for c in data["test_only"])
+    assert all(
+        scores[f"corpora:{c}"]["folds"][0]["trained_on"] == ["nemo", "ravdess"] for c in data["test_only"]
+    )
     assert data["licence"].count("CC BY-NC-SA") == 2 and model.features.encoder == "whisper-base"
     assert (default_model_path().with_suffix(".md")).read_text().startswith("# Model card")
 

@@ -67,8 +67,11 @@ def test_model_predict_on_the_corpus(model, case_id):
 def _ser_predict(model_file: Path, files: list[Path]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ser_core.cli", "predict", *map(str, files), "--model", str(model_file)],
-        cwd=ROOT, capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 def test_ser_predict_refuses_each_bad_file_with_one_line_and_exit_2(model, model_file, corpus_dir):
@@ -162,9 +165,27 @@ def test_a_600_s_ogg_opus_is_refused_with_little_memory(tmp_path):
     exe = ffmpeg_exe()
     assert exe, "ffmpeg (system or imageio-ffmpeg) is required"
     out = tmp_path / "600s.ogg"
-    subprocess.run([exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=220:duration=600:sample_rate=16000", "-c:a", "libopus", "-b:a", "6k",
-                    "-compression_level", "0", str(out)], check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:duration=600:sample_rate=16000",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "6k",
+            "-compression_level",
+            "0",
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
     data = out.read_bytes()
     assert len(data) < 2**20
     err, peak = _peak_python_alloc(lambda: decode(data, limits=Limits(max_seconds=120)))
@@ -241,8 +262,13 @@ def test_real_ffmpeg_timeout_leaves_no_ffmpeg_child(tmp_path):
     exe = ffmpeg_exe()
     assert exe, "ffmpeg (system or imageio-ffmpeg) is required"
     out = tmp_path / "x.m4a"
-    subprocess.run([exe, "-nostdin", "-loglevel", "error", "-f", "wav", "-i", "-", "-c:a", "aac", str(out)],
-                   input=encode(tone(200, 3.0), 16_000, "WAV"), check=True, capture_output=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [exe, "-nostdin", "-loglevel", "error", "-f", "wav", "-i", "-", "-c:a", "aac", str(out)],
+        input=encode(tone(200, 3.0), 16_000, "WAV"),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     with pytest.raises(DecodeTimeoutError):
         decode(out.read_bytes(), limits=Limits(ffmpeg_timeout=0.001))
     assert not [c for c in _children(os.getpid()) if "ffmpeg" in c[1]]
@@ -270,9 +296,12 @@ def _sources() -> list[Path]:
 
 @pytest.mark.parametrize(("pattern", "what"), UNSAFE, ids=[w for _, w in UNSAFE])
 def test_no_code_executing_loader_in_the_sources(pattern, what):
-    hits = [f"{f.relative_to(ROOT)}:{n}" for f in _sources()
-            for n, line in enumerate(f.read_text().splitlines(), 1)
-            if pattern.search(line.split("#", 1)[0])]  # fmt: skip
+    hits = [
+        f"{f.relative_to(ROOT)}:{n}"
+        for f in _sources()
+        for n, line in enumerate(f.read_text().splitlines(), 1)
+        if pattern.search(line.split("#", 1)[0])
+    ]
     assert not hits, f"{what} in {hits}"
 
 

@@ -30,7 +30,9 @@ def test_normalize_uses_floor_and_population_variance():
     one = SpeakerProfile.of(np.array([[1.0, 1.0]]))
     np.testing.assert_allclose(one.normalize(np.array([[3.0, 5.0]]), pop), [[1.0, 2.0]])  # one note: pop var
     flat = SpeakerProfile.of(np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]))
-    np.testing.assert_allclose(flat.normalize(np.array([[1.0, 1.0]]), pop), [[0.0, 1 / np.sqrt(VAR_FLOOR * 4)]])
+    np.testing.assert_allclose(
+        flat.normalize(np.array([[1.0, 1.0]]), pop), [[0.0, 1 / np.sqrt(VAR_FLOOR * 4)]]
+    )
 
 
 def test_normalize_by_speaker_removes_speaker_offsets():

@@ -64,8 +64,17 @@ def test_leading_and_trailing_silence_are_trimmed(floor):
 
 
 def test_a_long_pause_is_shortened_and_a_short_one_kept():
-    y = np.concatenate([silence(0.5), tone(180, 1.0), silence(1.0), tone(180, 1.0), silence(0.2),
-                        tone(180, 1.0), silence(0.5)])  # fmt: skip
+    y = np.concatenate(
+        [
+            silence(0.5),
+            tone(180, 1.0),
+            silence(1.0),
+            tone(180, 1.0),
+            silence(0.2),
+            tone(180, 1.0),
+            silence(0.5),
+        ]
+    )
     mask = speech_mask(y, SR)
     (a, b), (c, d) = kept_runs(mask)  # the long pause splits the kept frames in two, the short one does not
     margins = EDGE_S + PAUSE_KEEP_S  # before the first word or after the last, and 100 ms of the long pause

@@ -23,8 +23,17 @@ log = logging.getLogger(__name__)
 
 CHART_NAME = "stats.png"
 #: Presets offered by ``/emotion retrain`` (the keys of ``ser_core.features.PRESETS``; a test checks that).
-Preset = Literal["whisper-mid", "whisper-base", "whisper-tiny", "compact-whisper", "rich", "compact", "compact-level",
-                 "compact-trim", "seed"]
+Preset = Literal[
+    "whisper-mid",
+    "whisper-base",
+    "whisper-tiny",
+    "compact-whisper",
+    "rich",
+    "compact",
+    "compact-level",
+    "compact-trim",
+    "seed",
+]
 ADMIN_ONLY = "Only server administrators or the bot's admins (SER_ADMIN_IDS) can {what}."
 
 
@@ -227,12 +236,16 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
                     None, bot.models.promote, cand.path, cand.version
                 )
                 new = await bot.install_model(target, previous=bot.model_path)
-                text = (f"✅ Retrained in {took} on {len(extra)} kept clip(s) plus the data set: model "
-                        f"`{new.version}` is now live instead of `{old.version}` ({why}); `/emotion rollback` "
-                        "restores the previous one.")  # fmt: skip
+                text = (
+                    f"✅ Retrained in {took} on {len(extra)} kept clip(s) plus the data set: model "
+                    f"`{new.version}` is now live instead of `{old.version}` ({why}); `/emotion rollback` "
+                    "restores the previous one."
+                )
             else:
-                text = (f"⏹️ Retrained in {took}, but kept model `{old.version}`: {why}; run "
-                        f"`/emotion retrain force:True` to use the new one anyway.")  # fmt: skip
+                text = (
+                    f"⏹️ Retrained in {took}, but kept model `{old.version}`: {why}; run "
+                    f"`/emotion retrain force:True` to use the new one anyway."
+                )
                 cand.path.unlink(missing_ok=True)
         except RetrainError as exc:
             text = f"❌ Retraining failed: {exc}; the bot keeps using model `{bot.model.version}`."

@@ -70,8 +70,11 @@ def make_labelled_folder(root):
     for spk in range(3):
         for i in range(4):
             s = spk * 10 + i
-            clips = {"sad": tone(110 + 3 * i, 1.2, amp=0.1, seed=s), "angry": tone(320 + 5 * i, 1.2, amp=0.6, seed=s),
-                     "fearful": noise(1.2, amp=0.15, seed=s)}  # fmt: skip
+            clips = {
+                "sad": tone(110 + 3 * i, 1.2, amp=0.1, seed=s),
+                "angry": tone(320 + 5 * i, 1.2, amp=0.6, seed=s),
+                "fearful": noise(1.2, amp=0.15, seed=s),
+            }
             for lab, y in clips.items():
                 name = f"{lab}_{spk}_{i}.wav"
                 (root / name).write_bytes(encode(y, 16_000, "WAV"))

@@ -153,15 +153,17 @@ async def test_listen_off_stops_automatic_replies(fake, bot, voice_ogg):
     assert "Manage Server" in (await fake.wait_interaction(refused, kinds=("callback",))).content
     assert await bot.storage.is_listening(fake.channel_id)
 
-    off = await fake.slash("emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}],
-                           permissions=MANAGE_GUILD)  # fmt: skip
+    off = await fake.slash(
+        "emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}], permissions=MANAGE_GUILD
+    )
     assert "off" in (await fake.wait_interaction(off, kinds=("callback",))).content
     note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
     with pytest.raises(asyncio.TimeoutError):
         await fake.wait_for_reply(note["id"], timeout=1.0)
 
-    on = await fake.slash("emotion", "listen", [{"type": 3, "name": "mode", "value": "on"}],
-                          permissions=ADMINISTRATOR)  # fmt: skip
+    on = await fake.slash(
+        "emotion", "listen", [{"type": 3, "name": "mode", "value": "on"}], permissions=ADMINISTRATOR
+    )
     await fake.wait_interaction(on, kinds=("callback",))
     note2 = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
     assert first_emotion((await fake.wait_for_reply(note2["id"])).text) is not None

@@ -35,8 +35,9 @@ def two_models(models_dir: Path) -> tuple[Path, Path]:
     out = []
     models_dir.mkdir(parents=True, exist_ok=True)
     for seed in (1, 2):
-        m = random_model(seed=seed, n=64, hidden=(8,), max_iter=20, fit_seed=seed,
-                         card={"data": f"random seed {seed}"})  # fmt: skip
+        m = random_model(
+            seed=seed, n=64, hidden=(8,), max_iter=20, fit_seed=seed, card={"data": f"random seed {seed}"}
+        )
         tmp = m.save(models_dir / f"tmp-{seed}.npz")  # saving stamps the version
         out.append(tmp.rename(models_dir / f"model-{load_model(tmp).version}.npz"))
     return out[0], out[1]
@@ -46,9 +47,14 @@ async def start_process(
     fake: FakeDiscord, env: dict, cwd: Path, identifies: int
 ) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=cwd, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     deadline = time.monotonic() + 45
     while len(fake.identifies) <= identifies:
         assert proc.returncode is None, (await proc.stderr.read()).decode()[-2000:]
@@ -73,8 +79,11 @@ async def test_kill_9_while_answering_and_swapping_loses_no_answered_result(tmp_
             notes = []
             for i in range(16):  # a different author each: the per-user rate limit stays out of the way
                 author = fake.user(fake.new_id(), f"user{i}")
-                notes.append(await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)],
-                                                     author=author))  # fmt: skip
+                notes.append(
+                    await fake.send_message(
+                        attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=author
+                    )
+                )
                 if i == 5:
                     await fake.slash("emotion", "rollback", user=fake.user(42, "admin"), permissions=0)
             note_ids = {int(n["id"]) for n in notes}
@@ -97,8 +106,9 @@ async def test_kill_9_while_answering_and_swapping_loses_no_answered_result(tmp_
 
         proc = await start_process(fake, env, tmp_path, identifies=1)
         try:
-            note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)],
-                                           author=fake.user(fake.new_id(), "after"))  # fmt: skip
+            note = await fake.send_message(
+                attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=fake.user(fake.new_id(), "after")
+            )
             reply = await fake.wait_for_reply(note["id"], timeout=30)
             assert first_emotion(reply.text) is not None
             footer = reply.embeds[0]["footer"]["text"]
@@ -138,8 +148,13 @@ def test_kill_9_in_the_middle_of_pointer_writes_leaves_a_whole_pointer(tmp_path,
     removes the temp file a kill may leave."""
     store = ModelStore(tmp_path)
     a, b = two_models(store.dir)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(a), str(b)], cwd=ROOT,
-                            env=clean_env(), stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path), str(a), str(b)],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)

@@ -92,8 +92,13 @@ def test_permission_checks():
 def test_aggregate_counts_by_day_and_label():
     now = dt.datetime(2026, 3, 10, 12, tzinfo=dt.timezone.utc).timestamp()
     day = 86400
-    rows = [(now, "sad", 0.5), (now - day, "sad", 0.7), (now - day, "angry", 0.9), (now - 10 * day, "happy", 1.0),
-            (now, "legacy", 0.6)]  # fmt: skip
+    rows = [
+        (now, "sad", 0.5),
+        (now - day, "sad", 0.7),
+        (now - day, "angry", 0.9),
+        (now - 10 * day, "happy", 1.0),
+        (now, "legacy", 0.6),
+    ]
     s = logic.aggregate(rows, days=3, labels=("angry", "sad", "happy"), now=now)
     assert s.total == 4
     assert list(s.counts.items()) == [("sad", 2), ("angry", 1), ("legacy", 1)]

@@ -28,9 +28,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_missing_token_exits_2_with_one_line(tmp_path):
     # cwd without a .env file, so only the environment counts.
     proc = subprocess.run(
-        [sys.executable, "-m", "bot"], cwd=tmp_path, env=clean_env(PYTHONPATH=str(ROOT)),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=clean_env(PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0]
@@ -48,8 +52,9 @@ def test_missing_token_exits_2_with_one_line(tmp_path):
 )
 def test_invalid_setting_exits_2_with_one_line(tmp_path, name, value):
     env = clean_env(PYTHONPATH=str(ROOT), DISCORD_TOKEN="x", **{name: value})
-    proc = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and name in proc.stderr
 
@@ -59,13 +64,21 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
 ):
     async with FakeDiscord() as fake:
         env = clean_env(
-            PYTHONPATH=str(ROOT), DISCORD_TOKEN="process-token", SER_DATA_DIR=str(tmp_path / "data"),
-            SER_MODEL_PATH=str(model_path), **fake.env(),
-        )  # fmt: skip
+            PYTHONPATH=str(ROOT),
+            DISCORD_TOKEN="process-token",
+            SER_DATA_DIR=str(tmp_path / "data"),
+            SER_MODEL_PATH=str(model_path),
+            **fake.env(),
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             await fake.wait_ready(45)
             await asyncio.sleep(
@@ -87,8 +100,14 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
 
 def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
     env = clean_env(PYTHONPATH=str(ROOT), SER_MODEL_PATH=str(model_path))  # no DISCORD_TOKEN
-    proc = subprocess.run([sys.executable, "-m", "bot", "--demo"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     reply = proc.stdout.split("the bot replied:", 1)[1]
     assert first_emotion(reply) is not None
@@ -102,7 +121,13 @@ def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
 )
 def test_demo_with_the_shipped_model(tmp_path):
     """The README's command for people without a token: ``ser-bot --demo`` with no settings at all."""
-    proc = subprocess.run([sys.executable, "-m", "bot", "--demo"], cwd=tmp_path,
-                          env=clean_env(PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "--demo"],
+        cwd=tmp_path,
+        env=clean_env(PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert first_emotion(proc.stdout.split("the bot replied:", 1)[1]) is not None

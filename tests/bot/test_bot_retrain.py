@@ -257,9 +257,15 @@ def test_a_good_pointer_is_used_and_ser_model_path_wins(tmp_path, model_path, mo
 # ---------------------------------------------------------------------------------------------- units
 @pytest.mark.parametrize(
     ("new", "live", "force", "swap"),
-    [(0.80, 0.80, False, True), (0.795, 0.80, False, True), (0.78, 0.80, False, False),
-     (0.50, 0.90, True, True), (0.40, None, False, True), (None, 0.5, False, False)],
-)  # fmt: skip
+    [
+        (0.80, 0.80, False, True),
+        (0.795, 0.80, False, True),
+        (0.78, 0.80, False, False),
+        (0.50, 0.90, True, True),
+        (0.40, None, False, True),
+        (None, 0.5, False, False),
+    ],
+)
 def test_swap_only_if_not_worse_by_more_than_a_point(new, live, force, swap):
     assert decide(new, live, force=force)[0] is swap
 

@@ -108,9 +108,11 @@ async def test_a_failing_database_still_answers_logs_once_and_stats_says_so(
 ):
     caplog.set_level(logging.DEBUG, logger="bot")
     refused = break_storage(bot, reads_too=reads_too)
-    for data, att in [(voice_ogg, fake.voice_attachment(voice_ogg, 2.5)),
-                      (mp3_bytes, fake.add_file(mp3_bytes, "b.mp3", "audio/mpeg")),
-                      (voice_ogg, fake.voice_attachment(voice_ogg, 2.5))]:  # fmt: skip
+    for data, att in [
+        (voice_ogg, fake.voice_attachment(voice_ogg, 2.5)),
+        (mp3_bytes, fake.add_file(mp3_bytes, "b.mp3", "audio/mpeg")),
+        (voice_ogg, fake.voice_attachment(voice_ogg, 2.5)),
+    ]:
         note = await fake.send_message(attachments=[att])
         reply = await fake.wait_for_reply(note["id"], timeout=15)
         assert first_emotion(reply.text) == expected_label(model, data), reply.text
@@ -159,7 +161,7 @@ NOT_ADMIN = ALL_PERMISSIONS & ~ADMINISTRATOR  # every permission but Administrat
         ("retrain", NOT_ADMIN, None, False, "Only server administrators"),
         ("retrain", 0, 43, False, "Only server administrators"),  # an id not in SER_ADMIN_IDS
     ],
-)  # fmt: skip
+)
 async def test_admin_commands_check_rights_server_side(
     fake, bot, command, permissions, user_id, allowed, answer
 ):
@@ -179,8 +181,13 @@ async def test_admin_commands_check_rights_server_side(
 
 async def test_listen_needs_manage_server_even_for_bot_admins(fake, bot):
     """``SER_ADMIN_IDS`` is about the model; switching a server's channel needs that server's permission."""
-    refused = await fake.slash("emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}],
-                               user=fake.user(42, "bot-admin"), permissions=0)  # fmt: skip
+    refused = await fake.slash(
+        "emotion",
+        "listen",
+        [{"type": 3, "name": "mode", "value": "off"}],
+        user=fake.user(42, "bot-admin"),
+        permissions=0,
+    )
     rec = await fake.wait_interaction(refused, kinds=("callback",))
     assert "Manage Server" in rec.content and rec.flags & EPHEMERAL_FLAG
     assert await bot.storage.is_listening(fake.channel_id)
@@ -231,12 +238,22 @@ async def test_a_refused_token_is_not_echoed(tmp_path, model_path):
     root = Path(__file__).resolve().parents[2]
     async with FakeDiscord(valid_token="the-right-token") as fake:
         env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
-        env.update(PYTHONPATH=str(root), DISCORD_TOKEN=SECRET, SER_DATA_DIR=str(tmp_path / "data"),
-                   SER_MODEL_PATH=str(model_path), **fake.env())  # fmt: skip
+        env.update(
+            PYTHONPATH=str(root),
+            DISCORD_TOKEN=SECRET,
+            SER_DATA_DIR=str(tmp_path / "data"),
+            SER_MODEL_PATH=str(model_path),
+            **fake.env(),
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), 45)
         finally:

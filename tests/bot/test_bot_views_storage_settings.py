@@ -16,8 +16,13 @@ from ser_core import EMOTIONS, Prediction, Segment
 
 
 def pred(probs: dict[str, float], timeline=()) -> Prediction:
-    return Prediction(label=max(probs, key=probs.get), probabilities=probs, duration_s=4.0, model_version="v1",
-                      timeline=timeline)  # fmt: skip
+    return Prediction(
+        label=max(probs, key=probs.get),
+        probabilities=probs,
+        duration_s=4.0,
+        model_version="v1",
+        timeline=timeline,
+    )
 
 
 def uniformish(top: str, p_top: float, second: str | None = None, p_second: float = 0.0) -> dict[str, float]:
@@ -59,8 +64,11 @@ def test_uncertain_result_names_the_top_two_in_order():
 
 def test_timeline_merges_runs():
     probs = uniformish("angry", 0.6)
-    segs = (Segment(0.0, 3.0, "angry", probs), Segment(1.5, 4.5, "angry", probs),
-            Segment(3.0, 6.0, "happy", uniformish("happy", 0.5)))  # fmt: skip
+    segs = (
+        Segment(0.0, 3.0, "angry", probs),
+        Segment(1.5, 4.5, "angry", probs),
+        Segment(3.0, 6.0, "happy", uniformish("happy", 0.5)),
+    )
     lines = views.timeline_lines(pred(probs, segs))
     assert len(lines) == 2 and "angry" in lines[0] and "4.5" in lines[0] and "happy" in lines[1]
     embed = views.result_embed(pred(probs, segs))
@@ -75,26 +83,58 @@ def test_chart_is_a_png():
 
 def test_model_embed_leads_with_corpora_it_never_heard():
     def sc(acc, trained_on=None):
-        return {"accuracy": acc, "uar": acc - 0.02, "macro_f1": acc - 0.03, "labels": ["a", "b"],
-                "folds": [{"trained_on": trained_on}] if trained_on else []}  # fmt: skip
+        return {
+            "accuracy": acc,
+            "uar": acc - 0.02,
+            "macro_f1": acc - 0.03,
+            "labels": ["a", "b"],
+            "folds": [{"trained_on": trained_on}] if trained_on else [],
+        }
 
-    card = {"data": {"corpora": {"ravdess": {"title": "RAVDESS speech", "n_clips": 1440, "licence": "CC BY-NC-SA 4.0"}}},
-            "scores": {"actors": sc(0.74), "corpora:savee": sc(0.48, ["ravdess", "nemo"]),
-                       "corpora:emodb": sc(0.65, ["ravdess", "nemo"])},
-            "trained": "2026-01-01"}  # fmt: skip
+    card = {
+        "data": {
+            "corpora": {"ravdess": {"title": "RAVDESS speech", "n_clips": 1440, "licence": "CC BY-NC-SA 4.0"}}
+        },
+        "scores": {
+            "actors": sc(0.74),
+            "corpora:savee": sc(0.48, ["ravdess", "nemo"]),
+            "corpora:emodb": sc(0.65, ["ravdess", "nemo"]),
+        },
+        "trained": "2026-01-01",
+    }
     text = embed_text(views.model_embed(card, labels=EMOTIONS, version="v9"))
-    for s in ("v9", "RAVDESS speech: 1440 clips, CC BY-NC-SA 4.0", "**savee** (trained on ravdess + nemo): 48%",
-              "**emodb** (trained on ravdess + nemo): 65%", "unseen RAVDESS actors", "74%", "48% to 65% of notes right",
-              "2026-01-01", ", ".join(EMOTIONS)):  # fmt: skip
+    for s in (
+        "v9",
+        "RAVDESS speech: 1440 clips, CC BY-NC-SA 4.0",
+        "**savee** (trained on ravdess + nemo): 48%",
+        "**emodb** (trained on ravdess + nemo): 65%",
+        "unseen RAVDESS actors",
+        "74%",
+        "48% to 65% of notes right",
+        "2026-01-01",
+        ", ".join(EMOTIONS),
+    ):
         assert s in text, s
     assert text.index("never heard") < text.index("Inside its training corpora")
-    old = embed_text(views.model_embed({"data": "RAVDESS speech", "created": "2026"}, labels=EMOTIONS, version="v1"))
+    old = embed_text(
+        views.model_embed({"data": "RAVDESS speech", "created": "2026"}, labels=EMOTIONS, version="v1")
+    )
     assert "not evaluated" in old and "RAVDESS speech" in old
 
 
 def det(user: int, t: float, label: str = "sad") -> Detection:
-    return Detection(guild_id=1, channel_id=2, user_id=user, message_id=int(t), created_at=t, label=label,
-                     confidence=0.5, probabilities={label: 0.5, "calm": 0.5}, duration_s=2.0, model_version="v")  # fmt: skip
+    return Detection(
+        guild_id=1,
+        channel_id=2,
+        user_id=user,
+        message_id=int(t),
+        created_at=t,
+        label=label,
+        confidence=0.5,
+        probabilities={label: 0.5, "calm": 0.5},
+        duration_s=2.0,
+        model_version="v",
+    )
 
 
 async def test_storage_schema_wal_and_queries(tmp_path):
@@ -121,8 +161,17 @@ async def test_storage_schema_wal_and_queries(tmp_path):
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     cols = {r[1] for r in con.execute("PRAGMA table_info(detections)")}
-    assert {"guild_id", "channel_id", "user_id", "message_id", "created_at", "label", "probabilities",
-            "duration_s", "model_version"} <= cols  # fmt: skip
+    assert {
+        "guild_id",
+        "channel_id",
+        "user_id",
+        "message_id",
+        "created_at",
+        "label",
+        "probabilities",
+        "duration_s",
+        "model_version",
+    } <= cols
     assert not any("audio" in c or "blob" in c for c in cols)
     json.loads(con.execute("SELECT probabilities FROM detections").fetchone()[0])
     con.close()
@@ -133,8 +182,10 @@ async def test_storage_migrates_an_old_database(tmp_path):
 
     path = tmp_path / "old.sqlite3"
     con = sqlite3.connect(path)
-    con.executescript(MIGRATIONS[0] + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
-                      " INSERT INTO schema_version VALUES (1);")  # fmt: skip
+    con.executescript(
+        MIGRATIONS[0] + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        " INSERT INTO schema_version VALUES (1);"
+    )
     con.commit()
     con.close()
     st = await Storage.open(path)
@@ -156,8 +207,15 @@ def test_settings_defaults_and_parsing(tmp_path):
         None,
     )
     assert s.max_bytes == 25 * 1024 * 1024 and str(s.data_dir) == "data"
-    s = Settings.from_env({"DISCORD_TOKEN": "t", "SER_ADMIN_IDS": "1, 2,3", "SER_DEV_GUILD_ID": "99",
-                           "SER_MAX_SECONDS": "30", "SER_DATA_DIR": str(tmp_path)})  # fmt: skip
+    s = Settings.from_env(
+        {
+            "DISCORD_TOKEN": "t",
+            "SER_ADMIN_IDS": "1, 2,3",
+            "SER_DEV_GUILD_ID": "99",
+            "SER_MAX_SECONDS": "30",
+            "SER_DATA_DIR": str(tmp_path),
+        }
+    )
     assert (
         s.admin_ids == {1, 2, 3} and s.dev_guild_id == 99 and s.max_seconds == 30 and s.data_dir == tmp_path
     )
@@ -167,10 +225,15 @@ def test_settings_defaults_and_parsing(tmp_path):
 
 @pytest.mark.parametrize(
     "env",
-    [{}, {"DISCORD_TOKEN": "  "}, {"DISCORD_TOKEN": "t", "SER_MAX_FILE_MB": "0"},
-     {"DISCORD_TOKEN": "t", "SER_DEV_GUILD_ID": "abc"}, {"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": "/no/such"},
-     {"DISCORD_TOKEN": "t", "SER_DISCORD_API_BASE": "ftp://x"}],
-)  # fmt: skip
+    [
+        {},
+        {"DISCORD_TOKEN": "  "},
+        {"DISCORD_TOKEN": "t", "SER_MAX_FILE_MB": "0"},
+        {"DISCORD_TOKEN": "t", "SER_DEV_GUILD_ID": "abc"},
+        {"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": "/no/such"},
+        {"DISCORD_TOKEN": "t", "SER_DISCORD_API_BASE": "ftp://x"},
+    ],
+)
 def test_settings_errors_are_one_line(env):
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
@@ -181,7 +244,9 @@ def test_train_dirs_join_ravdess_and_refuse_evaluation_only_corpora(tmp_path):
     ravdess, nemo, savee = (tmp_path / n for n in ("ravdess", "nemo", "SAVEE"))
     for d in (ravdess, nemo, savee):
         d.mkdir()
-    s = Settings.from_env({"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": str(ravdess), "SER_TRAIN_DIRS": f" {nemo} ,"})
+    s = Settings.from_env(
+        {"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": str(ravdess), "SER_TRAIN_DIRS": f" {nemo} ,"}
+    )
     assert s.training_data == [ravdess, nemo]
     with pytest.raises(SettingsError, match="SAVEE.*evaluation only") as info:
         Settings.from_env({"DISCORD_TOKEN": "t", "SER_TRAIN_DIRS": f"{nemo}:{savee}"})
@@ -195,10 +260,14 @@ async def test_storage_v2_database_gains_feedback_columns_and_profiles(tmp_path)
 
     path = tmp_path / "v2.sqlite3"
     con = sqlite3.connect(path)
-    con.executescript(MIGRATIONS[0] + ";" + MIGRATIONS[1] + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
-                      " INSERT INTO schema_version VALUES (2);")  # fmt: skip
-    con.execute("INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label, confidence,"
-                " probabilities, duration_s, model_version) VALUES (1, 2, 10, 3, 1000.0, 'sad', 0.5, '{}', 2.0, 'v')")  # fmt: skip
+    con.executescript(
+        MIGRATIONS[0] + ";" + MIGRATIONS[1] + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        " INSERT INTO schema_version VALUES (2);"
+    )
+    con.execute(
+        "INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label, confidence,"
+        " probabilities, duration_s, model_version) VALUES (1, 2, 10, 3, 1000.0, 'sad', 0.5, '{}', 2.0, 'v')"
+    )
     con.commit()
     con.close()
     st = await Storage.open(path)
