@@ -480,9 +480,11 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ awaiting results
     async def wait_for(
-        self, predicate: Callable[[Record], bool], timeout: float = 10.0, start: int = 0
+        self, predicate: Callable[[Record], bool], timeout: float = 30.0, start: int = 0
     ) -> Record:
         """The first record (from index ``start``) matching ``predicate``; TimeoutError after ``timeout`` s.
+
+        The 30 s default is a liveness bound, not a speed target: CI machines are shared and can stall for seconds.
 
         Each waiter scans every record once (incrementally), so hundreds of concurrent waiters stay cheap.
         """
@@ -501,7 +503,7 @@ class FakeDiscord:
                 with contextlib.suppress(asyncio.TimeoutError):  # one last scan, then the deadline check
                     await asyncio.wait_for(self._changed.wait(), remaining)
 
-    async def wait_for_reply(self, message_id: int | str, timeout: float = 10.0) -> Record:
+    async def wait_for_reply(self, message_id: int | str, timeout: float = 30.0) -> Record:
         return await self.wait_for(lambda r: r.kind == "message" and r.reply_to == int(message_id), timeout)
 
     def for_interaction(self, interaction: dict) -> list[Record]:
@@ -512,7 +514,7 @@ class FakeDiscord:
         ]
 
     async def wait_interaction(
-        self, interaction: dict, kinds: tuple[str, ...] = ("followup", "edit"), timeout: float = 10.0
+        self, interaction: dict, kinds: tuple[str, ...] = ("followup", "edit"), timeout: float = 30.0
     ) -> Record:
         token = interaction["token"]
         iid = int(interaction["id"])
