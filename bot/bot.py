@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -105,7 +106,7 @@ class EmotionBot(commands.Bot):
         self.retrainer = Retrainer(models_dir=self.models.dir)
         self.storage = storage
         self.worker = worker or Worker()
-        self.rate_limiter = rate_limiter or logic.RateLimiter()
+        self.rate_limiter = rate_limiter or logic.RateLimiter(capacity=settings.rate_limit)
         self._closing = False
         self._jobs: set[asyncio.Task] = set()
         #: False from the first failed storage call until a write succeeds again; logged once per outage.
@@ -229,7 +230,8 @@ class EmotionBot(commands.Bot):
         wait = self.rate_limiter.hit(requester_id if requester_id is not None else user_id)
         if wait:
             return Outcome(
-                error=f"You are sending notes faster than I can listen. Try again in {wait:.0f} s."
+                error=f"You are sending notes faster than I can listen ({self.rate_limiter.capacity} a minute). "
+                f"Try again in {math.ceil(wait)} s."
             )
         try:
             async with self.worker.reserve():

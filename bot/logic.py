@@ -66,7 +66,7 @@ def human_size(n: int) -> str:
 # ---------------------------------------------------------------------------------------------- rate limit
 @dataclass
 class RateLimiter:
-    """Per-key token bucket: ``capacity`` notes, refilled at ``capacity / per`` notes per second."""
+    """Per-key token bucket: ``capacity`` notes, refilled at ``capacity / per`` notes per second; 0 = no limit."""
 
     capacity: int = 5
     per: float = 60.0
@@ -75,6 +75,8 @@ class RateLimiter:
 
     def hit(self, key: int) -> float:
         """Take one token for ``key``. Returns 0.0 if allowed, else the seconds until the next token."""
+        if self.capacity <= 0:
+            return 0.0
         now = self.clock()
         rate = self.capacity / self.per
         tokens, last = self._buckets.get(key, (float(self.capacity), now))

@@ -21,6 +21,8 @@ class Settings:
     max_file_mb: float = 25.0
     max_seconds: float = 120.0
     admin_ids: frozenset[int] = field(default_factory=frozenset)
+    #: Notes analysed per minute per person (a token bucket); 0 turns the limit off.
+    rate_limit: int = 5
     ravdess_dir: Path | None = None
     #: More corpus folders that retraining uses beside ``ravdess_dir`` (e.g. nEMO), from SER_TRAIN_DIRS.
     train_dirs: tuple[Path, ...] = ()
@@ -74,6 +76,7 @@ class Settings:
             max_file_mb=_number("SER_MAX_FILE_MB", get("SER_MAX_FILE_MB"), 25.0, 0.01, 500.0),
             max_seconds=_number("SER_MAX_SECONDS", get("SER_MAX_SECONDS"), 120.0, 1.0, 3600.0),
             admin_ids=_id_list("SER_ADMIN_IDS", get("SER_ADMIN_IDS")),
+            rate_limit=_whole("SER_RATE_LIMIT", get("SER_RATE_LIMIT"), 5, 0, 10_000),
             ravdess_dir=ravdess_dir,
             train_dirs=train_dirs,
             api_base=_url("SER_DISCORD_API_BASE", get("SER_DISCORD_API_BASE"), ("http://", "https://")),
@@ -113,6 +116,14 @@ def _number(name: str, value: str | None, default: float, lo: float, hi: float) 
     if not lo <= number <= hi:
         raise SettingsError(f"{name}={value!r} is out of range; use a number from {lo:g} to {hi:g}.")
     return number
+
+
+def _whole(name: str, value: str | None, default: int, lo: int, hi: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not lo <= int(value) <= hi:
+        raise SettingsError(f"{name}={value!r} is not valid; use a whole number from {lo} to {hi}.")
+    return int(value)
 
 
 def _snowflake(name: str, value: str | None) -> int | None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import re
 
 import pytest
 from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
 
 from bot.fakediscord import EPHEMERAL_FLAG, FakeDiscord
-from bot.logic import ADMINISTRATOR, MANAGE_GUILD, RateLimiter
+from bot.logic import ADMINISTRATOR, MANAGE_GUILD
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -206,16 +208,23 @@ async def test_model_card(fake, bot, model):
     assert ", ".join(model.labels) in rec.text
 
 
-async def test_rate_limit_answers_politely(fake, settings, model, voice_ogg):
-    bot, task = await start_bot(fake, settings, model, rate_limiter=RateLimiter(capacity=2, per=60.0))
+@pytest.mark.parametrize(("value", "answered"), [("2", 2), ("0", 4)])
+async def test_rate_limit_comes_from_the_setting(fake, settings, model, voice_ogg, value, answered):
+    from bot.settings import Settings
+
+    env = {"DISCORD_TOKEN": "t", "SER_DATA_DIR": str(settings.data_dir), "SER_RATE_LIMIT": value}
+    configured = dataclasses.replace(Settings.from_env(env), model_path=settings.model_path)
+    bot, task = await start_bot(fake, configured, model, rate_limiter=None)  # the bot builds it from settings
     try:
         notes = [
-            await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(3)
+            await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]) for _ in range(4)
         ]
         replies = [await fake.wait_for_reply(n["id"]) for n in notes]
-        limited = [r for r in replies if "faster than I can listen" in r.content]
-        assert len(limited) == 1
-        assert sum(first_emotion(r.text) is not None for r in replies) == 2
+        limited = [r.content for r in replies if "faster than I can listen" in r.content]
+        assert sum(first_emotion(r.text) is not None for r in replies) == answered
+        assert len(limited) == 4 - answered
+        for text in limited:  # says the limit and when to try again, in whole seconds
+            assert "(2 a minute)" in text and re.search(r"Try again in [1-9]\d* s\.", text), text
     finally:
         await stop_bot(bot, task)
 

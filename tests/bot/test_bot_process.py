@@ -48,6 +48,8 @@ def test_missing_token_exits_2_with_one_line(tmp_path):
         ("SER_MAX_SECONDS", "-5"),
         ("SER_ADMIN_IDS", "12,abc"),
         ("SER_MODEL_PATH", "/nope"),
+        ("SER_RATE_LIMIT", "-1"),
+        ("SER_RATE_LIMIT", "five"),
     ],
 )
 def test_invalid_setting_exits_2_with_one_line(tmp_path, name, value):

@@ -206,7 +206,7 @@ def test_settings_defaults_and_parsing(tmp_path):
         None,
         None,
     )
-    assert s.max_bytes == 25 * 1024 * 1024 and str(s.data_dir) == "data"
+    assert s.max_bytes == 25 * 1024 * 1024 and str(s.data_dir) == "data" and s.rate_limit == 5
     s = Settings.from_env(
         {
             "DISCORD_TOKEN": "t",
@@ -214,8 +214,10 @@ def test_settings_defaults_and_parsing(tmp_path):
             "SER_DEV_GUILD_ID": "99",
             "SER_MAX_SECONDS": "30",
             "SER_DATA_DIR": str(tmp_path),
+            "SER_RATE_LIMIT": "0",
         }
     )
+    assert s.rate_limit == 0
     assert (
         s.admin_ids == {1, 2, 3} and s.dev_guild_id == 99 and s.max_seconds == 30 and s.data_dir == tmp_path
     )
@@ -232,6 +234,7 @@ def test_settings_defaults_and_parsing(tmp_path):
         {"DISCORD_TOKEN": "t", "SER_DEV_GUILD_ID": "abc"},
         {"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": "/no/such"},
         {"DISCORD_TOKEN": "t", "SER_DISCORD_API_BASE": "ftp://x"},
+        {"DISCORD_TOKEN": "t", "SER_RATE_LIMIT": "2.5"},
     ],
 )
 def test_settings_errors_are_one_line(env):
