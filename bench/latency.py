@@ -50,7 +50,12 @@ def _classic(path: Path) -> np.ndarray:
 
 
 #: file suffix → (ffmpeg demuxer, ffmpeg decoder) named to pydub, so that it never runs ffprobe.
-PYDUB_FORMATS = {".ogg": ("ogg", "opus"), ".mp3": ("mp3", "mp3"), ".m4a": ("mp4", "aac"), ".wav": ("wav", None)}
+PYDUB_FORMATS = {
+    ".ogg": ("ogg", "opus"),
+    ".mp3": ("mp3", "mp3"),
+    ".m4a": ("mp4", "aac"),
+    ".wav": ("wav", None),
+}
 
 
 def _audio_segment() -> type:
