@@ -100,6 +100,11 @@ def result_embed(
         )
     else:
         head = f"Sounds **{top}**."
+    if pred.cut_short:
+        head += (
+            f"\n⚠️ The file was cut short: this is what its first {pred.duration_s:.1f} s sound like. "
+            "Send it again for the whole note."
+        )
     embed.description = head + "\n" + probability_bars(pred)
     if pred.timeline:
         value = "\n".join(timeline_lines(pred))

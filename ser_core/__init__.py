@@ -36,6 +36,7 @@ from .errors import (
     TooLargeError,
     TooLongError,
     TooShortError,
+    TruncatedAudioError,
     UnsupportedFormatError,
 )
 from .features import PRESETS, FeatureConfig, extract, get_preset
@@ -63,6 +64,7 @@ __all__ = [
     "TooLargeError",
     "TooLongError",
     "TooShortError",
+    "TruncatedAudioError",
     "UnsupportedFormatError",
     "decode",
     "default_model_path",

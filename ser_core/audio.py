@@ -44,6 +44,7 @@ from .errors import (
     TooLargeError,
     TooLongError,
     TooShortError,
+    TruncatedAudioError,
     UnsupportedFormatError,
 )
 
@@ -118,7 +119,7 @@ def sniff(data: bytes) -> str:
         return "flac"
     if head[:4] == b"OggS":
         return "ogg"
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+    if head[:3] == b"ID3" or _mpeg_audio_header(data[:4096]):
         return "mp3"
     if head[4:8] == b"ftyp":
         return "mp4"
@@ -149,6 +150,93 @@ def sniff(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     return "unknown"
+
+
+_MPEG_KBPS = {  # (MPEG-1?, layer) → bitrate index 1..14 in kbit/s
+    (True, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mpeg_frame_bytes(h: bytes) -> int | None:
+    """Length in bytes of the MPEG audio frame whose 4-byte header is ``h``; None if ``h`` is not one."""
+    if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0:
+        return None
+    version, layer_bits = (h[1] >> 3) & 3, (h[1] >> 1) & 3
+    bitrate, rate, pad = h[2] >> 4, (h[2] >> 2) & 3, (h[2] >> 1) & 1
+    if version == 1 or layer_bits == 0 or bitrate in (0, 15) or rate == 3:
+        return None
+    layer, v1 = 4 - layer_bits, version == 3
+    kbps = _MPEG_KBPS[(v1, layer) if v1 or layer == 1 else (False, 2)][bitrate - 1]
+    hz = _MPEG_RATES[version][rate]
+    if layer == 1:
+        return (12 * kbps * 1000 // hz + pad) * 4
+    return (144 if v1 or layer == 2 else 72) * kbps * 1000 // hz + pad
+
+
+def _mpeg_audio_header(data: bytes) -> bool:
+    """True when ``data`` starts with an MPEG audio frame whose successor starts where its length says.
+
+    The 11-bit sync alone matches 1 in 2,048 random files, and one legal header still 1 in 5,000."""
+    n = _mpeg_frame_bytes(data[:4])
+    return n is not None and (len(data) < n + 4 or _mpeg_frame_bytes(data[n : n + 4]) is not None)
+
+
+def cut_short(data: bytes, kind: str | None = None) -> bool | None:
+    """Whether the file ends before its own structure says it should (an upload or copy cut short).
+
+    OGG: every page's declared length is walked and the last page must carry the end-of-stream flag.
+    WAV: the ``data`` chunk must hold the bytes its header declares. Returns None where the container says
+    nothing (other formats, or an OGG whose pages are not valid: damaged rather than cut short).
+    """
+    kind = kind or sniff(data)
+    if kind == "ogg":
+        return _ogg_cut_short(data)
+    if kind == "wav":
+        return _wav_cut_short(data)
+    return None
+
+
+def _ogg_cut_short(data: bytes) -> bool | None:
+    i, n, eos = 0, len(data), False
+    while i < n:
+        if data[i : i + 4] != b"OggS" or (i + 27 <= n and data[i + 4] != 0):
+            return None  # not a page where one must start: damaged, not cut
+        if i + 27 > n:
+            return True
+        segments = data[i + 26]
+        if i + 27 + segments > n:
+            return True
+        end = i + 27 + segments + sum(data[i + 27 : i + 27 + segments])
+        if end > n:
+            return True
+        eos = bool(data[i + 5] & 0x04)
+        i = end
+    return not eos
+
+
+def _flac_seconds(data: bytes) -> float | None:
+    """The length FLAC's STREAMINFO declares (s), or None when it says nothing (0 samples = unknown)."""
+    if data[:4] != b"fLaC" or len(data) < 26 or data[4] & 0x7F != 0:
+        return None
+    field = int.from_bytes(data[18:26], "big")
+    rate, total = field >> 44, field & ((1 << 36) - 1)
+    return total / rate if rate and total else None
+
+
+def _wav_cut_short(data: bytes) -> bool | None:
+    i, n = 12, len(data)
+    while i + 8 <= n:
+        size = int.from_bytes(data[i + 4 : i + 8], "little")
+        if data[i : i + 4] == b"data":
+            # 0 and 0xFFFFFFFF mark a stream written without knowing its length: nothing to compare.
+            return None if size in (0, 0xFFFFFFFF) else i + 8 + size > n
+        i += 8 + size + (size & 1)
+    return None
 
 
 log = logging.getLogger(__name__)
@@ -218,6 +306,10 @@ def _native_stderr_filtered() -> Iterator[None]:
 
 
 _LOOKS_LIKE = {"image": "an image", "document": "a document", "text": "text"}
+NOT_AUDIO_TEXT = (
+    "This file's content is not audio in any format I know, whatever its name says. "
+    "Send a voice message or an OGG, MP3, WAV, FLAC or M4A file."
+)
 _AUDIO_KINDS = {"wav", "flac", "ogg", "mp3", "mp4", "webm", "aiff", "caf", "asf", "amr"}
 
 
@@ -244,8 +336,9 @@ def _too_long(seconds: float, limits: Limits) -> TooLongError:
     )
 
 
-def _decode_soundfile(data: bytes, sr: int, limits: Limits) -> np.ndarray:
-    """libsndfile path; raises ``sf.LibsndfileError``/``RuntimeError`` when it cannot open the data."""
+def _decode_soundfile(data: bytes, sr: int, limits: Limits) -> tuple[np.ndarray, bool]:
+    """libsndfile path: (samples at ``sr``, fewer frames than the header declares); raises
+    ``sf.LibsndfileError``/``RuntimeError`` when it cannot open the data."""
     with sf.SoundFile(io.BytesIO(data)) as f:
         in_sr, channels = int(f.samplerate), int(f.channels)
         if not MIN_INPUT_RATE <= in_sr <= MAX_INPUT_RATE:
@@ -281,7 +374,10 @@ def _decode_soundfile(data: bytes, sr: int, limits: Limits) -> np.ndarray:
                 out.append(rs.resample_chunk(np.zeros(0, np.float32), last=True))
             if last:
                 break
-    return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+        # MP3 (Xing/LAME header) and FLAC (STREAMINFO) declare their length; 2 % slack for encoder padding.
+        short = 0 < f.frames < 2**62 and read < 0.98 * f.frames - 0.05 * in_sr
+    y = np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+    return y, short
 
 
 def _decode_ffmpeg(data: bytes, sr: int, limits: Limits, exe: str) -> np.ndarray:
@@ -337,10 +433,29 @@ class _FfmpegFailed(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded clip: ``samples`` [shape=(n,), float32] at the requested rate, and whether the file was cut
+    short (it ended before its own structure said it would: what decoded is the start of the recording)."""
+
+    samples: np.ndarray
+    cut_short: bool = False
+
+
+def cut_short_text(seconds: float) -> str:
+    """The sentence for a cut-short file of which only ``seconds`` decoded, with no voice to analyse."""
+    what = (
+        f"only its first {seconds:.1f} s arrived, with too little voice to analyse"
+        if seconds >= 0.05
+        else "none of its audio arrived"
+    )
+    return f"The file was cut short: {what}. Send it again; if that keeps happening, record it again."
+
+
 def decode(
     source: AudioSource, *, sr: int = SAMPLE_RATE, limits: Limits = DEFAULT_LIMITS, check_silence: bool = True
 ) -> np.ndarray:
-    """Decode ``source`` to mono float32 at ``sr`` Hz.
+    """Decode ``source`` to mono float32 at ``sr`` Hz (``decode_audio`` also says whether it was cut short).
 
     Parameters
     ----------
@@ -364,6 +479,14 @@ def decode(
     >>> decode(buf.getvalue()).shape
     (16000,)
     """
+    return decode_audio(source, sr=sr, limits=limits, check_silence=check_silence).samples
+
+
+def decode_audio(
+    source: AudioSource, *, sr: int = SAMPLE_RATE, limits: Limits = DEFAULT_LIMITS, check_silence: bool = True
+) -> Decoded:
+    """``decode``, and whether the file was cut short. A cut-short file whose decoded start is long and loud
+    enough is returned (``Decoded.cut_short``); otherwise ``TruncatedAudioError`` says it was cut short."""
     data = read_bytes(source, limits.max_bytes)
     kind = sniff(data)
     if kind in ("image", "document", "text"):
@@ -371,48 +494,57 @@ def decode(
             f"This is not an audio file (it looks like {_LOOKS_LIKE[kind]}). "
             "Send a voice message or an audio file (OGG, MP3, WAV, FLAC, M4A)."
         )
+    structure_cut = cut_short(data, kind)
     y: np.ndarray | None = None
+    short = False
     quiet = _native_stderr_filtered() if kind in ("mp3", "unknown") else contextlib.nullcontext()
     try:
         with quiet:
-            y = _decode_soundfile(data, sr, limits)
+            y, short = _decode_soundfile(data, sr, limits)
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, EOFError, soxr_error()):
         y = None
     if y is None or (y.size == 0 and kind not in ("wav", "flac")):
         exe = ffmpeg_exe()
-        if exe is None:
+        if structure_cut:
+            if exe is None:  # nothing else could read further into a file that ends early
+                raise TruncatedAudioError(cut_short_text(0.0))
+        elif exe is None:
             if kind in _AUDIO_KINDS:
                 raise UnsupportedFormatError(
                     f"Decoding this {kind.upper()} file needs ffmpeg, which is not installed. "
                     "Install ffmpeg, or send OGG, MP3, WAV or FLAC."
                 )
-            raise UnsupportedFormatError(
-                "This file is not in an audio format I can read. Send OGG, MP3, WAV, FLAC or M4A."
-            )
+            raise UnsupportedFormatError(NOT_AUDIO_TEXT)
         try:
             y = _decode_ffmpeg(data, sr, limits, exe)
         except _FfmpegFailed:
+            if structure_cut:
+                raise TruncatedAudioError(cut_short_text(0.0)) from None
             if kind in _AUDIO_KINDS:
                 raise CorruptAudioError(
-                    f"The {kind.upper()} file is damaged or truncated and cannot be decoded. "
-                    "Record or export it again."
+                    f"The {kind.upper()} file is damaged and cannot be decoded. Record or export it again."
                 ) from None
-            raise UnsupportedFormatError(
-                "This file is not in an audio format I can read. Send OGG, MP3, WAV, FLAC or M4A."
-            ) from None
+            raise UnsupportedFormatError(NOT_AUDIO_TEXT) from None
     duration = y.size / sr
-    if y.size == 0:
-        raise CorruptAudioError("The file holds no audio samples. Record the note again.")
-    if duration < limits.min_seconds:
-        raise TooShortError(
-            f"The clip is only {duration:.2f} s long; at least {limits.min_seconds:.2f} s is needed. "
-            "Say a full sentence."
-        )
-    if check_silence and peak_dbfs(y, sr) < SILENCE_DBFS:
-        raise SilentAudioError("The clip is silent. Check that your microphone is on and record again.")
-    return y
+    declared = _flac_seconds(data) if kind == "flac" else None
+    was_cut = bool(structure_cut or short or (declared and duration < 0.98 * declared - 0.05))
+    try:
+        if y.size == 0:
+            raise CorruptAudioError("The file holds no audio samples. Record the note again.")
+        if duration < limits.min_seconds:
+            raise TooShortError(
+                f"The clip is only {duration:.2f} s long; at least {limits.min_seconds:.2f} s is needed. "
+                "Say a full sentence."
+            )
+        if check_silence and peak_dbfs(y, sr) < SILENCE_DBFS:
+            raise SilentAudioError("The clip is silent. Check that your microphone is on and record again.")
+    except AudioError:
+        if was_cut:  # "silent" or "too short" would blame the speaker for a broken upload
+            raise TruncatedAudioError(cut_short_text(duration)) from None
+        raise
+    return Decoded(y, was_cut)
 
 
 def soxr_error() -> type[Exception]:

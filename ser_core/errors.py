@@ -9,7 +9,8 @@ Callers (the CLI, the bot) show ``str(err)`` to users and log anything that is n
     ├── AudioError (ValueError)          the input cannot be analysed
     │   ├── EmptyAudioError              zero bytes
     │   ├── UnsupportedFormatError       not audio, or a container nothing here can decode
-    │   ├── CorruptAudioError            audio, but broken (truncated, NaN samples, absurd rate)
+    │   ├── CorruptAudioError            audio, but broken (NaN samples, absurd rate, unreadable)
+    │   │   └── TruncatedAudioError      cut short, and too little of it decoded to analyse
     │   ├── TooLargeError                more bytes than the limit
     │   ├── TooLongError                 longer than the duration limit
     │   ├── TooShortError                shorter than the minimum duration
@@ -42,6 +43,10 @@ class UnsupportedFormatError(AudioError):
 
 class CorruptAudioError(AudioError):
     pass
+
+
+class TruncatedAudioError(CorruptAudioError):
+    """The file ends before its own structure says it should, and too little of it decoded to analyse."""
 
 
 class TooLargeError(AudioError):

@@ -11,6 +11,7 @@ The forward pass (ReLU hidden layers, softmax output, optional temperature) repr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import io
@@ -23,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import DEFAULT_LIMITS, AudioSource, Limits, decode
+from .audio import DEFAULT_LIMITS, AudioSource, Limits, cut_short_text, decode_audio
 from .calibration import ensemble_probs
-from .errors import ModelError, NoSpeechError
+from .errors import ModelError, NoSpeechError, TruncatedAudioError
 from .features import FEATURE_VERSION, FeatureConfig, extract_windows
 from .speaker import SpeakerProfile
 from .vad import has_speech
@@ -72,6 +73,8 @@ class Prediction:
     model_version: str
     timeline: tuple[Segment, ...] = ()
     speaker_adapted: bool = False
+    #: The file ended early (an upload cut short): the prediction is of the part that arrived.
+    cut_short: bool = False
     #: The whole clip's feature vector [shape=(d,)], to update a ``SpeakerProfile``; not serialised.
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -99,6 +102,7 @@ class Prediction:
             "duration_s": round(self.duration_s, 3),
             "model_version": self.model_version,
             "speaker_adapted": self.speaker_adapted,
+            "cut_short": self.cut_short,
             "timeline": [
                 {
                     "start_s": s.start_s,
@@ -230,7 +234,14 @@ class Model:
         the speaker-normalised classifier is used (``Prediction.speaker_adapted``). The profile is not
         changed; fold ``Prediction.features`` into it afterwards.
         """
-        return self.predict_signal(decode(audio, sr=self.features.sr, limits=limits), speaker=speaker)
+        decoded = decode_audio(audio, sr=self.features.sr, limits=limits)
+        try:
+            pred = self.predict_signal(decoded.samples, speaker=speaker)
+        except NoSpeechError:
+            if decoded.cut_short:  # "no voice" would blame the speaker for a broken upload
+                raise TruncatedAudioError(cut_short_text(decoded.samples.size / self.features.sr)) from None
+            raise
+        return dataclasses.replace(pred, cut_short=True) if decoded.cut_short else pred
 
     def warm_up(self) -> None:
         """Predict one synthetic voice note (1 s, OGG/Opus at 48 kHz) so that lazy imports and librosa's JIT

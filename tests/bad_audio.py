@@ -26,6 +26,7 @@ from ser_core.errors import (
     SilentAudioError,
     TooLongError,
     TooShortError,
+    TruncatedAudioError,
     UnsupportedFormatError,
 )
 
@@ -122,7 +123,7 @@ def corpus() -> tuple[Case, ...]:
         Case("random-ogg", "noise.ogg", "audio/ogg", rng.bytes(40_000), UnsupportedFormatError),
         Case("random-mp3", "noise.mp3", "audio/mpeg", rng.bytes(40_000), UnsupportedFormatError),
         Case("random-wav", "noise.wav", "audio/wav", rng.bytes(40_000), UnsupportedFormatError),
-        Case("ogg-opus-cut-in-header", "cut.ogg", "audio/ogg", ogg[:60], CorruptAudioError),
+        Case("ogg-opus-cut-in-header", "cut.ogg", "audio/ogg", ogg[:60], TruncatedAudioError),
         Case("ogg-opus-cut-midway", "cut-half.ogg", "audio/ogg", ogg[: len(ogg) // 2], None),
         Case("mp3-cut-in-first-frame", "cut.mp3", "audio/mpeg", mp3[:300], CorruptAudioError),
         Case("mp3-cut-midway", "cut-half.mp3", "audio/mpeg", mp3[: len(mp3) // 2], None),

@@ -23,6 +23,7 @@ from ser_core.errors import (
     TooLargeError,
     TooLongError,
     TooShortError,
+    TruncatedAudioError,
     UnsupportedFormatError,
 )
 
@@ -131,16 +132,63 @@ def test_random_bytes_are_unsupported():
         decode(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
 
 
-def test_truncated_opus_is_corrupt():
+def test_opus_cut_before_any_audio_page_says_cut_short():
     data = _write(tone(200, 3.0, sr=48000), 48000, "OGG", "OPUS")
-    with pytest.raises(CorruptAudioError, match="damaged or truncated"):
+    with pytest.raises(TruncatedAudioError, match="cut short: none of its audio arrived"):
         decode(data[: len(data) // 3])
+
+
+@pytest.mark.parametrize(("fmt", "subtype"), [("OGG", "OPUS"), ("WAV", None), ("FLAC", None), ("MP3", None)])
+def test_cut_short_file_is_analysed_as_far_as_it_goes_and_says_so(fmt, subtype):
+    data = _write(tone(200, 4.0, sr=48000), 48000, fmt, subtype)
+    whole = audio.decode_audio(data)
+    assert not whole.cut_short and whole.samples.size / SR == pytest.approx(4.0, abs=0.1)
+    half = audio.decode_audio(data[: len(data) // 2])
+    assert half.cut_short and 0.5 < half.samples.size / SR < 3.0  # OGG: whole pages only
+
+
+def test_cut_short_during_the_silence_before_speaking_says_cut_short_not_silent():
+    y = np.concatenate([np.zeros(3 * 48000, np.float32), tone(200, 3.0, sr=48000)])
+    data = _write(y, 48000, "OGG", "OPUS")
+    with pytest.raises(TruncatedAudioError, match=r"only its first [1-3]\.\d s arrived"):
+        decode(data[: len(data) // 4])
+    with pytest.raises(SilentAudioError):  # a whole file that is silent is still called silent
+        decode(_write(np.zeros(48000, np.float32), 48000, "OGG", "OPUS"))
+
+
+def test_ogg_pages_with_garbage_are_damaged_not_cut_short():
+    data = b"OggS" + bytes(range(256)) * 8
+    assert audio.cut_short(data) is None
+    with pytest.raises(CorruptAudioError, match="OGG file is damaged") as info:
+        decode(data)
+    assert not isinstance(info.value, TruncatedAudioError)
+
+
+def test_random_bytes_are_not_called_a_damaged_mp3():
+    # Seed 1 starts with ff e4 22 79: a legal MPEG audio header, which a sync-word check called MP3.
+    data = np.random.default_rng(1).bytes(20_000)
+    with pytest.raises(
+        UnsupportedFormatError, match="not audio in any format I know, whatever its name says"
+    ):
+        decode(data)
+    rng = np.random.default_rng(7)
+    assert sum(sniff(rng.bytes(4096)) == "mp3" for _ in range(3000)) == 0
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
+@pytest.mark.parametrize("kbps", [32, 128])
+def test_mp3_without_id3_tag_is_still_recognised(rate, kbps):
+    wav = _write(tone(200, 1.0, sr=48000), 48000, "WAV")
+    mp3 = _ffmpeg_encode(
+        wav, "mp3", "-ar", str(rate), "-b:a", f"{kbps}k", "-write_xing", "0", "-id3v2_version", "0"
+    )
+    assert mp3[:3] != b"ID3" and sniff(mp3) == "mp3"
 
 
 def test_truncated_mp3_decodes_what_is_there():
     data = _write(tone(200, 3.0, sr=48000), 48000, "MP3")
-    out = decode(data[: len(data) // 3])
-    assert 0.5 < out.size / SR < 1.5
+    out = audio.decode_audio(data[: len(data) // 3])
+    assert 0.5 < out.samples.size / SR < 1.5 and out.cut_short
 
 
 def test_too_short():

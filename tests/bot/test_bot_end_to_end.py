@@ -78,6 +78,23 @@ async def test_silent_and_not_audio_files_are_explained(fake, bot):
     assert "not an audio file" in r2.content
 
 
+async def test_cut_short_note_is_analysed_and_says_so_and_random_bytes_are_not_audio(fake, bot, model):
+    import numpy as np
+
+    from bot.demo import synthetic_voice
+    from ser_core.audio import encode
+
+    whole = encode(synthetic_voice(6.0, seed=4), 48_000, "OGG", "OPUS")
+    cut = fake.voice_attachment(whole[: len(whole) // 2], 6.0)  # Discord's metadata says 6 s
+    reply = await fake.wait_for_reply((await fake.send_message(attachments=[cut]))["id"])
+    assert first_emotion(reply.text) == expected_label(model, whole[: len(whole) // 2])
+    assert "cut short" in reply.text and "Send it again" in reply.text
+    noise = fake.voice_attachment(np.random.default_rng(1).bytes(20_000), 3.0)  # named voice-message.ogg
+    r2 = await fake.wait_for_reply((await fake.send_message(attachments=[noise]))["id"])
+    assert "not audio in any format" in r2.content and "MP3" not in r2.content.split(".")[0]
+    assert first_emotion(r2.text) is None
+
+
 async def test_too_long_is_refused_from_metadata_without_downloading(fake, bot, voice_ogg):
     att = fake.voice_attachment(voice_ogg, 600.0)  # Discord says 10 minutes
     reply = await fake.wait_for_reply((await fake.send_message(attachments=[att]))["id"])
