@@ -1,7 +1,7 @@
 """``ser-bot`` / ``python -m bot``: read settings, load the model, open the database, run until a signal.
 
-``ser-bot --demo`` runs the real bot against the in-process loopback fake Discord, posts one synthetic voice
-message, prints the reply and exits (no token needed).
+``ser-bot --demo`` runs the real bot against the in-process loopback fake Discord, posts three shipped
+RAVDESS clips as voice messages, prints each reply beside the acted emotion and exits (no token needed).
 """
 
 from __future__ import annotations

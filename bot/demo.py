@@ -1,4 +1,9 @@
-"""``ser-bot --demo``: the real bot, a loopback fake Discord, one synthetic voice message, the reply."""
+"""``ser-bot --demo``: the real bot, a loopback fake Discord, three real RAVDESS voice messages, the replies.
+
+The clips ship in ``bot/demo_voices/`` (credits and the rule that chose them: ``CREDITS.md`` there). The shipped
+model was trained on all of RAVDESS, these clips included, so the demo shows the bot at work; it does not
+measure accuracy.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,36 @@ from .settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
+VOICES_DIR = Path(__file__).parent / "demo_voices"
+RAVDESS_LICENCE = "CC BY-NC-SA 4.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoVoice:
+    """One shipped clip: its file in ``demo_voices/``, its RAVDESS origin and the emotion the actor acted."""
+
+    file: str
+    ravdess_name: str
+    actor: int
+    emotion: str
+    licence: str = RAVDESS_LICENCE
+
+    @property
+    def path(self) -> Path:
+        return VOICES_DIR / self.file
+
+    @property
+    def caption(self) -> str:
+        return f"{self.file}, RAVDESS actor {self.actor:02d}, acted emotion: {self.emotion} ({self.licence})"
+
+
+# Rule (CREDITS.md): strong intensity, statement 01, repetition 01; angry, sad, happy by actors 01, 02, 03.
+DEMO_VOICES: tuple[DemoVoice, ...] = (
+    DemoVoice("angry-actor01.ogg", "03-01-05-02-01-01-01.wav", 1, "angry"),
+    DemoVoice("sad-actor02.ogg", "03-01-04-02-01-01-02.wav", 2, "sad"),
+    DemoVoice("happy-actor03.ogg", "03-01-03-02-01-01-03.wav", 3, "happy"),
+)
+
 
 def synthetic_voice(seconds: float = 3.0, sr: int = 48_000, seed: int = 0) -> np.ndarray:
     """A voice-like test signal: a gliding harmonic tone with syllable-rate amplitude modulation."""
@@ -29,7 +64,8 @@ def synthetic_voice(seconds: float = 3.0, sr: int = 48_000, seed: int = 0) -> np
 
 
 async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
-    from ser_core.audio import encode
+    from ser_core import SAMPLE_RATE
+    from ser_core.audio import decode
 
     from . import __main__ as launcher
     from .bot import EmotionBot
@@ -41,6 +77,7 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
     except SettingsError as exc:
         print(f"ser-bot --demo: {exc}", file=sys.stderr)
         return 2
+    clips = [(voice, voice.path.read_bytes()) for voice in DEMO_VOICES]
     with tempfile.TemporaryDirectory(prefix="ser-bot-demo-") as tmp:
         demo_settings = dataclasses.replace(
             settings, token="demo-token", data_dir=Path(tmp), dev_guild_id=None
@@ -59,13 +96,20 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
                         if runner.done() and runner.exception():
                             raise runner.exception()
                         raise TimeoutError("the bot did not connect to the fake Discord")
-                    audio = encode(synthetic_voice(), 48_000, "OGG", "OPUS")
-                    note = await fake.send_message(attachments=[fake.voice_attachment(audio, 3.0)])
-                    print(f"demo: posted a 3 s synthetic voice message ({len(audio)} bytes) to #general")
-                    reply = await fake.wait_for_reply(note["id"], timeout)
+                    for i, (voice, audio) in enumerate(clips, 1):
+                        seconds = len(decode(audio)) / SAMPLE_RATE
+                        note = await fake.send_message(attachments=[fake.voice_attachment(audio, seconds)])
+                        reply = await fake.wait_for_reply(note["id"], timeout)
+                        print(f"\ndemo: voice message {i}/{len(clips)} — {voice.caption}")
+                        print(
+                            f"demo: posted {seconds:.1f} s ({len(audio)} bytes) to #general; the bot replied:\n"
+                        )
+                        print(reply.text or "(empty reply)", flush=True)
                 finally:
                     await bot.close()
                     runner.cancel()
-    print("demo: the bot replied:\n")
-    print(reply.text or "(empty reply)")
+    print(
+        "\ndemo: the shipped model was trained on all of RAVDESS, these clips included, so this shows the bot"
+        " at work, not its accuracy. Credits: bot/demo_voices/CREDITS.md"
+    )
     return 0

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from bot_helpers import expected_label, first_emotion
 
+from bot.demo import DEMO_VOICES
 from bot.fakediscord import FakeDiscord
-from ser_core import default_model_path
+from ser_core import EMOTIONS, SAMPLE_RATE, default_model_path
+from ser_core.audio import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(90)
@@ -100,21 +102,57 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
                 await proc.wait()
 
 
-def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
-    env = clean_env(PYTHONPATH=str(ROOT), SER_MODEL_PATH=str(model_path))  # no DISCORD_TOKEN
+RAVDESS_EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
+
+
+def run_demo_process(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """``python -m bot --demo`` from an empty folder, with its temp files in another empty one."""
+    cwd, tmp = tmp_path / "cwd", tmp_path / "tmp"
+    cwd.mkdir()
+    tmp.mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "--demo"],
-        cwd=tmp_path,
-        env=env,
+        cwd=cwd,
+        env=clean_env(PYTHONPATH=str(ROOT), TMPDIR=str(tmp), **env),  # no DISCORD_TOKEN
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=80,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    reply = proc.stdout.split("the bot replied:", 1)[1]
-    assert first_emotion(reply) is not None
-    assert reply.count("%") >= 8  # every class's confidence
-    assert list(tmp_path.iterdir()) == []  # the demo leaves no data behind
+    assert list(cwd.iterdir()) == [] and list(tmp.iterdir()) == []  # the demo leaves no data behind
+    return proc
+
+
+def demo_replies(stdout: str) -> dict[str, str]:
+    """The demo's output, per shipped clip: the bot's reply printed under that clip's caption."""
+    replies = {}
+    for voice in DEMO_VOICES:
+        caption = (
+            f"{voice.file}, RAVDESS actor {voice.actor:02d}, acted emotion: {voice.emotion} (CC BY-NC-SA 4.0)"
+        )
+        assert caption in stdout  # the true emotion, actor and licence next to the reply
+        after = stdout.split(caption, 1)[1].split("the bot replied:", 1)[1]
+        replies[voice.file] = after.split("\ndemo:", 1)[0]
+    return replies
+
+
+def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
+    proc = run_demo_process(tmp_path, SER_MODEL_PATH=str(model_path))
+    replies = demo_replies(proc.stdout)
+    assert len(replies) == len(DEMO_VOICES) == 3
+    for reply in replies.values():
+        assert first_emotion(reply) in EMOTIONS  # an emotion, not necessarily the acted one
+        assert reply.count("%") >= 8  # every class's confidence
+    assert "not its accuracy" in proc.stdout and "CREDITS.md" in proc.stdout
 
 
 @pytest.mark.skipif(
@@ -123,13 +161,25 @@ def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
 )
 def test_demo_with_the_shipped_model(tmp_path):
     """The README's command for people without a token: ``ser-bot --demo`` with no settings at all."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "--demo"],
-        cwd=tmp_path,
-        env=clean_env(PYTHONPATH=str(ROOT)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert first_emotion(proc.stdout.split("the bot replied:", 1)[1]) is not None
+    proc = run_demo_process(tmp_path)
+    for reply in demo_replies(proc.stdout).values():
+        assert first_emotion(reply) in EMOTIONS
+
+
+@pytest.mark.parametrize("voice", DEMO_VOICES, ids=lambda v: v.file)
+def test_demo_voice_is_shipped_decodable_and_credited(voice):
+    data = voice.path.read_bytes()
+    assert len(data) < 40_000
+    seconds = len(decode(data)) / SAMPLE_RATE
+    assert 1.0 <= seconds <= 6.0
+    # The file's name and the metadata agree with the RAVDESS name (03-01-EE-II-SS-RR-AA.wav).
+    modality, channel, emotion, _, _, _, actor = voice.ravdess_name.removesuffix(".wav").split("-")
+    assert (modality, channel) == ("03", "01")  # audio-only speech
+    assert RAVDESS_EMOTIONS[emotion] == voice.emotion and voice.emotion in EMOTIONS
+    assert int(actor) == voice.actor
+    assert voice.file == f"{voice.emotion}-actor{voice.actor:02d}.ogg"
+    credits = (voice.path.parent / "CREDITS.md").read_text(encoding="utf-8")
+    row = next(line for line in credits.splitlines() if line.startswith(f"| `{voice.file}`"))
+    assert voice.ravdess_name in row and voice.emotion in row and voice.licence in row
+    assert voice.licence == "CC BY-NC-SA 4.0"
+    assert "Livingstone SR, Russo FA (2018)" in credits and "10.1371/journal.pone.0196391" in credits
