@@ -547,6 +547,18 @@ def decode_audio(
     return Decoded(y, was_cut)
 
 
+def envelope(y: np.ndarray, n: int = 256) -> np.ndarray:
+    """Peak level of ``y`` in ``n`` equal bins, scaled so the loudest bin is 1 (like the 256-point waveform
+    Discord stores with a voice message) [shape=(n,), float32 in [0, 1]]; zeros for silence."""
+    y = np.abs(np.asarray(y, dtype=np.float32))
+    if y.size == 0:
+        return np.zeros(n, np.float32)
+    edges = np.linspace(0, y.size, n + 1).astype(int)
+    peaks = np.array([y[a:b].max() if b > a else 0.0 for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    top = peaks.max()
+    return (peaks / top if top > 0 else peaks).astype(np.float32)
+
+
 def soxr_error() -> type[Exception]:
     return getattr(soxr, "SoxrError", RuntimeError)
 

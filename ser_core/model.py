@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import DEFAULT_LIMITS, AudioSource, Limits, cut_short_text, decode_audio
+from .audio import DEFAULT_LIMITS, AudioSource, Limits, cut_short_text, decode_audio, envelope
 from .calibration import ensemble_probs
 from .errors import ModelError, NoSpeechError, TruncatedAudioError
 from .features import FEATURE_VERSION, FeatureConfig, extract_windows
@@ -77,6 +77,8 @@ class Prediction:
     cut_short: bool = False
     #: The whole clip's feature vector [shape=(d,)], to update a ``SpeakerProfile``; not serialised.
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: Peak level in 256 bins over the clip [shape=(256,), in [0, 1]], for pictures; not serialised.
+    envelope: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def confidence(self) -> float:
@@ -223,6 +225,7 @@ class Model:
             timeline=timeline,
             speaker_adapted=adapted,
             features=X[0],
+            envelope=envelope(y),
         )
 
     def predict(
