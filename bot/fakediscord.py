@@ -101,11 +101,12 @@ class Record:
 
     @property
     def text(self) -> str:
-        """Content, then each embed's title, description and fields, in reading order."""
+        """Content, then each embed's title, description, fields and footer, in reading order."""
         parts = [self.content]
         for e in self.embeds:
             parts += [e.get("title") or "", e.get("description") or ""]
             parts += [f"{f.get('name', '')}\n{f.get('value', '')}" for f in e.get("fields") or []]
+            parts.append((e.get("footer") or {}).get("text") or "")
         return "\n".join(p for p in parts if p)
 
 
@@ -125,13 +126,15 @@ class FakeDiscord:
         self.bot_user = self.user(self.app_id, "ser-bot", bot=True)
         self.guild_id = self.new_id()
         self.channel_id = self.new_id()
+        self.other_channel_id = self.new_id()  # a second text channel of the guild (per-channel settings)
+        self.dm_channel_id = self.new_id()  # the owner's direct-message channel with the bot
         self.owner = self.user(self.new_id(), "owner")
         self.records: list[Record] = []
         self.commands: dict[str, list[dict]] = {}  # "global" or guild id → last bulk overwrite
         self.unknown: list[str] = []
         self.identifies: list[dict] = []
         self.files: dict[str, tuple[bytes, str]] = {}
-        self.messages: dict[int, dict] = {}  # every message the bot created or edited, by id
+        self.messages: dict[int, dict] = {}  # every message posted (by the bot or a test) or edited, by id
         self._interaction_messages: dict[int, int] = {}  # component interaction id → its message id
         self._originals: dict[str, int] = {}  # interaction token → id of its response message
         self.expired_tokens: set[str] = set()  # webhook calls with these answer 404 Unknown Webhook
@@ -251,10 +254,11 @@ class FakeDiscord:
         embeds: list | None = None,
         message_id: int | None = None,
         message_reference: dict | None = None,
+        dm: bool = False,
     ) -> dict:
         data = {
             "id": str(message_id or self.new_id()),
-            "channel_id": str(channel_id or self.channel_id),
+            "channel_id": str(channel_id or (self.dm_channel_id if dm else self.channel_id)),
             "guild_id": str(self.guild_id),
             "author": author,
             "content": content,
@@ -271,7 +275,9 @@ class FakeDiscord:
             "flags": flags,
             "components": [],
         }
-        if not author.get("bot") or author["id"] != self.bot_user["id"]:
+        if dm or int(data["channel_id"]) == self.dm_channel_id:
+            del data["guild_id"]
+        elif not author.get("bot") or author["id"] != self.bot_user["id"]:
             data["member"] = {"roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
         if message_reference:
             data["message_reference"] = message_reference
@@ -286,8 +292,10 @@ class FakeDiscord:
         author: dict | None = None,
         voice: bool | None = None,
         channel_id: int | None = None,
+        dm: bool = False,
     ) -> dict:
-        """Post a message (MESSAGE_CREATE). ``voice`` defaults to True for a lone voice attachment."""
+        """Post a message (MESSAGE_CREATE). ``voice`` defaults to True for a lone voice attachment; ``dm``: in
+        the author's direct-message channel with the bot (no guild)."""
         attachments = attachments or []
         if voice is None:
             voice = len(attachments) == 1 and "waveform" in attachments[0]
@@ -297,7 +305,9 @@ class FakeDiscord:
             attachments=attachments,
             flags=VOICE_MESSAGE_FLAG if voice else 0,
             channel_id=channel_id,
+            dm=dm,
         )
+        self.messages[int(data["id"])] = data
         await self.dispatch("MESSAGE_CREATE", data)
         return data
 
@@ -310,15 +320,18 @@ class FakeDiscord:
         resolved: dict | None = None,
         user: dict | None = None,
         permissions: int = DEFAULT_MEMBER_PERMISSIONS,
+        channel_id: int | None = None,
+        dm: bool = False,
     ) -> dict:
-        """Invoke ``/name [subcommand] options`` as ``user`` with ``permissions`` (INTERACTION_CREATE)."""
+        """Invoke ``/name [subcommand] options`` as ``user`` with ``permissions`` (INTERACTION_CREATE), in
+        ``channel_id`` (default: #general) or, with ``dm``, in the user's direct messages with the bot."""
         opts = options or []
         if subcommand:
             opts = [{"type": 1, "name": subcommand, "options": opts}]
         data: dict = {"id": str(self.command_id(name, 1)), "name": name, "type": 1, "options": opts}
         if resolved:
             data["resolved"] = resolved
-        return await self.interact(data, user=user, permissions=permissions)
+        return await self.interact(data, user=user, permissions=permissions, channel_id=channel_id, dm=dm)
 
     async def context_menu(
         self,
@@ -328,7 +341,7 @@ class FakeDiscord:
         user: dict | None = None,
         permissions: int = DEFAULT_MEMBER_PERMISSIONS,
     ) -> dict:
-        """Run the message context-menu command ``name`` on ``message``."""
+        """Run the message context-menu command ``name`` on ``message`` (in the message's channel)."""
         data = {
             "id": str(self.command_id(name, 3)),
             "name": name,
@@ -336,7 +349,14 @@ class FakeDiscord:
             "target_id": message["id"],
             "resolved": {"messages": {message["id"]: message}},
         }
-        return await self.interact(data, user=user, permissions=permissions)
+        channel_id = int(message["channel_id"])
+        return await self.interact(
+            data,
+            user=user,
+            permissions=permissions,
+            channel_id=channel_id,
+            dm=channel_id == self.dm_channel_id,
+        )
 
     def attachment_option(self, name: str, attachment: dict) -> tuple[dict, dict]:
         """(option, resolved) for an attachment option."""
@@ -365,7 +385,16 @@ class FakeDiscord:
         data: dict = {"custom_id": custom_id, "component_type": kinds[custom_id]}
         if kinds[custom_id] != 2:
             data["values"] = list(values or [])
-        return await self.interact(data, user=user, permissions=permissions, type_=3, message=message)
+        channel_id = int(message["channel_id"])
+        return await self.interact(
+            data,
+            user=user,
+            permissions=permissions,
+            type_=3,
+            message=message,
+            channel_id=channel_id,
+            dm=channel_id == self.dm_channel_id,
+        )
 
     async def interact(
         self,
@@ -375,20 +404,23 @@ class FakeDiscord:
         permissions: int = DEFAULT_MEMBER_PERMISSIONS,
         type_: int = 2,
         message: dict | None = None,
+        channel_id: int | None = None,
+        dm: bool = False,
     ) -> dict:
         user = user or self.owner
+        channel_id = channel_id or (self.dm_channel_id if dm else self.channel_id)
         payload = {
             "id": str(self.new_id()),
             "application_id": str(self.app_id),
             "type": type_,
             "data": data,
             "guild_id": str(self.guild_id),
-            "channel_id": str(self.channel_id),
+            "channel_id": str(channel_id),
             "channel": {
-                "id": str(self.channel_id),
+                "id": str(channel_id),
                 "type": 0,
                 "guild_id": str(self.guild_id),
-                "name": "general",
+                "name": "general" if channel_id == self.channel_id else "voice-notes",
                 "position": 0,
                 "permission_overwrites": [],
                 "nsfw": False,
@@ -404,6 +436,13 @@ class FakeDiscord:
             "context": 0,
             "attachment_size_limit": 25 * 1024 * 1024,
         }
+        if dm:  # a bot DM: no guild, the user instead of a member (Discord's interaction context 1)
+            for key in ("guild_id", "member", "guild_locale"):
+                del payload[key]
+            payload["user"] = user
+            payload["channel"] = {"id": str(channel_id), "type": 1, "recipients": [user]}
+            payload["authorizing_integration_owners"] = {"0": "0"}
+            payload["context"] = 1
         if message is not None:
             payload["message"] = message
             self._interaction_messages[int(payload["id"])] = int(message["id"])
@@ -609,14 +648,17 @@ class FakeDiscord:
             "stickers": [],
             "channels": [
                 {
-                    "id": str(self.channel_id),
+                    "id": str(cid),
                     "type": 0,
-                    "name": "general",
-                    "position": 0,
+                    "name": name,
+                    "position": i,
                     "permission_overwrites": [],
                     "nsfw": False,
                     "guild_id": gid,
                 }
+                for i, (cid, name) in enumerate(
+                    [(self.channel_id, "general"), (self.other_channel_id, "voice-notes")]
+                )
             ],
             "threads": [],
             "members": [self.member(self.bot_user), self.member(self.owner)],
@@ -678,6 +720,8 @@ class FakeDiscord:
             return self._original
         if method == "PATCH" and n == 4 and p[0] == "channels" and p[2] == "messages":
             return self._edit_message
+        if method == "GET" and n == 4 and p[0] == "channels" and p[2] == "messages":
+            return self._get_message
         return None
 
     async def _me(self, request, parts) -> web.Response:
@@ -764,10 +808,8 @@ class FakeDiscord:
             return await request.json(), []
         return {}, []
 
-    def _created_message(
-        self, payload: dict, channel_id: int, files: list[tuple[str, bytes]], webhook: bool = False
-    ) -> dict:
-        attachments = [
+    def _attachments(self, files: list[tuple[str, bytes]]) -> list[dict]:
+        return [
             {
                 "id": str(self.new_id()),
                 "filename": name,
@@ -777,6 +819,11 @@ class FakeDiscord:
             }
             for name, data in files
         ]
+
+    def _created_message(
+        self, payload: dict, channel_id: int, files: list[tuple[str, bytes]], webhook: bool = False
+    ) -> dict:
+        attachments = self._attachments(files)
         msg = self.message_payload(
             author=self.bot_user,
             content=payload.get("content") or "",
@@ -792,8 +839,11 @@ class FakeDiscord:
         self.messages[int(msg["id"])] = msg
         return msg
 
-    def _edited(self, message_id: int, payload: dict, channel_id: int) -> dict:
-        """The stored message ``message_id`` with the fields of ``payload`` applied (or a new one)."""
+    def _edited(
+        self, message_id: int, payload: dict, channel_id: int, files: list[tuple[str, bytes]] = ()
+    ) -> dict:
+        """The stored message ``message_id`` with the fields of ``payload`` applied (or a new one); new
+        ``files`` replace its attachments, as a PATCH naming only new attachments does."""
         old = self.messages.get(message_id)
         if old is None:
             msg = self._created_message(payload, channel_id, [], webhook=True)
@@ -804,6 +854,8 @@ class FakeDiscord:
             for key in ("content", "embeds", "components", "flags"):
                 if key in payload:
                     msg[key] = payload[key] if payload[key] is not None else ([] if key != "content" else "")
+            if files or "attachments" in payload:
+                msg["attachments"] = self._attachments(list(files))
         msg["edited_timestamp"] = _now_iso()
         self.messages[message_id] = msg
         return msg
@@ -857,8 +909,14 @@ class FakeDiscord:
     async def _edit_message(self, request, parts) -> web.Response:
         payload, files = await self._read_body(request)
         channel_id, message_id = int(parts[1]), int(parts[3])
-        msg = self._edited(message_id, payload, channel_id)
+        msg = self._edited(message_id, payload, channel_id, files)
         await self._record(Record("edit", payload, files, channel_id=channel_id, message_id=message_id))
+        return _ok(msg)
+
+    async def _get_message(self, request, parts) -> web.Response:
+        msg = self.messages.get(int(parts[3]))
+        if msg is None or int(msg["channel_id"]) != int(parts[1]):
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
         return _ok(msg)
 
     def expire(self, interaction: dict) -> None:
@@ -875,7 +933,7 @@ class FakeDiscord:
         original = self._originals.get(token) if parts[4] == "@original" else _int_or_none(parts[4])
         if original is not None and original in self.messages:
             msg = (
-                self._edited(original, payload, self.channel_id)
+                self._edited(original, payload, self.channel_id, files)
                 if request.method == "PATCH"
                 else self.messages[original]
             )

@@ -100,8 +100,8 @@ ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 
 
-def can_manage_listening(permissions: int) -> bool:
-    """Turning listening on/off needs Manage Server (Administrator implies it)."""
+def can_manage_modes(permissions: int) -> bool:
+    """Changing a channel's or the server's mode needs Manage Server (Administrator implies it)."""
     return bool(permissions & (ADMINISTRATOR | MANAGE_GUILD))
 
 

@@ -53,7 +53,24 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    # 3 → 4: modes per channel (NULL: the server's default) and per server; personal opt-outs.
+    # A channel someone had turned off stays off, one turned on stays automatic; ``listen`` is no longer read.
+    """
+    ALTER TABLE channel_settings ADD COLUMN mode TEXT;
+    UPDATE channel_settings SET mode = CASE WHEN listen = 0 THEN 'off' ELSE 'auto' END;
+    CREATE TABLE guild_settings (
+        guild_id INTEGER PRIMARY KEY,
+        mode TEXT NOT NULL
+    );
+    CREATE TABLE optouts (
+        user_id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    """,
 )
+#: How a channel treats voice notes: reply to every one, only when asked (menu, /emotion analyze), never.
+MODES: tuple[str, ...] = ("auto", "request", "off")
+DEFAULT_MODE = "auto"
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -140,6 +157,23 @@ class Storage:
         rows = await self._select("SELECT * FROM detections WHERE id = ?", [detection_id])
         return rows[0] if rows else None
 
+    async def replace_result(self, detection_id: int, d: Detection) -> bool:
+        """A re-run's answer for row ``detection_id``: label, probabilities and model change; the verdict on the
+        old answer is cleared (the true label and a kept clip stay). False if the row is gone."""
+        cur = await self._db.execute(
+            "UPDATE detections SET label = ?, confidence = ?, probabilities = ?, model_version = ?,"
+            " feedback = NULL WHERE id = ?",
+            (
+                d.label,
+                d.confidence,
+                json.dumps(d.probabilities, sort_keys=True),
+                d.model_version,
+                detection_id,
+            ),
+        )
+        await self._db.commit()
+        return cur.rowcount == 1
+
     async def set_feedback(self, detection_id: int, *, user_id: int, feedback: str, true_label: str) -> bool:
         """Store the author's verdict on a result; False if the row is gone or not theirs."""
         if feedback not in ("right", "wrong"):
@@ -191,9 +225,12 @@ class Storage:
         )
         await self._db.commit()
 
-    async def history(self, guild_id: int, *, user_id: int | None = None, limit: int = 10) -> list[Detection]:
-        """The latest detections in ``guild_id`` (of ``user_id`` if given), newest first."""
-        sql = "SELECT * FROM detections WHERE guild_id = ?"
+    async def history(
+        self, guild_id: int | None, *, user_id: int | None = None, limit: int = 10
+    ) -> list[Detection]:
+        """The latest detections in ``guild_id`` (None: direct messages) of ``user_id`` if given, newest
+        first. A server's rows never include direct messages, and direct messages never a server's."""
+        sql = "SELECT * FROM detections WHERE guild_id IS ?"
         args: list = [guild_id]
         if user_id is not None:
             sql += " AND user_id = ?"
@@ -202,9 +239,11 @@ class Storage:
         args.append(limit)
         return await self._select(sql, args)
 
-    async def since(self, guild_id: int, since: float, *, user_id: int | None = None) -> list[Detection]:
-        """Detections in ``guild_id`` at or after ``since`` (unix time), oldest first."""
-        sql = "SELECT * FROM detections WHERE guild_id = ? AND created_at >= ?"
+    async def since(
+        self, guild_id: int | None, since: float, *, user_id: int | None = None
+    ) -> list[Detection]:
+        """Detections in ``guild_id`` (None: direct messages) at or after ``since`` (unix time), oldest first."""
+        sql = "SELECT * FROM detections WHERE guild_id IS ? AND created_at >= ?"
         args: list = [guild_id, since]
         if user_id is not None:
             sql += " AND user_id = ?"
@@ -253,22 +292,60 @@ class Storage:
             for r in rows
         ]
 
-    # ------------------------------------------------------------------ channel settings
-    async def set_listening(self, channel_id: int, guild_id: int | None, on: bool) -> None:
+    # ------------------------------------------------------------------ modes
+    async def set_channel_mode(self, channel_id: int, guild_id: int | None, mode: str | None) -> None:
+        """``mode`` for one channel; None: the channel follows its server's default again."""
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode={mode!r} must be one of {MODES}")
         await self._db.execute(
-            "INSERT INTO channel_settings (channel_id, guild_id, listen) VALUES (?, ?, ?)"
-            " ON CONFLICT(channel_id) DO UPDATE SET listen = excluded.listen",
-            (channel_id, guild_id, int(on)),
+            "INSERT INTO channel_settings (channel_id, guild_id, mode) VALUES (?, ?, ?)"
+            " ON CONFLICT(channel_id) DO UPDATE SET mode = excluded.mode",
+            (channel_id, guild_id, mode),
         )
         await self._db.commit()
 
-    async def is_listening(self, channel_id: int) -> bool:
-        """Listening is on unless someone turned it off for this channel."""
+    async def set_guild_mode(self, guild_id: int, mode: str) -> None:
+        """The default mode of every channel of ``guild_id`` that has none of its own."""
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r} must be one of {MODES}")
+        await self._db.execute(
+            "INSERT INTO guild_settings (guild_id, mode) VALUES (?, ?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET mode = excluded.mode",
+            (guild_id, mode),
+        )
+        await self._db.commit()
+
+    async def modes(self, channel_id: int, guild_id: int | None) -> tuple[str | None, str]:
+        """(the channel's own mode or None, the server's default); the effective one is the first set."""
         async with self._db.execute(
-            "SELECT listen FROM channel_settings WHERE channel_id = ?", (channel_id,)
+            "SELECT mode FROM channel_settings WHERE channel_id = ?", (channel_id,)
         ) as c:
             row = await c.fetchone()
-        return True if row is None else bool(row[0])
+        own = row[0] if row and row[0] in MODES else None
+        async with self._db.execute("SELECT mode FROM guild_settings WHERE guild_id = ?", (guild_id,)) as c:
+            row = await c.fetchone()
+        return own, (row[0] if row and row[0] in MODES else DEFAULT_MODE)
+
+    async def mode(self, channel_id: int, guild_id: int | None) -> str:
+        """The effective mode of a channel: its own, else its server's default, else ``DEFAULT_MODE``."""
+        own, default = await self.modes(channel_id, guild_id)
+        return own or default
+
+    # ------------------------------------------------------------------ opt-outs
+    async def set_opted_out(self, user_id: int, out: bool) -> bool:
+        """Record (or lift) ``user_id``'s opt-out; True if that changed anything."""
+        if out:
+            cur = await self._db.execute(
+                "INSERT OR IGNORE INTO optouts (user_id, created_at) VALUES (?, ?)", (user_id, now())
+            )
+        else:
+            cur = await self._db.execute("DELETE FROM optouts WHERE user_id = ?", (user_id,))
+        await self._db.commit()
+        return cur.rowcount == 1
+
+    async def opted_out(self, user_id: int) -> bool:
+        async with self._db.execute("SELECT 1 FROM optouts WHERE user_id = ?", (user_id,)) as c:
+            return await c.fetchone() is not None
 
 
 async def _version(db: aiosqlite.Connection) -> int:

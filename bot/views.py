@@ -86,7 +86,11 @@ def profile_note(*, adapted: bool, n: int, needed: int) -> str:
 
 
 def result_embed(
-    pred: Prediction, *, filename: str | None = None, profile: str | None = None
+    pred: Prediction,
+    *,
+    filename: str | None = None,
+    profile: str | None = None,
+    rerun_of: str | None = None,
 ) -> discord.Embed:
     """The reply to one clip. The top emotion is the first emotion word (in the title); every class's
     probability follows as a bar."""
@@ -110,6 +114,11 @@ def result_embed(
         value = "\n".join(timeline_lines(pred))
         embed.add_field(name="Timeline", value=value[:1024], inline=False)
     footer = f"{pred.duration_s:.1f} s · model {pred.model_version}"
+    if rerun_of is not None:
+        same = rerun_of == pred.model_version
+        footer += (
+            " (re-run with the same model)" if same else f" (re-run; previous answer by model {rerun_of})"
+        )
     if filename:
         footer = f"{filename} · {footer}"
     if profile:
@@ -141,8 +150,9 @@ def history_embed(rows: Sequence[Detection], *, who: str) -> discord.Embed:
     for r in rows:
         when = discord.utils.format_dt(dt.datetime.fromtimestamp(r.created_at, dt.timezone.utc), "R")
         link = ""
-        if r.guild_id and r.channel_id and r.message_id:
-            link = f" · [note](https://discord.com/channels/{r.guild_id}/{r.channel_id}/{r.message_id})"
+        if r.channel_id and r.message_id:
+            where = r.guild_id or "@me"  # a direct message's link
+            link = f" · [note](https://discord.com/channels/{where}/{r.channel_id}/{r.message_id})"
         lines.append(f"{emoji(r.label)} **{r.label}** {pct(r.confidence)} · <@{r.user_id}> · {when}{link}")
     embed.description = "\n".join(lines)[:4096]
     return embed
@@ -255,6 +265,79 @@ def render_chart(stats: Stats, *, title: str) -> bytes:
     return buf.getvalue()
 
 
+#: The picture's card: Discord's dark surface with light text reads on both the dark and the light theme.
+CARD_BG, CARD_FG, CARD_MUTED = "#2B2D31", "#F2F3F5", "#B5BAC1"
+NOTE_PICTURE = "emotion.png"
+
+
+def render_note(pred: Prediction) -> bytes:
+    """The picture of one result → PNG bytes (about 20–40 kB, 640 × 220 px). CPU-bound: call from a worker.
+
+    With a timeline: the note's waveform (``pred.envelope``), each bar coloured by the emotion of the
+    timeline window around it. Without one (notes under 6 s): the confidence of every class as bars.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    fig = Figure(figsize=(6.4, 2.2), dpi=100, facecolor=CARD_BG)
+    ax = fig.add_subplot(facecolor=CARD_BG)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_color(CARD_MUTED)
+    ax.tick_params(colors=CARD_MUTED, labelsize=8)
+    top, p1 = pred.ranked[0]
+    env = pred.envelope
+    if pred.timeline and env is not None and env.size:
+        t = (np.arange(env.size) + 0.5) * pred.duration_s / env.size
+        centres = np.array([(s.start_s + s.end_s) / 2 for s in pred.timeline])
+        labels = [pred.timeline[int(np.argmin(np.abs(centres - x)))].label for x in t]
+        colours = [f"#{COLOURS.get(lab, 0x5865F2):06x}" for lab in labels]
+        height = np.maximum(env, 0.02)
+        # One LineCollection, not 256 bar patches: a third of the drawing time.
+        ax.vlines(t, -height, height, colors=colours, linewidth=1.6)
+        ax.set_xlim(0, pred.duration_s)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_yticks([])
+        ax.set_xlabel("seconds", color=CARD_MUTED, fontsize=8)
+        seen = list(dict.fromkeys(labels))
+        handles = [Patch(color=f"#{COLOURS.get(lab, 0x5865F2):06x}", label=lab) for lab in seen]
+        legend = ax.legend(
+            handles=handles,
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),  # on the title's line, clear of the waveform
+            fontsize=8,
+            ncols=min(4, len(seen)),
+            frameon=False,
+            borderaxespad=0.1,
+        )
+        for text in legend.get_texts():
+            text.set_color(CARD_FG)
+        title = f"{top} {pct(p1)} · the note over time"
+    else:
+        ranked = pred.ranked[::-1]  # most likely at the top
+        y = np.arange(len(ranked))
+        ax.barh(y, [p for _, p in ranked], color=[f"#{COLOURS.get(lab, 0x5865F2):06x}" for lab, _ in ranked])
+        ax.set_yticks(y, [lab for lab, _ in ranked], color=CARD_FG, fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "25", "50", "75", "100 %"])
+        for yi, (_, p) in zip(y, ranked, strict=True):
+            ax.text(min(p + 0.01, 0.93), yi, pct(p), va="center", color=CARD_FG, fontsize=7)
+        title = f"{top} {pct(p1)} · confidence of every emotion"
+    ax.set_title(title, color=CARD_FG, fontsize=10, loc="left")
+    # Fixed margins instead of tight_layout, which draws the figure twice.
+    timeline = bool(pred.timeline and env is not None and env.size)
+    fig.subplots_adjust(
+        left=0.02 if timeline else 0.13, right=0.98 if timeline else 0.95, top=0.85, bottom=0.2
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", facecolor=CARD_BG)
+    return buf.getvalue()
+
+
 # ---------------------------------------------------------------------------------------------- feedback UI
 # Persistent components: the custom ids carry the result row id, and the Feedback cog registers these
 # classes with ``bot.add_dynamic_items``, so buttons on old replies keep working after a restart.
@@ -271,14 +354,15 @@ async def _unavailable(interaction: discord.Interaction) -> None:
 
 class FeedbackButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=rf"{FEEDBACK_PREFIX}:(?P<action>right|wrong|keep):(?P<row>[0-9]{{1,19}})",
+    template=rf"{FEEDBACK_PREFIX}:(?P<action>right|wrong|keep|rerun):(?P<row>[0-9]{{1,19}})",
 ):
-    """✅ Right / ❌ Wrong / 💾 Keep my clip for training, for the result in row ``row_id``."""
+    """✅ Right / ❌ Wrong / 💾 Keep my clip for training / 🔁 Re-run, for the result in row ``row_id``."""
 
     LOOK = {
         "right": ("Right", "✅", discord.ButtonStyle.success),
         "wrong": ("Wrong", "❌", discord.ButtonStyle.danger),
         "keep": ("Keep my clip for training", "💾", discord.ButtonStyle.secondary),
+        "rerun": ("Re-run", "🔁", discord.ButtonStyle.secondary),
     }
 
     def __init__(self, action: str, row_id: int) -> None:
@@ -335,7 +419,7 @@ class TrueLabelSelect(
 def feedback_view(row_id: int) -> discord.ui.View:
     """The buttons under a result."""
     view = discord.ui.View(timeout=None)
-    for action in ("right", "wrong", "keep"):
+    for action in ("right", "wrong", "keep", "rerun"):
         view.add_item(FeedbackButton(action, row_id))
     return view
 

@@ -1,4 +1,5 @@
-"""The ``/emotion`` slash command group: analyze, history, stats, model, listen, forget, retrain, rollback."""
+"""The ``/emotion`` slash command group: analyze, history, stats, model, mode, optout, optin, forget, retrain,
+rollback. It works in servers and in direct messages with the bot; the server-only ones say so in a DM."""
 
 from __future__ import annotations
 
@@ -35,9 +36,19 @@ Preset = Literal[
     "seed",
 ]
 ADMIN_ONLY = "Only server administrators or the bot's admins (SER_ADMIN_IDS) can {what}."
+SERVER_ONLY = "This command works in a server, not in direct messages."
+#: ``/emotion mode`` choices → stored mode (None: the channel follows the server's default).
+MODE_CHOICES = {"auto": "auto", "on request": "request", "off": "off", "server default": None}
+MODE_TEXT = {
+    "auto": "**auto**: I reply to every voice message and audio file",
+    "request": "**on request**: I analyse a note only when someone asks (right-click it → Apps → Detect "
+    "emotion, or `/emotion analyze`)",
+    "off": "**off**: I analyse nothing here, not even on request",
+}
 
 
-@app_commands.guild_only()
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+@app_commands.allowed_installs(guilds=True, users=False)
 class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech emotion recognition"):
     #: Seconds between edits of the retraining progress message.
     PROGRESS_EVERY_S = 2.0
@@ -61,6 +72,10 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.describe(file="A voice note or audio file (OGG, MP3, WAV, FLAC, M4A)")
     async def analyze(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Detect the emotion in an audio file."""
+        refusal = await self.bot.refuse_request(interaction, speaker=interaction.user)
+        if refusal:
+            await interaction.response.send_message(refusal, ephemeral=True)
+            return
         await self.bot.answer_interaction(
             interaction,
             file,
@@ -73,9 +88,10 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.command()
     @app_commands.describe(user="Only this person's notes")
     async def history(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
-        """Show the latest detections in this server."""
+        """Show the latest detections in this server (in a direct message: your own, sent to me there)."""
         guild_id = interaction.guild_id
-        assert guild_id is not None
+        if guild_id is None:  # direct messages are private: only the person's own, never another's
+            user = interaction.user
         rows = await self.bot.stored(
             "reading the history",
             lambda: self.bot.storage.history(guild_id, user_id=user.id if user else None, limit=10),
@@ -97,7 +113,8 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     ) -> None:
         """Show how emotions were distributed over time, with a chart."""
         guild_id = interaction.guild_id
-        assert guild_id is not None
+        if guild_id is None:  # in a direct message: the person's own direct-message notes
+            user = interaction.user
         await interaction.response.defer(thinking=True)
         since = time.time() - days * 86400
         rows = await self.bot.stored(
@@ -134,28 +151,78 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         )
 
     @app_commands.command()
-    @app_commands.describe(mode="on: reply to voice notes in this channel automatically; off: stop")
-    async def listen(self, interaction: discord.Interaction, mode: Literal["on", "off"]) -> None:
-        """Turn automatic analysis on or off in this channel (needs Manage Server)."""
-        # Discord cannot hide single subcommands (default_permissions applies to the whole /emotion group),
-        # so the permission is checked here, from the member's permissions in this interaction.
-        if not logic.can_manage_listening(interaction.permissions.value):
+    @app_commands.describe(
+        mode="auto: reply to every note; on request: only when asked; off: nothing; server default: inherit",
+        where="This channel (default), or the default of every channel in the server that has none",
+    )
+    async def mode(
+        self,
+        interaction: discord.Interaction,
+        mode: Literal["auto", "on request", "off", "server default"] | None = None,
+        where: Literal["channel", "server"] = "channel",
+    ) -> None:
+        """Show or set how I treat voice notes here: auto, on request or off (setting needs Manage Server)."""
+        guild_id, channel_id = interaction.guild_id, interaction.channel_id
+        if guild_id is None or channel_id is None:
             await interaction.response.send_message(
-                "You need the Manage Server permission to change listening in this channel.", ephemeral=True
+                SERVER_ONLY + " In direct messages I analyse every note you send me.", ephemeral=True
             )
             return
-        assert interaction.channel_id is not None
-        await self.bot.storage.set_listening(interaction.channel_id, interaction.guild_id, mode == "on")
-        if mode == "on":
-            text = "Listening is **on** in this channel: I will reply to voice messages and audio files."
-            if not self.bot.listening_to_content:
-                text += (
-                    " Note: Discord has not granted me the Message Content intent, so automatic replies cannot "
-                    "work until the bot owner enables it; `/emotion analyze` and the context menu still work."
+        storage = self.bot.storage
+        if mode is not None:
+            # Discord cannot hide single subcommands (default_permissions applies to the whole group), so
+            # the permission is checked here, from the member's permissions in this interaction.
+            if not logic.can_manage_modes(interaction.permissions.value):
+                await interaction.response.send_message(
+                    "You need the Manage Server permission to change the mode.", ephemeral=True
                 )
-        else:
-            text = "Listening is **off** in this channel. `/emotion analyze` and the context menu still work."
-        await interaction.response.send_message(text)
+                return
+            stored = MODE_CHOICES[mode]
+            if where == "server":
+                if stored is None:
+                    await interaction.response.send_message(
+                        "The server default must be auto, on request or off.", ephemeral=True
+                    )
+                    return
+                await storage.set_guild_mode(guild_id, stored)
+            else:
+                await storage.set_channel_mode(channel_id, guild_id, stored)
+        own, default = await storage.modes(channel_id, guild_id)
+        lines = [
+            f"This channel: {MODE_TEXT[own or default]}"
+            + (" (its own setting)." if own else " (the server default)."),
+            f"Server default, for channels without their own: **{_mode_name(default)}**.",
+        ]
+        if (own or default) == "auto" and not self.bot.listening_to_content:
+            lines.append(
+                "Note: Discord has not granted me the Message Content intent, so automatic replies cannot work "
+                "until the bot owner enables it; `/emotion analyze` and the context menu still work."
+            )
+        await interaction.response.send_message("\n".join(lines), ephemeral=mode is None)
+
+    @app_commands.command()
+    async def optout(self, interaction: discord.Interaction) -> None:
+        """Stop analysing your voice notes automatically and storing anything new about you."""
+        await self.bot.storage.set_opted_out(interaction.user.id, True)
+        self.bot.clip_cache.forget_owner(interaction.user.id)
+        await interaction.response.send_message(
+            "You are opted out: I won't analyse your notes automatically, others can't ask me to analyse them, "
+            "and I store nothing new about you (no results, voice profile or clips). If you ask me yourself, I "
+            "answer without storing anything. What is already stored stays until `/emotion forget`; "
+            "`/emotion optin` undoes this.",
+            ephemeral=True,
+        )
+
+    @app_commands.command()
+    async def optin(self, interaction: discord.Interaction) -> None:
+        """Allow automatic analysis of your voice notes again."""
+        changed = await self.bot.storage.set_opted_out(interaction.user.id, False)
+        await interaction.response.send_message(
+            "You are opted in again: your notes are analysed where the channel's mode allows it."
+            if changed
+            else "You were not opted out; nothing changed.",
+            ephemeral=True,
+        )
 
     @app_commands.command()
     async def forget(self, interaction: discord.Interaction) -> None:
@@ -331,3 +398,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
 
 async def setup(bot: EmotionBot) -> None:
     await bot.add_cog(Emotion(bot))
+
+
+def _mode_name(mode: str) -> str:
+    return "on request" if mode == "request" else mode

@@ -1,8 +1,9 @@
-"""Feedback on results: ✅ Right / ❌ Wrong (→ the true emotion) and "Keep my clip for training".
+"""Buttons under results: ✅ Right / ❌ Wrong (→ the true emotion), "Keep my clip for training" and 🔁 Re-run.
 
 The buttons are persistent dynamic items (``views.FeedbackButton``, ``views.TrueLabelSelect``): their custom
 ids carry the result's row id, so buttons under replies sent before a restart still work. Only the note's
-author may answer; every answer is ephemeral.
+author may give feedback (ephemeral answers); anyone may re-run, which edits the result in place with the live
+model's answer.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from discord.ext import commands
 
 from ser_core import EMOTIONS
 
-from .. import feedback, views
-from ..bot import EmotionBot
+from .. import feedback, logic, views
+from ..bot import DOWNLOAD_TIMEOUT_S, EmotionBot
 from ..storage import Detection
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class Feedback(commands.Cog):
         return row
 
     async def on_button(self, interaction: discord.Interaction, action: str, row_id: int) -> None:
+        if action == "rerun":
+            return await self._rerun(interaction, row_id)
         row = await self._own_row(interaction, row_id)
         if row is None:
             return
@@ -115,6 +118,52 @@ class Feedback(commands.Cog):
             "`/emotion forget` deletes it with everything else about you.",
             ephemeral=True,
         )
+
+    async def _rerun(self, interaction: discord.Interaction, row_id: int) -> None:
+        """Analyse the note again with the live model and edit the result message to show the new answer."""
+        bot = self.bot
+        row = await bot.storage.get(row_id)
+        if row is None:
+            await interaction.response.send_message(NOT_STORED, ephemeral=True)
+            return
+        if row.user_id != interaction.user.id and await bot.opted_out(row.user_id):
+            await interaction.response.send_message(
+                "The author of this note has opted out of emotion analysis, so I won't analyse it again.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.defer()  # the analysis can outlast Discord's 3 s
+        async with bot.job():
+            data = bot.clip_cache.get(row_id) or await self._fetch_note(row)
+            if data is None:
+                await interaction.followup.send(
+                    "I no longer have this note's audio (I hold notes in memory only for a few minutes). "
+                    "Right-click the note → Apps → **Detect emotion** to analyse it again.",
+                    ephemeral=True,
+                )
+                return
+            outcome = await bot.rerun(row, data, requester_id=interaction.user.id)
+            if outcome.prediction is None:
+                await interaction.followup.send(**outcome.reply_kwargs(), ephemeral=True)
+                return
+            try:
+                await interaction.edit_original_response(**outcome.reply_kwargs(edit=True))
+            except discord.HTTPException as exc:
+                log.warning("could not edit the re-run result %s: %s", row_id, exc)
+
+    async def _fetch_note(self, row: Detection) -> bytes | None:
+        """The note's audio from Discord (the original message), or None if it is gone or unreadable."""
+        if row.channel_id is None or row.message_id is None:
+            return None
+        try:
+            message = await self.bot.get_partial_messageable(row.channel_id).fetch_message(row.message_id)
+            attachment = logic.pick_audio(message.attachments)
+            if attachment is None or attachment.size > self.bot.settings.max_bytes:
+                return None
+            return await asyncio.wait_for(attachment.read(), DOWNLOAD_TIMEOUT_S)
+        except (discord.HTTPException, asyncio.TimeoutError) as exc:
+            log.info("cannot fetch note %s for a re-run: %r", row.message_id, exc)
+            return None
 
 
 async def setup(bot: EmotionBot) -> None:

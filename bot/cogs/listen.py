@@ -27,25 +27,25 @@ class Listen(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.guild is None or not self.bot.accepting:
+        if message.author.bot or not self.bot.accepting:
             return
         attachment = logic.pick_audio(message.attachments)
         if attachment is None:
             return
-        channel_id = message.channel.id
-        # Storage down: listening stays on (the default), so notes are still answered.
-        if not await self.bot.stored(
-            "reading the listening setting",
-            lambda: self.bot.storage.is_listening(channel_id),
-            write=False,
-            default=True,
-        ):
-            return
+        if message.guild is None:
+            if not isinstance(message.channel, discord.DMChannel):
+                return  # group DMs: not for the bot
+            # A note sent to the bot in private is a request: analysed even for someone who opted out,
+            # who is told that nothing was stored.
+        else:
+            mode = await self.bot.channel_mode(message.channel.id, message.guild.id)
+            if mode != "auto" or await self.bot.opted_out(message.author.id):
+                return
         async with self.bot.job():
             outcome = await self.bot.analyze(
                 attachment,
                 user_id=message.author.id,
-                guild_id=message.guild.id,
+                guild_id=message.guild.id if message.guild else None,
                 channel_id=message.channel.id,
                 message_id=message.id,
             )
@@ -61,6 +61,10 @@ class Listen(commands.Cog):
         )
         if attachment is None:
             await interaction.response.send_message("That message has no audio attachment.", ephemeral=True)
+            return
+        refusal = await self.bot.refuse_request(interaction, speaker=message.author)
+        if refusal:
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         await self.bot.answer_interaction(
             interaction,

@@ -165,29 +165,6 @@ async def test_retrain_is_for_admins_only(fake, bot, permissions, user_id, allow
     assert rec.flags & EPHEMERAL_FLAG
 
 
-async def test_listen_off_stops_automatic_replies(fake, bot, voice_ogg):
-    refused = await fake.slash(
-        "emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}], permissions=0
-    )
-    assert "Manage Server" in (await fake.wait_interaction(refused, kinds=("callback",))).content
-    assert await bot.storage.is_listening(fake.channel_id)
-
-    off = await fake.slash(
-        "emotion", "listen", [{"type": 3, "name": "mode", "value": "off"}], permissions=MANAGE_GUILD
-    )
-    assert "off" in (await fake.wait_interaction(off, kinds=("callback",))).content
-    note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
-    with pytest.raises(asyncio.TimeoutError):
-        await fake.wait_for_reply(note["id"], timeout=1.0)
-
-    on = await fake.slash(
-        "emotion", "listen", [{"type": 3, "name": "mode", "value": "on"}], permissions=ADMINISTRATOR
-    )
-    await fake.wait_interaction(on, kinds=("callback",))
-    note2 = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
-    assert first_emotion((await fake.wait_for_reply(note2["id"])).text) is not None
-
-
 async def test_stats_attaches_a_chart_and_history_lists(fake, bot, voice_ogg):
     for _ in range(2):
         note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
@@ -302,7 +279,18 @@ async def test_commands_are_synced_to_the_dev_guild(fake, settings, model):
         assert {c["name"] for c in synced} == {"emotion", "Detect emotion"}
         group = next(c for c in synced if c["name"] == "emotion")
         subs = {o["name"] for o in group["options"]}
-        assert subs == {"analyze", "history", "stats", "model", "listen", "forget", "retrain", "rollback"}
+        assert subs == {
+            "analyze",
+            "history",
+            "stats",
+            "model",
+            "mode",
+            "optout",
+            "optin",
+            "forget",
+            "retrain",
+            "rollback",
+        }
     finally:
         await stop_bot(bot, task)
 

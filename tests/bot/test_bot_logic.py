@@ -80,9 +80,9 @@ def test_rate_limiter_never_allows_more_than_capacity_plus_refill(gaps):
 
 
 def test_permission_checks():
-    assert logic.can_manage_listening(logic.MANAGE_GUILD)
-    assert logic.can_manage_listening(logic.ADMINISTRATOR)
-    assert not logic.can_manage_listening((1 << 11) | (1 << 10))
+    assert logic.can_manage_modes(logic.MANAGE_GUILD)
+    assert logic.can_manage_modes(logic.ADMINISTRATOR)
+    assert not logic.can_manage_modes((1 << 11) | (1 << 10))
     assert logic.can_retrain(1, logic.ADMINISTRATOR, [])
     assert not logic.can_retrain(1, logic.MANAGE_GUILD, [])
     assert logic.can_retrain(5, 0, [5])

@@ -179,18 +179,18 @@ async def test_admin_commands_check_rights_server_side(
         assert rec.flags & EPHEMERAL_FLAG
 
 
-async def test_listen_needs_manage_server_even_for_bot_admins(fake, bot):
+async def test_mode_needs_manage_server_even_for_bot_admins(fake, bot):
     """``SER_ADMIN_IDS`` is about the model; switching a server's channel needs that server's permission."""
     refused = await fake.slash(
         "emotion",
-        "listen",
+        "mode",
         [{"type": 3, "name": "mode", "value": "off"}],
         user=fake.user(42, "bot-admin"),
         permissions=0,
     )
     rec = await fake.wait_interaction(refused, kinds=("callback",))
     assert "Manage Server" in rec.content and rec.flags & EPHEMERAL_FLAG
-    assert await bot.storage.is_listening(fake.channel_id)
+    assert await bot.storage.mode(fake.channel_id, fake.guild_id) == "auto"
 
 
 # ---------------------------------------------------------------------------------------------- the token

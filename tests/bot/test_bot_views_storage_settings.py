@@ -149,11 +149,19 @@ async def test_storage_schema_wal_and_queries(tmp_path):
         assert len(await st.since(1, 1001.0)) == 2
         assert await st.history(99) == []
         assert (await st.history(1))[0].probabilities == {"calm": 0.5, "sad": 0.5}
-        assert await st.is_listening(2)
-        await st.set_listening(2, 1, False)
-        assert not await st.is_listening(2)
-        await st.set_listening(2, 1, True)
-        assert await st.is_listening(2)
+        assert await st.mode(2, 1) == "auto"  # nothing set anywhere
+        await st.set_guild_mode(1, "request")
+        assert await st.modes(2, 1) == (None, "request") and await st.mode(3, 1) == "request"
+        await st.set_channel_mode(2, 1, "off")
+        assert await st.mode(2, 1) == "off" and await st.mode(3, 1) == "request"
+        await st.set_channel_mode(2, 1, None)  # back to the server's default
+        assert await st.mode(2, 1) == "request" and await st.mode(2, 9) == "auto"  # another server
+        with pytest.raises(ValueError):
+            await st.set_channel_mode(2, 1, "sometimes")
+        assert not await st.opted_out(10)
+        assert await st.set_opted_out(10, True) and await st.opted_out(10)
+        assert not await st.set_opted_out(10, True)  # already
+        assert await st.set_opted_out(10, False) and not await st.opted_out(10)
         assert await st.forget_user(10) == 2
         assert await st.count() == 1
     finally:
@@ -195,6 +203,27 @@ async def test_storage_migrates_an_old_database(tmp_path):
     indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     con.close()
     assert "detections_guild_user_time" in indexes
+
+
+async def test_schema_3_listening_switches_become_modes(tmp_path):
+    """A channel someone turned off stays off; one turned on stays automatic; the rest follow the server."""
+    from bot.storage import MIGRATIONS
+
+    path = tmp_path / "v3.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript(
+        ";".join(MIGRATIONS[:3]) + "; CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        " INSERT INTO schema_version VALUES (3);"
+        " INSERT INTO channel_settings (channel_id, guild_id, listen) VALUES (5, 1, 0), (6, 1, 1);"
+    )
+    con.commit()
+    con.close()
+    st = await Storage.open(path)
+    try:
+        await st.set_guild_mode(1, "request")
+        assert [await st.mode(c, 1) for c in (5, 6, 7)] == ["off", "auto", "request"]
+    finally:
+        await st.close()
 
 
 def test_settings_defaults_and_parsing(tmp_path):
