@@ -1,5 +1,5 @@
 """The bot under a burst: the real bot process (``bench.botproc``, i.e. ``python -m bot``'s ``run``) against the
-loopback fake Discord (``bot.fakediscord``) in this process.
+loopback fake Discord (``bot.testing.fakediscord``) in this process.
 
 Phases, each from a distinct user per note (the bot rate-limits 5 notes per minute per user and has no setting
 to turn that off): 20 single notes one at a time, 30 notes at once, then ``sustained`` notes one every 0.3 s.
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.fakediscord import FakeDiscord
+from bot.testing.fakediscord import FakeDiscord
 
 from .clips import CASES, SHORT_S, VOICE_NOTE, make_clips
 from .common import BENCH, bench_model, goal, percentile, ravdess_dir, table

@@ -89,7 +89,7 @@ async def run(settings: Settings) -> int:
     from .storage import Storage
 
     if settings.api_base or settings.gateway_url:
-        from .fakediscord import point_discord_at
+        from .testing.fakediscord import point_discord_at
 
         point_discord_at(
             settings.api_base or discord.http.Route.BASE,

@@ -1,6 +1,6 @@
 """``ser-bot --demo``: the real bot, a loopback fake Discord, three real RAVDESS voice messages, the replies.
 
-The clips ship in ``bot/demo_voices/`` (credits and the rule that chose them: ``CREDITS.md`` there). The shipped
+The clips ship in ``bot/testing/voices/`` (credits and the rule that chose them: ``CREDITS.md`` there). The shipped
 model was trained on all of RAVDESS, these clips included, so the demo shows the bot at work; it does not
 measure accuracy.
 """
@@ -20,13 +20,13 @@ from .settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-VOICES_DIR = Path(__file__).parent / "demo_voices"
+VOICES_DIR = Path(__file__).parent / "testing" / "voices"
 RAVDESS_LICENCE = "CC BY-NC-SA 4.0"
 
 
 @dataclasses.dataclass(frozen=True)
 class DemoVoice:
-    """One shipped clip: its file in ``demo_voices/``, its RAVDESS origin and the emotion the actor acted."""
+    """One shipped clip: its file in ``testing/voices/``, its RAVDESS origin and the emotion the actor acted."""
 
     file: str
     ravdess_name: str
@@ -69,8 +69,8 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
 
     from . import __main__ as launcher
     from .bot import EmotionBot
-    from .fakediscord import FakeDiscord
     from .storage import Storage
+    from .testing.fakediscord import FakeDiscord
 
     try:
         model = launcher.load(settings)
@@ -110,6 +110,6 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
                     runner.cancel()
     print(
         "\ndemo: the shipped model was trained on all of RAVDESS, these clips included, so this shows the bot"
-        " at work, not its accuracy. Credits: bot/demo_voices/CREDITS.md"
+        " at work, not its accuracy. Credits: bot/testing/voices/CREDITS.md"
     )
     return 0

@@ -7,10 +7,10 @@ import contextlib
 import re
 
 from bot.bot import EmotionBot
-from bot.fakediscord import FakeDiscord
 from bot.logic import RateLimiter
 from bot.settings import Settings
 from bot.storage import Storage
+from bot.testing.fakediscord import FakeDiscord
 from ser_core import EMOTIONS, Limits
 
 EMOTION_WORD = re.compile(r"\b(" + "|".join(EMOTIONS) + r")\b", re.IGNORECASE)

@@ -12,8 +12,8 @@ from bot_helpers import start_bot, stop_bot
 from synth import random_model
 
 from bot.demo import synthetic_voice
-from bot.fakediscord import FakeDiscord
 from bot.settings import Settings
+from bot.testing.fakediscord import FakeDiscord
 from ser_core import load_model
 from ser_core.audio import encode
 

@@ -10,8 +10,8 @@ import re
 import pytest
 from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
 
-from bot.fakediscord import EPHEMERAL_FLAG, FakeDiscord
 from bot.logic import ADMINISTRATOR, MANAGE_GUILD
+from bot.testing.fakediscord import EPHEMERAL_FLAG, FakeDiscord
 
 pytestmark = pytest.mark.timeout(60)
 

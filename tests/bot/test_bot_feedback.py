@@ -8,8 +8,8 @@ import pytest
 from bot_helpers import start_bot, stop_bot
 from synth import random_model
 
-from bot.fakediscord import EPHEMERAL_FLAG
 from bot.feedback import ClipCache, clip_relpath, extension_for, resolve_clip
+from bot.testing.fakediscord import EPHEMERAL_FLAG
 from ser_core import EMOTIONS
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,8 +17,8 @@ import pytest
 from bot_helpers import first_emotion
 from synth import random_model
 
-from bot.fakediscord import FakeDiscord
 from bot.modelstore import ModelStore
+from bot.testing.fakediscord import FakeDiscord
 from ser_core import load_model
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import threading
 import pytest
 from bot_helpers import expected_label, first_emotion
 
-from bot.fakediscord import EPHEMERAL_FLAG
 from bot.logic import MANAGE_GUILD
+from bot.testing.fakediscord import EPHEMERAL_FLAG
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -13,7 +13,7 @@ import pytest
 from bot_helpers import expected_label, first_emotion
 
 from bot.demo import DEMO_VOICES
-from bot.fakediscord import FakeDiscord
+from bot.testing.fakediscord import FakeDiscord
 from ser_core import EMOTIONS, SAMPLE_RATE, default_model_path
 from ser_core.audio import decode
 

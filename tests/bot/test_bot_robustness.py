@@ -14,8 +14,8 @@ from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
 
 from bot import views
 from bot.bot import APOLOGY_TEXT, STORAGE_DOWN_TEXT
-from bot.fakediscord import ALL_PERMISSIONS, EPHEMERAL_FLAG
 from bot.logic import ADMINISTRATOR, MANAGE_GUILD
+from bot.testing.fakediscord import ALL_PERMISSIONS, EPHEMERAL_FLAG
 from ser_core import Limits
 from ser_core.errors import SerError
 
@@ -233,7 +233,7 @@ async def test_a_refused_token_is_not_echoed(tmp_path, model_path):
     import sys
     from pathlib import Path
 
-    from bot.fakediscord import FakeDiscord
+    from bot.testing.fakediscord import FakeDiscord
 
     root = Path(__file__).resolve().parents[2]
     async with FakeDiscord(valid_token="the-right-token") as fake:
