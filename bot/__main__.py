@@ -49,44 +49,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def load(settings: Settings):
-    """Load the model named by the settings; a bad file is a settings error."""
-    return load_live(settings)[0]
-
-
-def load_live(settings: Settings):
-    """(model, its path): ``SER_MODEL_PATH`` if set; else the model ``SER_DATA_DIR/models/current.json``
-    names (after a retrain or rollback) if it loads; else the shipped model. A bad file is a settings error."""
-    from ser_core import ModelError, default_model_path, load_model
-
-    from .modelstore import ModelStore
-
-    store = ModelStore(settings.data_dir)
-    if settings.model_path is not None and store.pointer_path.exists():
-        log.warning(
-            "SER_MODEL_PATH is set, so the model in %s (from /emotion retrain or rollback) is not used; "
-            "unset SER_MODEL_PATH to serve it",
-            store.pointer_path,
-        )
-    if settings.model_path is None:
-        current = store.load_current()  # logs why if it does not load
-        if current is not None:
-            model, path = current
-            log.info("using model %s from %s", model.version, path or "the shipped model")
-            return model, path or default_model_path()
+async def open_bot(settings: Settings, build_bot, model_error: type[Exception]):
+    """``build_bot(settings)``, with a model or database that does not open turned into a one-line settings
+    error (exit code 2)."""
     try:
-        return load_model(settings.model_path), settings.model_path or default_model_path()
-    except ModelError as exc:
+        return await build_bot(settings)
+    except model_error as exc:
         where = "SER_MODEL_PATH" if settings.model_path else "the shipped model"
         raise SettingsError(f"cannot load {where}: {exc}") from None
+    except Exception as exc:
+        where = "SER_DATABASE_URL" if settings.database_url else f"SER_DATA_DIR={settings.data_dir}"
+        raise SettingsError(f"cannot open the database ({where}): {exc}") from None
 
 
 async def run(settings: Settings) -> int:
     """Run the bot until SIGTERM/SIGINT (or the connection ends). Returns the exit code."""
     import discord
 
-    from .bot import EmotionBot
-    from .storage import Storage
+    from ser_core import ModelError
+
+    from .bot import build_bot
 
     if settings.api_base or settings.gateway_url:
         from .testing.fakediscord import point_discord_at
@@ -95,12 +77,7 @@ async def run(settings: Settings) -> int:
             settings.api_base or discord.http.Route.BASE,
             settings.gateway_url or str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY),
         )
-    model, model_path = load_live(settings)
-    try:
-        storage = await Storage.open(settings.db_path)
-    except Exception as exc:
-        raise SettingsError(f"cannot open the database in SER_DATA_DIR={settings.data_dir}: {exc}") from None
-    bot = EmotionBot(settings=settings, model=model, storage=storage, model_path=model_path)
+    bot = await open_bot(settings, build_bot, ModelError)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -64,28 +64,32 @@ def synthetic_voice(seconds: float = 3.0, sr: int = 48_000, seed: int = 0) -> np
 
 
 async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
-    from ser_core import SAMPLE_RATE
+    from ser_core import SAMPLE_RATE, ModelError
     from ser_core.audio import decode
 
     from . import __main__ as launcher
-    from .bot import EmotionBot
-    from .storage import Storage
+    from .bot import build_bot
     from .testing.fakediscord import FakeDiscord
 
-    try:
-        model = launcher.load(settings)
-    except SettingsError as exc:
-        print(f"ser-bot --demo: {exc}", file=sys.stderr)
-        return 2
     clips = [(voice, voice.path.read_bytes()) for voice in DEMO_VOICES]
     with tempfile.TemporaryDirectory(prefix="ser-bot-demo-") as tmp:
+        # A throw-away SQLite folder and one process, whatever the settings say: the demo stores nothing.
         demo_settings = dataclasses.replace(
-            settings, token="demo-token", data_dir=Path(tmp), dev_guild_id=None
+            settings,
+            token="demo-token",
+            data_dir=Path(tmp),
+            dev_guild_id=None,
+            database_url=None,
+            shard_count=None,
+            shard_ids=None,
         )
         async with FakeDiscord() as fake:
             fake.install()
-            storage = await Storage.open(demo_settings.db_path)
-            bot = EmotionBot(settings=demo_settings, model=model, storage=storage)
+            try:
+                bot = await launcher.open_bot(demo_settings, build_bot, ModelError)
+            except SettingsError as exc:
+                print(f"ser-bot --demo: {exc}", file=sys.stderr)
+                return 2
             async with bot:
                 runner = asyncio.create_task(bot.start(demo_settings.token))
                 try:

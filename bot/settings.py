@@ -23,6 +23,11 @@ class Settings:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     #: Notes analysed per minute per person (a token bucket); 0 turns the limit off.
     rate_limit: int = 5
+    #: ``postgresql://…``: shared storage for several shard processes; None: SQLite in ``data_dir``.
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
+    #: Discord shards in all (None: as Discord recommends) and the ones this process runs (None: all).
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
     ravdess_dir: Path | None = None
     #: More corpus folders that retraining uses beside ``ravdess_dir`` (e.g. nEMO), from SER_TRAIN_DIRS.
     train_dirs: tuple[Path, ...] = ()
@@ -77,6 +82,8 @@ class Settings:
             max_seconds=_number("SER_MAX_SECONDS", get("SER_MAX_SECONDS"), 120.0, 1.0, 3600.0),
             admin_ids=_id_list("SER_ADMIN_IDS", get("SER_ADMIN_IDS")),
             rate_limit=_whole("SER_RATE_LIMIT", get("SER_RATE_LIMIT"), 5, 0, 10_000),
+            database_url=_url("SER_DATABASE_URL", get("SER_DATABASE_URL"), ("postgresql://", "postgres://")),
+            **_shards(get("SER_SHARD_COUNT"), get("SER_SHARD_IDS")),
             ravdess_dir=ravdess_dir,
             train_dirs=train_dirs,
             api_base=_url("SER_DISCORD_API_BASE", get("SER_DISCORD_API_BASE"), ("http://", "https://")),
@@ -124,6 +131,21 @@ def _whole(name: str, value: str | None, default: int, lo: int, hi: int) -> int:
     if not value.isdigit() or not lo <= int(value) <= hi:
         raise SettingsError(f"{name}={value!r} is not valid; use a whole number from {lo} to {hi}.")
     return int(value)
+
+
+def _shards(count: str | None, ids: str | None) -> dict:
+    """``SER_SHARD_COUNT`` and ``SER_SHARD_IDS`` (e.g. ``0,1``): ids need the count, and each is below it."""
+    if ids is not None and count is None:
+        raise SettingsError("SER_SHARD_IDS needs SER_SHARD_COUNT (how many shards there are in all).")
+    shard_count = None if count is None else _whole("SER_SHARD_COUNT", count, 1, 1, 100_000)
+    if ids is None:
+        return {"shard_count": shard_count, "shard_ids": None}
+    parts = [p.strip() for p in ids.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) < (shard_count or 0) for p in parts):
+        raise SettingsError(
+            f"SER_SHARD_IDS={ids!r} must list shard numbers from 0 to {(shard_count or 1) - 1}, e.g. 0,1."
+        )
+    return {"shard_count": shard_count, "shard_ids": tuple(sorted({int(p) for p in parts}))}
 
 
 def _snowflake(name: str, value: str | None) -> int | None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import shutil
 import time
+from pathlib import Path
 from typing import Literal
 
 import discord
@@ -15,7 +17,7 @@ from discord.ext import commands
 
 from ser_core import EMOTIONS, ModelError
 
-from .. import feedback, logic, views
+from .. import logic, views
 from ..bot import STORAGE_DOWN_TEXT, EmotionBot
 from ..retrain import Progress, RetrainError, decide, format_elapsed, live_accuracy
 from ..worker import Busy, Closed
@@ -36,6 +38,9 @@ Preset = Literal[
     "seed",
 ]
 ADMIN_ONLY = "Only server administrators or the bot's admins (SER_ADMIN_IDS) can {what}."
+BUSY_ELSEWHERE = (
+    "A retraining run is already in progress in another process ({preset}): {line}. Wait for it to finish."
+)
 SERVER_ONLY = "This command works in a server, not in direct messages."
 #: ``/emotion mode`` choices → stored mode (None: the channel follows the server's default).
 MODE_CHOICES = {"auto": "auto", "on request": "request", "off": "off", "server default": None}
@@ -72,7 +77,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.describe(file="A voice note or audio file (OGG, MP3, WAV, FLAC, M4A)")
     async def analyze(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Detect the emotion in an audio file."""
-        refusal = await self.bot.refuse_request(interaction, speaker=interaction.user)
+        refusal = await self.bot.analyses.refuse_request(interaction, speaker=interaction.user)
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True)
             return
@@ -133,7 +138,9 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         chart = None
         if stats.total:
             try:
-                chart = await self.bot.worker.submit(views.render_chart, stats, title=f"Emotions — {who}")
+                chart = await self.bot.analyses.worker.submit(
+                    views.render_chart, stats, title=f"Emotions — {who}"
+                )
             except (Busy, Closed):
                 chart = None
         embed = views.stats_embed(stats, who=who, days=days, chart_name=CHART_NAME if chart else None)
@@ -228,16 +235,8 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     async def forget(self, interaction: discord.Interaction) -> None:
         """Delete every result, kept clip and voice profile stored about you (in every server)."""
         uid = interaction.user.id
-        clips = await self.bot.storage.kept_clips(user_id=uid)
-        n = await self.bot.storage.forget_user(uid)
+        n, files = await self.bot.storage.forget_user(uid)
         self.bot.clip_cache.forget_owner(uid)
-        data_dir = self.bot.settings.data_dir
-
-        def delete_files() -> int:
-            gone = sum(feedback.delete_clip(data_dir, c.path) for c in clips)
-            return gone + feedback.delete_user_folder(data_dir, uid)
-
-        files = await asyncio.get_running_loop().run_in_executor(None, delete_files)
         await interaction.response.send_message(
             f"Deleted {n} stored result{'s' if n != 1 else ''}, {files} kept clip{'s' if files != 1 else ''} "
             "and your voice profile.",
@@ -258,13 +257,19 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
                 ADMIN_ONLY.format(what="retrain the model"), ephemeral=True
             )
             return
-        retrainer = self.bot.retrainer
+        retrainer, storage = self.bot.retrainer, self.bot.storage
         if retrainer.progress is not None:
             await interaction.response.send_message(
                 f"A retraining run is already in progress ({retrainer.progress.preset}): "
                 f"{retrainer.progress.line()}. Wait for it to finish.",
                 ephemeral=True,
             )
+            return
+        elsewhere = await self.bot.stored(
+            "reading the retraining status", storage.retrain_status, write=False
+        )
+        if elsewhere:
+            await interaction.response.send_message(BUSY_ELSEWHERE.format(**elsewhere), ephemeral=True)
             return
         data = self.bot.settings.ravdess_dir
         if data is None or not data.is_dir():
@@ -276,11 +281,29 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             )
             return
         chosen = preset or str(self.bot.model.card.get("preset") or self.bot.model.features.preset or "rich")
-        progress = retrainer.begin(chosen)  # claims the slot before the first await
+        progress = retrainer.begin(chosen)  # claims this process's slot before the first await
         try:
+            # ... and the one slot of every process sharing the storage (an advisory lock in PostgreSQL)
+            locked = await self.bot.stored(
+                "claiming the retraining slot", storage.try_lock_retrain, write=False
+            )
+            if not locked:
+                retrainer.finish()
+                elsewhere = await self.bot.stored(
+                    "reading the retraining status", storage.retrain_status, write=False
+                )
+                text = (
+                    BUSY_ELSEWHERE.format(**elsewhere)
+                    if elsewhere
+                    else "I cannot retrain right now: another process holds the retraining slot, or the "
+                    "database is unreachable. Try again in a minute."
+                )
+                await interaction.response.send_message(text, ephemeral=True)
+                return
             await interaction.response.send_message(f"🔄 Retraining (`{chosen}`): {progress.line()}")
         except BaseException:
             retrainer.finish()
+            await self._release_slot()
             raise
         task = asyncio.create_task(self._run_retrain(interaction, progress, force), name="ser-retrain")
         self._tasks.add(task)
@@ -291,18 +314,16 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         old = bot.model
         ticker = asyncio.create_task(self._show_progress(interaction, progress))
         text = f"❌ Retraining stopped; the bot keeps using model `{old.version}`."
+        clips_dir = bot.retrainer.models_dir / f".clips-{time.time_ns()}"
         try:
-            extra = await self._kept_clips()
+            extra = await self._kept_clips(clips_dir)
             assert bot.settings.ravdess_dir is not None
             cand = await bot.retrainer.run(bot.settings.training_data, extra)
             live = live_accuracy(old.card)
             ok, why = decide(cand.accuracy, live, force=force)
             took = format_elapsed(cand.seconds)
             if ok:
-                target = await asyncio.get_running_loop().run_in_executor(
-                    None, bot.models.promote, cand.path, cand.version
-                )
-                new = await bot.install_model(target, previous=bot.model_path)
+                new = await bot.models.install(cand.path, cand.version)
                 text = (
                     f"✅ Retrained in {took} on {len(extra)} kept clip(s) plus the data set: model "
                     f"`{new.version}` is now live instead of `{old.version}` ({why}); `/emotion rollback` "
@@ -327,13 +348,28 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
+            await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, clips_dir, True)
             bot.retrainer.finish()
+            await self._release_slot()
             await self._show_result(interaction, text)
         log.info("retraining: %s", text)
 
+    async def _release_slot(self) -> None:
+        storage = self.bot.storage
+        await self.bot.stored(
+            "clearing the retraining status", lambda: storage.set_retrain_status(None), write=True
+        )
+        await self.bot.stored("releasing the retraining slot", storage.unlock_retrain, write=True)
+
     async def _show_progress(self, interaction: discord.Interaction, progress: Progress) -> None:
-        """Edit the progress message at most once every ``PROGRESS_EVERY_S`` seconds."""
+        """Edit the progress message at most once every ``PROGRESS_EVERY_S`` seconds, and publish the progress
+        for other processes (a retrain request there shows it)."""
+        storage = self.bot.storage
         while True:
+            status = {"preset": progress.preset, "line": progress.line()}
+            await self.bot.stored(
+                "publishing retraining progress", lambda s=status: storage.set_retrain_status(s), write=True
+            )
             await asyncio.sleep(self.PROGRESS_EVERY_S)
             try:
                 await interaction.edit_original_response(
@@ -358,18 +394,11 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             except (discord.HTTPException, asyncio.TimeoutError) as exc:
                 log.warning("could not post the retraining result: %r", exc)
 
-    async def _kept_clips(self) -> list[dict]:
-        """Consented feedback clips as training clips: the user id is the speaker."""
-        data_dir = self.bot.settings.data_dir
-        out = []
-        for c in await self.bot.storage.kept_clips():
-            try:
-                path = feedback.resolve_clip(data_dir, c.path)
-            except ValueError:
-                continue
-            if c.label in EMOTIONS and path.is_file():
-                out.append({"path": str(path), "emotion": c.label, "speaker": str(c.user_id)})
-        return out
+    async def _kept_clips(self, folder: Path) -> list[dict]:
+        """Consented feedback clips as training clips (files in ``folder`` if the storage keeps them
+        elsewhere): the user id is the speaker."""
+        clips = await self.bot.storage.training_clips(folder)
+        return [c for c in clips if c["emotion"] in EMOTIONS]
 
     @app_commands.command()
     async def rollback(self, interaction: discord.Interaction) -> None:
@@ -387,7 +416,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         await interaction.response.defer(thinking=True)
         old = self.bot.model.version
         try:
-            new = await self.bot.rollback_model()
+            new = await self.bot.models.rollback()
         except ModelError as exc:
             await interaction.followup.send(f"I cannot roll back: {exc}; the bot keeps using model `{old}`.")
             return

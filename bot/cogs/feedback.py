@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from ser_core import EMOTIONS
 
-from .. import feedback, logic, views
+from .. import logic, views
 from ..bot import DOWNLOAD_TIMEOUT_S, EmotionBot
 from ..storage import Detection
 
@@ -84,11 +84,9 @@ class Feedback(commands.Cog):
 
     async def _toggle_keep(self, interaction: discord.Interaction, row: Detection) -> None:
         assert row.id is not None
-        loop = asyncio.get_running_loop()
-        data_dir = self.bot.settings.data_dir
+        storage = self.bot.storage
         if row.clip_path:
-            await loop.run_in_executor(None, feedback.delete_clip, data_dir, row.clip_path)
-            await self.bot.storage.set_clip(row.id, user_id=row.user_id, path=None)
+            await storage.drop_clip(row.id, user_id=row.user_id)
             await interaction.response.send_message(
                 "Deleted your kept clip; it will not be used for training.", ephemeral=True
             )
@@ -107,10 +105,7 @@ class Feedback(commands.Cog):
                 ephemeral=True,
             )
             return
-        rel = feedback.clip_relpath(row.user_id, row.id, feedback.extension_for(data))
-        await loop.run_in_executor(None, feedback.write_clip, data_dir, rel, data)
-        if not await self.bot.storage.set_clip(row.id, user_id=row.user_id, path=rel):
-            await loop.run_in_executor(None, feedback.delete_clip, data_dir, rel)  # forgotten meanwhile
+        if await storage.keep_clip(row.id, user_id=row.user_id, data=data) is None:  # forgotten meanwhile
             await interaction.response.send_message(NOT_STORED, ephemeral=True)
             return
         await interaction.response.send_message(
@@ -126,7 +121,7 @@ class Feedback(commands.Cog):
         if row is None:
             await interaction.response.send_message(NOT_STORED, ephemeral=True)
             return
-        if row.user_id != interaction.user.id and await bot.opted_out(row.user_id):
+        if row.user_id != interaction.user.id and await bot.analyses.opted_out(row.user_id):
             await interaction.response.send_message(
                 "The author of this note has opted out of emotion analysis, so I won't analyse it again.",
                 ephemeral=True,
@@ -142,7 +137,7 @@ class Feedback(commands.Cog):
                     ephemeral=True,
                 )
                 return
-            outcome = await bot.rerun(row, data, requester_id=interaction.user.id)
+            outcome = await bot.analyses.rerun(row, data, requester_id=interaction.user.id)
             if outcome.prediction is None:
                 await interaction.followup.send(**outcome.reply_kwargs(), ephemeral=True)
                 return

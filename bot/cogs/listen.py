@@ -38,11 +38,11 @@ class Listen(commands.Cog):
             # A note sent to the bot in private is a request: analysed even for someone who opted out,
             # who is told that nothing was stored.
         else:
-            mode = await self.bot.channel_mode(message.channel.id, message.guild.id)
-            if mode != "auto" or await self.bot.opted_out(message.author.id):
+            mode = await self.bot.analyses.channel_mode(message.channel.id, message.guild.id)
+            if mode != "auto" or await self.bot.analyses.opted_out(message.author.id):
                 return
         async with self.bot.job():
-            outcome = await self.bot.analyze(
+            outcome = await self.bot.analyses.analyze(
                 attachment,
                 user_id=message.author.id,
                 guild_id=message.guild.id if message.guild else None,
@@ -62,7 +62,7 @@ class Listen(commands.Cog):
         if attachment is None:
             await interaction.response.send_message("That message has no audio attachment.", ephemeral=True)
             return
-        refusal = await self.bot.refuse_request(interaction, speaker=message.author)
+        refusal = await self.bot.analyses.refuse_request(interaction, speaker=message.author)
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True)
             return

@@ -23,6 +23,16 @@ body and ``X-RateLimit-*`` / ``Retry-After`` headers); ``drop_gateway`` closes t
 (4000 and 1001 are resumable: the client comes back with RESUME, recorded in ``resumes``); ``valid_token``
 makes ``/users/@me`` answer 401 to any other token, as Discord does for a wrong one.
 
+Sharding: ``FakeDiscord(shard_count=N, guild_count=G)`` serves G guilds (each with its own "general" and
+"voice-notes" channels, listed in ``guilds``; ``guild_id`` / ``channel_id`` / ``other_channel_id`` are the first
+one's) spread over N shards by Discord's rule ``(guild_id >> 22) % N`` (``shard_of``): guild k lands on shard
+k mod N. IDENTIFY must carry ``shard: [id, N]`` (absent means ``[0, 1]``), or the socket is closed with 4011
+(too few shards: sharding required) or 4010 (invalid shard), recorded in ``refused``. Each connection has its own
+session (id, sequence numbers, RESUME), READY and GUILD_CREATE cover only its shard's guilds, and ``dispatch``
+sends a guild event only to the sockets of the guild's shard and a direct message only to shard 0; an event
+whose shard has no live socket is dropped, as Discord would, and kept in ``undelivered``. ``connected_shards``,
+``wait_ready(shards=...)`` and ``wait_connected`` follow the shards' connections.
+
 Unknown routes answer 404 with a JSON error and are logged (``fake.unknown``); it never answers 5xx, which
 the client would retry for many seconds.
 """
@@ -38,9 +48,9 @@ import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import WSMsgType, web
 
@@ -67,6 +77,7 @@ class Record:
     interaction_id: int | None = None
     token: str | None = None
     message_id: int | None = None
+    guild_id: int | None = None  # the guild of the channel (None in direct messages)
     at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -110,6 +121,43 @@ class Record:
         return "\n".join(p for p in parts if p)
 
 
+@dataclass(frozen=True)
+class FakeGuild:
+    """One guild of the fake: its id, its two text channels and the shard that serves it."""
+
+    id: int
+    channel_id: int  # "general"
+    other_channel_id: int  # "voice-notes"
+    name: str
+    shard: int
+
+    def channel_name(self, channel_id: int) -> str:
+        return "general" if channel_id == self.channel_id else "voice-notes"
+
+
+class Undelivered(NamedTuple):
+    """A gateway event ``dispatch`` dropped because no live socket serves its shard."""
+
+    event: str
+    shard: int
+    data: dict
+
+
+@dataclass(eq=False)
+class GatewaySession:
+    """One gateway session (one shard of one client; ``fake.sessions`` by id): what RESUME brings back.
+    ``seq`` is the sequence number of the last event sent on it."""
+
+    session_id: str
+    shard_id: int
+    shard_count: int
+    seq: int = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
 class FakeDiscord:
     def __init__(
         self,
@@ -117,16 +165,30 @@ class FakeDiscord:
         allow_message_content: bool = True,
         heartbeat_interval_ms: int = 41_250,
         valid_token: str | None = None,
+        shard_count: int = 1,
+        guild_count: int = 1,
     ) -> None:
+        if shard_count < 1 or guild_count < 1:
+            raise ValueError(f"shard_count and guild_count must be >= 1, not {shard_count}, {guild_count}")
         self.allow_message_content = allow_message_content
         self.valid_token = valid_token  # None: any token logs in
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.shard_count = shard_count
         self._ids = itertools.count(1_300_000_000_000_000_000)
         self.app_id = self.new_id()
         self.bot_user = self.user(self.app_id, "ser-bot", bot=True)
-        self.guild_id = self.new_id()
-        self.channel_id = self.new_id()
-        self.other_channel_id = self.new_id()  # a second text channel of the guild (per-channel settings)
+        self.guilds: list[FakeGuild] = []
+        for k in range(guild_count):
+            gid = self._guild_snowflake(k)
+            name = "Fake Guild" if k == 0 else f"Fake Guild {k + 1}"
+            self.guilds.append(FakeGuild(gid, self.new_id(), self.new_id(), name, self.shard_of(gid)))
+        self._guild_by_id = {g.id: g for g in self.guilds}
+        self._guild_by_channel = {c: g for g in self.guilds for c in (g.channel_id, g.other_channel_id)}
+        first = self.guilds[0]
+        self.guild_id = first.id
+        self.channel_id = first.channel_id
+        # a second text channel of the guild (per-channel settings)
+        self.other_channel_id = first.other_channel_id
         self.dm_channel_id = self.new_id()  # the owner's direct-message channel with the bot
         self.owner = self.user(self.new_id(), "owner")
         self.records: list[Record] = []
@@ -142,11 +204,18 @@ class FakeDiscord:
         self.resumes: list[dict] = []  # RESUME payloads received
         self.rate_limited: list[str] = []  # "METHOD /path" of every call answered 429
         self._rate_limits: list[list] = []  # [method, path predicate, retry_after, remaining, global]
+        self.refused: list[tuple[int, dict]] = []  # (close code, IDENTIFY payload) of every refused IDENTIFY
+        self.undelivered: list[Undelivered] = []  # events dropped: their shard had no live socket
+        self.ready_shards: set[int] = set()  # shards that were sent READY (at least once)
+        self._interactions: dict[str, dict] = {}  # token → INTERACTION_CREATE payload
+        self._interaction_tokens: dict[int, str] = {}  # interaction id → its token
         self.port: int | None = None
-        self._sockets: list[web.WebSocketResponse] = []
-        self._seq = 0
+        self._open: set[web.WebSocketResponse] = set()  # every gateway socket, identified or not
+        # identified or resumed sockets → their session
+        self._live: dict[web.WebSocketResponse, GatewaySession] = {}
+        self.sessions: dict[str, GatewaySession] = {}  # session id → session (READY's), for RESUME
         self._changed = asyncio.Condition()
-        self._ready = asyncio.Event()
+        self._gateway_changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -161,7 +230,7 @@ class FakeDiscord:
         return self
 
     async def close(self) -> None:
-        for ws in list(self._sockets):
+        for ws in list(self._open):
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -192,9 +261,89 @@ class FakeDiscord:
         """Point discord.py (in this process) at the fake."""
         point_discord_at(self.api_base, self.gateway_url)
 
-    async def wait_ready(self, timeout: float = 15.0) -> None:
-        """Until a client has identified and received READY and GUILD_CREATE."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+    async def wait_ready(self, timeout: float = 15.0, shards: int | Iterable[int] | None = None) -> None:
+        """Until every shard (``shards``: that many shards, or these shard ids) has identified and received
+        READY and its GUILD_CREATEs (once is enough: a shard that disconnected since still counts)."""
+        if shards is None:
+            shards = range(self.shard_count)
+        if isinstance(shards, int):
+            count = shards
+
+            def done() -> bool:
+                return len(self.ready_shards) >= count
+
+            wanted = f"{count} shard(s)"
+        else:
+            ids = set(shards)
+
+            def done() -> bool:
+                return ids <= self.ready_shards
+
+            wanted = f"shards {sorted(ids)}"
+        await self._wait_gateway(done, timeout, lambda: f"{wanted} READY, got {sorted(self.ready_shards)}")
+
+    async def wait_connected(self, shards: Iterable[int], timeout: float = 15.0) -> None:
+        """Until the shards with a live socket are exactly ``shards`` (e.g. ``[0]`` once shard 1's client
+        has gone)."""
+        ids = set(shards)
+        await self._wait_gateway(
+            lambda: self.connected_shards() == ids,
+            timeout,
+            lambda: f"shards {sorted(ids)} connected, got {sorted(self.connected_shards())}",
+        )
+
+    async def _wait_gateway(
+        self, done: Callable[[], bool], timeout: float, describe: Callable[[], str]
+    ) -> None:
+        try:
+            async with self._gateway_changed:
+                await asyncio.wait_for(self._gateway_changed.wait_for(done), timeout)
+        except asyncio.TimeoutError:
+            raise asyncio.TimeoutError(f"within {timeout} s: wanted {describe()}") from None
+
+    async def _gateway_event(self) -> None:
+        async with self._gateway_changed:
+            self._gateway_changed.notify_all()
+
+    # ------------------------------------------------------------------ guilds and shards
+    def shard_of(self, guild_id: int | str) -> int:
+        """The shard that serves ``guild_id``: ``(guild_id >> 22) % shard_count``, Discord's rule."""
+        return (int(guild_id) >> 22) % self.shard_count
+
+    def guild(self, guild_id: int | str | None = None) -> FakeGuild:
+        """The guild ``guild_id`` (default: the first guild)."""
+        if guild_id is None:
+            return self.guilds[0]
+        try:
+            return self._guild_by_id[int(guild_id)]
+        except KeyError:
+            raise KeyError(
+                f"the fake has no guild {guild_id}; it has {[g.id for g in self.guilds]}"
+            ) from None
+
+    def guilds_of(self, shard_id: int) -> list[FakeGuild]:
+        """The guilds shard ``shard_id`` serves, in order."""
+        return [g for g in self.guilds if g.shard == shard_id]
+
+    def guild_of_channel(self, channel_id: int | str) -> FakeGuild | None:
+        """The guild a text channel belongs to (None for the DM channel or an unknown channel)."""
+        return self._guild_by_channel.get(int(channel_id))
+
+    def connected_shards(self) -> set[int]:
+        """Ids of the shards that have at least one live (identified or resumed, not closed) socket."""
+        return {s.shard_id for ws, s in self._live.items() if not ws.closed}
+
+    def _guild_snowflake(self, k: int) -> int:
+        """A fresh id whose ``>> 22`` is congruent to ``k`` modulo ``shard_count`` (so guild k is on shard
+        k mod N); later ids stay above it."""
+        candidate = self.new_id()
+        hi = candidate >> 22
+        shift = (k - hi) % self.shard_count
+        if shift == 0:
+            return candidate
+        gid = (hi + shift) << 22
+        self._ids = itertools.count(gid + 1)
+        return gid
 
     # ------------------------------------------------------------------ payload helpers
     def new_id(self) -> int:
@@ -218,11 +367,22 @@ class FakeDiscord:
             m["permissions"] = str(permissions)
         return m
 
-    def add_file(self, data: bytes, filename: str, content_type: str | None, **extra: Any) -> dict:
-        """Serve ``data`` for download and return its attachment payload (``extra`` keys are added)."""
+    def add_file(
+        self,
+        data: bytes,
+        filename: str,
+        content_type: str | None,
+        *,
+        channel_id: int | None = None,
+        **extra: Any,
+    ) -> dict:
+        """Serve ``data`` for download and return its attachment payload (``extra`` keys are added); the URL
+        names ``channel_id`` (default: #general of the first guild), as Discord's CDN does."""
         att_id = self.new_id()
         # Quoted, so that a hostile name such as ``../../x.ogg`` stays one URL segment, as on Discord's CDN.
-        path = f"/attachments/{self.channel_id}/{att_id}/{urllib.parse.quote(filename, safe='')}"
+        path = (
+            f"/attachments/{channel_id or self.channel_id}/{att_id}/{urllib.parse.quote(filename, safe='')}"
+        )
         self.files[path] = (data, content_type or "application/octet-stream")
         att = {
             "id": str(att_id),
@@ -236,12 +396,30 @@ class FakeDiscord:
         att.update(extra)
         return att
 
-    def voice_attachment(self, data: bytes, duration: float) -> dict:
+    def voice_attachment(self, data: bytes, duration: float, *, channel_id: int | None = None) -> dict:
         """A voice message's attachment: ``voice-message.ogg``, audio/ogg, duration and waveform set."""
         waveform = base64.b64encode(bytes(range(0, 256, 4))).decode()
         return self.add_file(
-            data, "voice-message.ogg", "audio/ogg", duration_secs=duration, waveform=waveform
+            data,
+            "voice-message.ogg",
+            "audio/ogg",
+            channel_id=channel_id,
+            duration_secs=duration,
+            waveform=waveform,
         )
+
+    def _place(
+        self, channel_id: int | None, guild_id: int | str | None, dm: bool
+    ) -> tuple[int, FakeGuild | None]:
+        """(channel id, guild or None for a DM): ``dm`` → the DM channel; a known channel → its guild; no
+        channel → ``guild_id``'s (default: the first guild's) #general; an unknown channel → ``guild_id``'s
+        guild (default: the first)."""
+        if dm or (channel_id is not None and int(channel_id) == self.dm_channel_id):
+            return int(channel_id or self.dm_channel_id), None
+        if channel_id is None:
+            guild = self.guild(guild_id)
+            return guild.channel_id, guild
+        return int(channel_id), self.guild_of_channel(channel_id) or self.guild(guild_id)
 
     def message_payload(
         self,
@@ -255,11 +433,15 @@ class FakeDiscord:
         message_id: int | None = None,
         message_reference: dict | None = None,
         dm: bool = False,
+        guild_id: int | None = None,
     ) -> dict:
+        """A message payload in ``channel_id`` (default: #general of ``guild_id``, itself defaulting to the
+        first guild) with that channel's guild, or in the DM channel (``dm``: no guild)."""
+        channel_id, guild = self._place(channel_id, guild_id, dm)
         data = {
             "id": str(message_id or self.new_id()),
-            "channel_id": str(channel_id or (self.dm_channel_id if dm else self.channel_id)),
-            "guild_id": str(self.guild_id),
+            "channel_id": str(channel_id),
+            "guild_id": str(guild.id if guild else 0),
             "author": author,
             "content": content,
             "timestamp": _now_iso(),
@@ -275,7 +457,7 @@ class FakeDiscord:
             "flags": flags,
             "components": [],
         }
-        if dm or int(data["channel_id"]) == self.dm_channel_id:
+        if guild is None:
             del data["guild_id"]
         elif not author.get("bot") or author["id"] != self.bot_user["id"]:
             data["member"] = {"roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
@@ -293,9 +475,11 @@ class FakeDiscord:
         voice: bool | None = None,
         channel_id: int | None = None,
         dm: bool = False,
+        guild_id: int | None = None,
     ) -> dict:
-        """Post a message (MESSAGE_CREATE). ``voice`` defaults to True for a lone voice attachment; ``dm``: in
-        the author's direct-message channel with the bot (no guild)."""
+        """Post a message (MESSAGE_CREATE) in ``channel_id`` (default: #general of ``guild_id``, itself
+        defaulting to the first guild). ``voice`` defaults to True for a lone voice attachment; ``dm``: in the
+        author's direct-message channel with the bot (no guild; delivered to shard 0)."""
         attachments = attachments or []
         if voice is None:
             voice = len(attachments) == 1 and "waveform" in attachments[0]
@@ -306,6 +490,7 @@ class FakeDiscord:
             flags=VOICE_MESSAGE_FLAG if voice else 0,
             channel_id=channel_id,
             dm=dm,
+            guild_id=guild_id,
         )
         self.messages[int(data["id"])] = data
         await self.dispatch("MESSAGE_CREATE", data)
@@ -322,16 +507,20 @@ class FakeDiscord:
         permissions: int = DEFAULT_MEMBER_PERMISSIONS,
         channel_id: int | None = None,
         dm: bool = False,
+        guild_id: int | None = None,
     ) -> dict:
         """Invoke ``/name [subcommand] options`` as ``user`` with ``permissions`` (INTERACTION_CREATE), in
-        ``channel_id`` (default: #general) or, with ``dm``, in the user's direct messages with the bot."""
+        ``channel_id`` (default: #general of ``guild_id``, itself defaulting to the first guild) or, with
+        ``dm``, in the user's direct messages with the bot."""
         opts = options or []
         if subcommand:
             opts = [{"type": 1, "name": subcommand, "options": opts}]
         data: dict = {"id": str(self.command_id(name, 1)), "name": name, "type": 1, "options": opts}
         if resolved:
             data["resolved"] = resolved
-        return await self.interact(data, user=user, permissions=permissions, channel_id=channel_id, dm=dm)
+        return await self.interact(
+            data, user=user, permissions=permissions, channel_id=channel_id, dm=dm, guild_id=guild_id
+        )
 
     async def context_menu(
         self,
@@ -341,7 +530,7 @@ class FakeDiscord:
         user: dict | None = None,
         permissions: int = DEFAULT_MEMBER_PERMISSIONS,
     ) -> dict:
-        """Run the message context-menu command ``name`` on ``message`` (in the message's channel)."""
+        """Run the message context-menu command ``name`` on ``message`` (in the message's channel and guild)."""
         data = {
             "id": str(self.command_id(name, 3)),
             "name": name,
@@ -356,6 +545,7 @@ class FakeDiscord:
             permissions=permissions,
             channel_id=channel_id,
             dm=channel_id == self.dm_channel_id,
+            guild_id=_int_or_none(str(message.get("guild_id") or "")),
         )
 
     def attachment_option(self, name: str, attachment: dict) -> tuple[dict, dict]:
@@ -394,6 +584,7 @@ class FakeDiscord:
             message=message,
             channel_id=channel_id,
             dm=channel_id == self.dm_channel_id,
+            guild_id=_int_or_none(str(message.get("guild_id") or "")),
         )
 
     async def interact(
@@ -406,21 +597,25 @@ class FakeDiscord:
         message: dict | None = None,
         channel_id: int | None = None,
         dm: bool = False,
+        guild_id: int | None = None,
     ) -> dict:
+        """Dispatch an INTERACTION_CREATE of ``type_`` with ``data`` in ``channel_id`` (default: #general of
+        ``guild_id``, itself defaulting to the first guild) or in the user's DMs (``dm``)."""
         user = user or self.owner
-        channel_id = channel_id or (self.dm_channel_id if dm else self.channel_id)
+        channel_id, guild = self._place(channel_id, guild_id, dm)
+        gid = str(guild.id if guild else 0)
         payload = {
             "id": str(self.new_id()),
             "application_id": str(self.app_id),
             "type": type_,
             "data": data,
-            "guild_id": str(self.guild_id),
+            "guild_id": gid,
             "channel_id": str(channel_id),
             "channel": {
                 "id": str(channel_id),
                 "type": 0,
-                "guild_id": str(self.guild_id),
-                "name": "general" if channel_id == self.channel_id else "voice-notes",
+                "guild_id": gid,
+                "name": guild.channel_name(channel_id) if guild else "",
                 "position": 0,
                 "permission_overwrites": [],
                 "nsfw": False,
@@ -432,11 +627,11 @@ class FakeDiscord:
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": gid},
             "context": 0,
             "attachment_size_limit": 25 * 1024 * 1024,
         }
-        if dm:  # a bot DM: no guild, the user instead of a member (Discord's interaction context 1)
+        if guild is None:  # a bot DM: no guild, the user instead of a member (interaction context 1)
             for key in ("guild_id", "member", "guild_locale"):
                 del payload[key]
             payload["user"] = user
@@ -446,6 +641,8 @@ class FakeDiscord:
         if message is not None:
             payload["message"] = message
             self._interaction_messages[int(payload["id"])] = int(message["id"])
+        self._interactions[payload["token"]] = payload
+        self._interaction_tokens[int(payload["id"])] = payload["token"]
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -471,10 +668,12 @@ class FakeDiscord:
         match = path if callable(path) else (lambda p, s=path: s in p)
         self._rate_limits.append([method.upper(), match, retry_after, count, is_global])
 
-    async def drop_gateway(self, code: int = 4000) -> None:
-        """Close every gateway connection with ``code`` (4000 unknown error, 1001 going away: both resumable)."""
-        for ws in list(self._sockets):
-            await ws.close(code=code, message=b"fake discord dropped the connection")
+    async def drop_gateway(self, code: int = 4000, *, shard: int | None = None) -> None:
+        """Close every gateway connection (of ``shard`` only, if given) with ``code`` (4000 unknown error, 1001
+        going away: both resumable)."""
+        for ws, session in list(self._live.items()):
+            if shard is None or session.shard_id == shard:
+                await ws.close(code=code, message=b"fake discord dropped the connection")
 
     async def wait_resumed(self, count: int = 1, timeout: float = 15.0) -> None:
         """Until ``count`` RESUMEs have been answered."""
@@ -567,16 +766,47 @@ class FakeDiscord:
             self._changed.notify_all()
 
     # ------------------------------------------------------------------ gateway
-    async def dispatch(self, event: str, data: dict) -> None:
-        self._seq += 1
-        frame = json.dumps({"op": 0, "t": event, "s": self._seq, "d": data})
-        for ws in list(self._sockets):
-            if not ws.closed:
+    async def dispatch(self, event: str, data: dict, *, shard: int | None = None) -> bool:
+        """Send ``event`` to the live sockets of ``shard`` (default: the shard of ``data["guild_id"]``, or 0
+        without one, as Discord delivers direct messages on shard 0). With none, the event is dropped and kept
+        in ``undelivered``. True if at least one socket got it."""
+        if shard is None:
+            gid = data.get("guild_id")
+            shard = self.shard_of(gid) if gid else 0
+        delivered = False
+        for ws, session in list(self._live.items()):
+            if session.shard_id != shard or ws.closed:
+                continue
+            frame = json.dumps({"op": 0, "t": event, "s": session.next_seq(), "d": data})
+            try:
                 await ws.send_str(frame)
+            except (ConnectionError, RuntimeError) as e:  # closing under us: as good as gone
+                log.debug("fake discord: %s not sent to shard %s: %s", event, shard, e)
+            else:
+                delivered = True
+        if not delivered:
+            log.info("fake discord: %s dropped, no live socket for shard %s", event, shard)
+            self.undelivered.append(Undelivered(event, shard, data))
+        return delivered
+
+    def _shard_refusal(self, shard: Any) -> tuple[int, bytes] | None:
+        """The close code and reason Discord would answer an IDENTIFY's ``shard`` with, or None if it's fine."""
+        if shard is None:
+            shard = [0, 1]
+        try:
+            shard_id, count = (int(x) for x in shard)
+        except (TypeError, ValueError):
+            return 4010, b"Invalid shard."
+        if 0 < count < self.shard_count:
+            return 4011, b"Sharding required."
+        if count != self.shard_count or not 0 <= shard_id < count:
+            return 4010, b"Invalid shard."
+        return None
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
         await ws.prepare(request)
+        self._open.add(ws)
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}))
         try:
             async for msg in ws:
@@ -588,42 +818,68 @@ class FakeDiscord:
                     await ws.send_str(json.dumps({"op": 11}))
                 elif op == 2:
                     self.identifies.append(d)
+                    refusal: tuple[int, bytes] | None = None
                     if int(d.get("intents", 0)) & MESSAGE_CONTENT_INTENT and not self.allow_message_content:
-                        await ws.close(code=4014, message=b"Disallowed intent(s).")
+                        refusal = 4014, b"Disallowed intent(s)."
+                    refusal = refusal or self._shard_refusal(d.get("shard"))
+                    if refusal is not None:
+                        self.refused.append((refusal[0], d))
+                        await ws.close(code=refusal[0], message=refusal[1])
                         break
-                    self._sockets.append(ws)
-                    await self._send_ready(ws)
+                    shard_id = int(d["shard"][0]) if d.get("shard") else 0
+                    session = GatewaySession(f"session-{self.new_id()}", shard_id, self.shard_count)
+                    self.sessions[session.session_id] = session
+                    await self._attach(ws, session)
+                    await self._send_ready(ws, session)
                 elif op == 6:
                     self.resumes.append(d)
-                    self._sockets.append(ws)
-                    self._seq += 1
-                    await ws.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": self._seq, "d": {}}))
+                    session = self.sessions.get(str((d or {}).get("session_id")))
+                    if session is None:  # Discord: INVALID_SESSION, not resumable; the client identifies anew
+                        await ws.send_str(json.dumps({"op": 9, "d": False}))
+                        continue
+                    await self._attach(ws, session)
+                    await ws.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": session.next_seq(), "d": {}}))
         finally:
-            if ws in self._sockets:
-                self._sockets.remove(ws)
+            self._open.discard(ws)
+            self._live.pop(ws, None)
+            await self._gateway_event()
         return ws
 
-    async def _send_ready(self, ws: web.WebSocketResponse) -> None:
-        self._seq += 1
+    async def _attach(self, ws: web.WebSocketResponse, session: GatewaySession) -> None:
+        """``ws`` now carries ``session`` (a RESUME moves the session off its old socket)."""
+        for other, s in list(self._live.items()):
+            if s is session and other is not ws:
+                del self._live[other]
+        self._live[ws] = session
+        await self._gateway_event()
+
+    async def _send_ready(self, ws: web.WebSocketResponse, session: GatewaySession) -> None:
+        guilds = self.guilds_of(session.shard_id)
         ready = {
             "v": 10,
             "user": self.bot_user,
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-            "session_id": f"session-{self.new_id()}",
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url,
+            "shard": [session.shard_id, session.shard_count],
             "application": {"id": str(self.app_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
         }
-        await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": self._seq, "d": ready}))
-        self._seq += 1
-        await ws.send_str(
-            json.dumps({"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild_payload()})
-        )
-        self._ready.set()
+        await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": session.next_seq(), "d": ready}))
+        for g in guilds:
+            await ws.send_str(
+                json.dumps(
+                    {"op": 0, "t": "GUILD_CREATE", "s": session.next_seq(), "d": self.guild_payload(g)}
+                )
+            )
+        self.ready_shards.add(session.shard_id)
+        await self._gateway_event()
 
-    def guild_payload(self) -> dict:
-        gid = str(self.guild_id)
+    def guild_payload(self, guild: FakeGuild | None = None) -> dict:
+        """GUILD_CREATE's payload for ``guild`` (default: the first guild)."""
+        guild = guild or self.guilds[0]
+        gid = str(guild.id)
         everyone = {
             "id": gid,
             "name": "@everyone",
@@ -637,7 +893,7 @@ class FakeDiscord:
         }
         return {
             "id": gid,
-            "name": "Fake Guild",
+            "name": guild.name,
             "owner_id": self.owner["id"],
             "unavailable": False,
             "member_count": 2,
@@ -657,7 +913,7 @@ class FakeDiscord:
                     "guild_id": gid,
                 }
                 for i, (cid, name) in enumerate(
-                    [(self.channel_id, "general"), (self.other_channel_id, "voice-notes")]
+                    [(guild.channel_id, "general"), (guild.other_channel_id, "voice-notes")]
                 )
             ],
             "threads": [],
@@ -745,7 +1001,7 @@ class FakeDiscord:
         return _ok(
             {
                 "url": self.gateway_url.removesuffix("/gateway") + "/gateway",
-                "shards": 1,
+                "shards": self.shard_count,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 1000,
@@ -769,7 +1025,8 @@ class FakeDiscord:
                 "verify_key": "00",
                 "owner": self.owner,
                 "team": None,
-                "flags": 0,
+                # GATEWAY_MESSAGE_CONTENT: the portal switch the Message Content intent needs
+                "flags": (1 << 18) if self.allow_message_content else 0,
                 "interactions_endpoint_url": None,
                 "bot": self.bot_user,
             }
@@ -860,12 +1117,30 @@ class FakeDiscord:
         self.messages[message_id] = msg
         return msg
 
+    def _interaction_channel(self, *, iid: int | None = None, token: str | None = None) -> int:
+        """The channel of the interaction (by id or token) a callback, follow-up or edit answers; #general of
+        the first guild for an interaction the fake did not send."""
+        if token is None and iid is not None:
+            token = self._interaction_tokens.get(iid)
+        interaction = self._interactions.get(token or "")
+        return int(interaction["channel_id"]) if interaction else self.channel_id
+
+    def _guild_id_of(self, msg: dict) -> int | None:
+        return _int_or_none(str(msg.get("guild_id") or ""))
+
     async def _post_message(self, request, parts) -> web.Response:
         payload, files = await self._read_body(request)
         channel_id = int(parts[1])
         msg = self._created_message(payload, channel_id, files)
         await self._record(
-            Record("message", payload, files, channel_id=channel_id, message_id=int(msg["id"]))
+            Record(
+                "message",
+                payload,
+                files,
+                channel_id=channel_id,
+                message_id=int(msg["id"]),
+                guild_id=self._guild_id_of(msg),
+            )
         )
         return _ok(msg)
 
@@ -875,12 +1150,22 @@ class FakeDiscord:
         ctype = int(payload.get("type", 0))
         data = payload.get("data") or {}
         target = self._interaction_messages.get(iid)
+        channel_id = self._interaction_channel(iid=iid, token=token)
         if ctype in (6, 7) and target is not None:  # (deferred) UPDATE_MESSAGE: edit the component's message
-            msg = self._edited(target, data, self.channel_id) if ctype == 7 else self.messages[target]
+            msg = self._edited(target, data, channel_id) if ctype == 7 else self.messages[target]
         else:
-            msg = self._created_message(data, self.channel_id, files, webhook=True)
+            msg = self._created_message(data, channel_id, files, webhook=True)
         await self._record(
-            Record("callback", payload, files, interaction_id=iid, token=token, message_id=int(msg["id"]))
+            Record(
+                "callback",
+                payload,
+                files,
+                channel_id=int(msg["channel_id"]),
+                interaction_id=iid,
+                token=token,
+                message_id=int(msg["id"]),
+                guild_id=self._guild_id_of(msg),
+            )
         )
         self._originals[token] = int(msg["id"])
         resource: dict = {"type": ctype}
@@ -902,15 +1187,34 @@ class FakeDiscord:
     async def _followup(self, request, parts) -> web.Response:
         payload, files = await self._read_body(request)
         token = parts[2]
-        msg = self._created_message(payload, self.channel_id, files, webhook=True)
-        await self._record(Record("followup", payload, files, token=token, message_id=int(msg["id"])))
+        msg = self._created_message(payload, self._interaction_channel(token=token), files, webhook=True)
+        await self._record(
+            Record(
+                "followup",
+                payload,
+                files,
+                channel_id=int(msg["channel_id"]),
+                token=token,
+                message_id=int(msg["id"]),
+                guild_id=self._guild_id_of(msg),
+            )
+        )
         return _ok(msg)
 
     async def _edit_message(self, request, parts) -> web.Response:
         payload, files = await self._read_body(request)
         channel_id, message_id = int(parts[1]), int(parts[3])
         msg = self._edited(message_id, payload, channel_id, files)
-        await self._record(Record("edit", payload, files, channel_id=channel_id, message_id=message_id))
+        await self._record(
+            Record(
+                "edit",
+                payload,
+                files,
+                channel_id=channel_id,
+                message_id=message_id,
+                guild_id=self._guild_id_of(msg),
+            )
+        )
         return _ok(msg)
 
     async def _get_message(self, request, parts) -> web.Response:
@@ -931,16 +1235,27 @@ class FakeDiscord:
             return web.Response(status=204)
         payload, files = await self._read_body(request) if request.method == "PATCH" else ({}, [])
         original = self._originals.get(token) if parts[4] == "@original" else _int_or_none(parts[4])
+        channel_id = self._interaction_channel(token=token)
         if original is not None and original in self.messages:
             msg = (
-                self._edited(original, payload, self.channel_id, files)
+                self._edited(original, payload, channel_id, files)
                 if request.method == "PATCH"
                 else self.messages[original]
             )
         else:
-            msg = self._created_message(payload, self.channel_id, files, webhook=True)
+            msg = self._created_message(payload, channel_id, files, webhook=True)
         if request.method == "PATCH":
-            await self._record(Record("edit", payload, files, token=token, message_id=int(msg["id"])))
+            await self._record(
+                Record(
+                    "edit",
+                    payload,
+                    files,
+                    channel_id=int(msg["channel_id"]),
+                    token=token,
+                    message_id=int(msg["id"]),
+                    guild_id=self._guild_id_of(msg),
+                )
+            )
         return _ok(msg)
 
 

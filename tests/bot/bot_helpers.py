@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import re
 
-from bot.bot import EmotionBot
+from bot.bot import EmotionBot, build_bot
 from bot.logic import RateLimiter
 from bot.settings import Settings
-from bot.storage import Storage
 from bot.testing.fakediscord import FakeDiscord
 from ser_core import EMOTIONS, Limits
 
@@ -28,9 +27,10 @@ def expected_label(model, data: bytes) -> str:
 async def start_bot(
     fake: FakeDiscord, settings: Settings, model, **kwargs
 ) -> tuple[EmotionBot, asyncio.Task]:
-    storage = await Storage.open(settings.db_path)
     kwargs.setdefault("rate_limiter", RateLimiter(capacity=1000, per=1.0))
-    bot = EmotionBot(settings=settings, model=model, storage=storage, guild_ready_timeout=0.05, **kwargs)
+    if kwargs["rate_limiter"] is None:  # let the bot build it from the settings
+        del kwargs["rate_limiter"]
+    bot = await build_bot(settings, model=model, guild_ready_timeout=0.05, **kwargs)
     task = asyncio.create_task(bot.start(settings.token))
     await fake.wait_ready(15)
     await asyncio.wait_for(bot.wait_until_ready(), 10)

@@ -6,6 +6,7 @@ import asyncio
 
 import discord.gateway
 import discord.http
+import pg
 import pytest
 import yarl
 from bot_helpers import start_bot, stop_bot
@@ -43,9 +44,38 @@ def mp3_bytes() -> bytes:
 
 
 @pytest.fixture
-def settings(tmp_path, model_path) -> Settings:
+async def postgres_url():
+    """A fresh PostgreSQL database for this test (dropped after); skipped where no server is reachable."""
+    reason = pg.unreachable()
+    if reason:
+        pytest.skip(reason)
+    url = await pg.create_database()
+    yield url
+    await pg.drop_database(url)
+
+
+@pytest.fixture
+async def database_url():
+    """None (SQLite in the data folder) or, with ``SER_TEST_DRIVER=postgres``, a fresh PostgreSQL database."""
+    if pg.driver() != "postgres":
+        yield None
+        return
+    reason = pg.unreachable()
+    if reason:
+        pytest.fail(f"SER_TEST_DRIVER=postgres but {reason}")
+    url = await pg.create_database()
+    yield url
+    await pg.drop_database(url)
+
+
+@pytest.fixture
+def settings(tmp_path, model_path, database_url) -> Settings:
     return Settings(
-        token="test-token", data_dir=tmp_path / "data", model_path=model_path, admin_ids=frozenset({42})
+        token="test-token",
+        data_dir=tmp_path / "data",
+        model_path=model_path,
+        admin_ids=frozenset({42}),
+        database_url=database_url,
     )
 
 

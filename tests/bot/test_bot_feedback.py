@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from bot_helpers import start_bot, stop_bot
@@ -71,14 +72,20 @@ async def test_right_consent_keeps_the_clip_at_a_safe_path_and_forget_removes_ev
     keep = await fake.click(reply, f"ser:fb:keep:{row_id}")
     assert "Kept your clip" in (await fake.wait_interaction(keep, kinds=("callback",))).content
 
-    expected = settings.data_dir / "feedback" / str(owner) / f"{row_id}.ogg"
-    assert expected.read_bytes() == voice_ogg
-    audio_files = [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"OggS"]
-    assert audio_files == [expected]  # nothing landed where the file name pointed
     row = await bot.storage.get(row_id)
-    assert row.clip_path == f"feedback/{owner}/{row_id}.ogg" and row.true_label == row.label
-    kept = await bot.get_cog("Emotion")._kept_clips()  # what retraining would get
-    assert kept == [{"path": str(expected.resolve()), "emotion": row.label, "speaker": str(owner)}]
+    assert row.true_label == row.label
+    kept = await bot.get_cog("Emotion")._kept_clips(tmp_path / "clips")  # what retraining would get
+    assert [(k["emotion"], k["speaker"]) for k in kept] == [(row.label, str(owner))]
+    assert Path(kept[0]["path"]).read_bytes() == voice_ogg
+    expected = settings.data_dir / "feedback" / str(owner) / f"{row_id}.ogg"
+    if bot.storage.shared:  # PostgreSQL keeps the clip as a row; retraining gets it as a file of its own
+        assert row.clip_path == f"db:{row_id}" and not (settings.data_dir / "feedback").exists()
+    else:  # SQLite: a file at a path built from two numbers only
+        assert row.clip_path == f"feedback/{owner}/{row_id}.ogg" and kept[0]["path"] == str(
+            expected.resolve()
+        )
+    audio_files = [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"OggS"]
+    assert set(audio_files) <= {expected, Path(kept[0]["path"])}  # nothing landed where the name pointed
     assert (await bot.storage.get_profile(owner))["n"] == 1
 
     forget = await fake.slash("emotion", "forget")
@@ -99,16 +106,22 @@ async def test_keep_toggles_off_and_an_expired_clip_is_not_available(fake, setti
         row_id = row_id_of(reply)
         await fake.wait_interaction(await fake.click(reply, f"ser:fb:right:{row_id}"), kinds=("callback",))
         await fake.wait_interaction(await fake.click(reply, f"ser:fb:keep:{row_id}"), kinds=("callback",))
-        path = resolve_clip(settings.data_dir, (await bot.storage.get(row_id)).clip_path)
-        assert path.is_file()
+        assert len(await bot.storage.kept_clips()) == 1
+        path = (
+            None
+            if bot.storage.shared
+            else resolve_clip(settings.data_dir, (await bot.storage.get(row_id)).clip_path)
+        )
+        assert path is None or path.is_file()
         off = await fake.click(reply, f"ser:fb:keep:{row_id}")
         assert "Deleted your kept clip" in (await fake.wait_interaction(off, kinds=("callback",))).content
-        assert not path.exists() and (await bot.storage.get(row_id)).clip_path is None
+        assert (await bot.storage.get(row_id)).clip_path is None and await bot.storage.kept_clips() == []
+        assert path is None or not path.exists()
 
         now[0] += 61  # past the cache's lifetime
         late = await fake.click(reply, f"ser:fb:keep:{row_id}")
         assert "no longer available" in (await fake.wait_interaction(late, kinds=("callback",))).content
-        assert not path.exists()
+        assert await bot.storage.kept_clips() == []
     finally:
         await stop_bot(bot, task)
 

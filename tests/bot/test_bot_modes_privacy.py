@@ -213,7 +213,7 @@ async def test_rerun_after_a_model_swap_names_the_new_model(fake, bot, voice_ogg
     newer = random_model(seed=5, fit_seed=5)
     path = tmp_path / "newer.npz"
     newer.save(path)
-    await bot.install_model(path, previous=None)
+    await bot.models.install(path, newer.version)
     assert bot.model.version != old
 
     expected = [f"(re-run; previous answer by model {old})", "(re-run with the same model)"]

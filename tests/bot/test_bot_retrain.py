@@ -16,6 +16,7 @@ from bot_helpers import make_labelled_folder, start_bot, stop_bot
 
 from bot.cogs.emotion import Emotion, Preset
 from bot.logic import ADMINISTRATOR
+from bot.models import load_live
 from bot.modelstore import ModelStore
 from bot.retrain import decide, live_accuracy
 from bot.settings import Settings
@@ -91,26 +92,39 @@ async def test_retrain_swaps_in_a_new_model_refuses_a_second_run_and_rollback_re
         assert bot.model.card["data"]["n_extra_clips"] == 1 and bot.model.card["data"]["n_clips"] == 37
 
         store = ModelStore(settings.data_dir)
-        pointer = json.loads(store.pointer_path.read_text())
-        assert pointer == {"path": f"model-{new}.npz", "previous": str(model_path.resolve())}
-        assert load_model(store.dir / pointer["path"]).version == new
+        shared = bot.storage.shared
+        if shared:  # PostgreSQL: the model is a row every process can fetch; "base" = each one's start model
+            ptr = await bot.storage.model_pointer()
+            assert (ptr.current, ptr.previous) == (new, "base")
+            assert load_model(await bot.storage.model_file(new)).version == new
+        else:
+            pointer = json.loads(store.pointer_path.read_text())
+            assert pointer == {"path": f"model-{new}.npz", "previous": str(model_path.resolve())}
+            assert load_model(store.dir / pointer["path"]).version == new
         assert list(store.dir.glob("candidate-*")) == [] and list(store.dir.glob(".job-*")) == []
 
         back = await fake.slash("emotion", "rollback", **ADMIN)
         text = (await fake.wait_interaction(back)).content
         assert "Rolled back" in text and f"`{old}`" in text
         assert bot.model.version == old and old in await model_card_text(fake)
-        pointer = json.loads(store.pointer_path.read_text())
-        assert pointer == {"path": str(model_path.resolve()), "previous": f"model-{new}.npz"}
-        assert (store.dir / f"model-{new}.npz").is_file()  # the rolled-back model is kept
+        if shared:
+            ptr = await bot.storage.model_pointer()
+            assert (ptr.current, ptr.previous) == ("base", new)
+        else:
+            pointer = json.loads(store.pointer_path.read_text())
+            assert pointer == {"path": str(model_path.resolve()), "previous": f"model-{new}.npz"}
+            assert (store.dir / f"model-{new}.npz").is_file()  # the rolled-back model is kept
     finally:
         await stop_bot(bot, task)
 
-    # A restart without SER_MODEL_PATH serves what the pointer names.
-    from bot.__main__ import load_live
-
-    restarted, path = load_live(dataclasses.replace(settings, model_path=None))
-    assert restarted.version == old and path == model_path.resolve()
+    # A restart serves what the pointer names (SQLite: without SER_MODEL_PATH, the file it names; PostgreSQL:
+    # "base", the start model of the restarted process).
+    if shared:
+        restarted, ref = await load_live(settings)
+        assert restarted.version == old and ref == "base"
+    else:
+        restarted, ref = await load_live(dataclasses.replace(settings, model_path=None))
+        assert restarted.version == old and ref == str(model_path.resolve())
 
 
 async def test_a_worse_model_is_not_swapped_in_unless_forced(fake, settings, model_path, labelled, tmp_path):
@@ -221,9 +235,7 @@ def shipped(monkeypatch, model_path):
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "bad-pointer"])
-def test_a_broken_pointer_falls_back_to_the_shipped_model(tmp_path, shipped, model, damage, caplog):
-    from bot.__main__ import load_live
-
+async def test_a_broken_pointer_falls_back_to_the_shipped_model(tmp_path, shipped, model, damage, caplog):
     settings = Settings(token="x", data_dir=tmp_path)
     store = ModelStore(tmp_path)
     store.dir.mkdir(parents=True)
@@ -233,25 +245,22 @@ def test_a_broken_pointer_falls_back_to_the_shipped_model(tmp_path, shipped, mod
     store.write(target, previous=None)
     if damage == "bad-pointer":
         store.pointer_path.write_text('{"path": "model-x.n')
-    with caplog.at_level(logging.ERROR, logger="bot.modelstore"):
-        loaded, path = load_live(settings)
-    assert loaded.version == model.version and path == shipped
+    with caplog.at_level(logging.ERROR):
+        loaded, ref = await load_live(settings)
+    assert loaded.version == model.version and ref == str(shipped.resolve())
     assert caplog.records, "the fallback must be logged"
 
 
-def test_a_good_pointer_is_used_and_ser_model_path_wins(tmp_path, model_path, model):
-    from bot.__main__ import load_live
-
+async def test_a_good_pointer_is_used_and_ser_model_path_wins(tmp_path, model_path, model):
     store = ModelStore(tmp_path)
     store.dir.mkdir(parents=True)
     other = load_model(model_path)
     other.card["version"] = "pointer-test"
     other.save(store.dir / "model-pointer-test.npz")
     store.write(store.dir / "model-pointer-test.npz", previous=model_path)
-    assert load_live(Settings(token="x", data_dir=tmp_path))[0].version == "pointer-test"
-    assert (
-        load_live(Settings(token="x", data_dir=tmp_path, model_path=model_path))[0].version == model.version
-    )
+    assert (await load_live(Settings(token="x", data_dir=tmp_path)))[0].version == "pointer-test"
+    pinned = Settings(token="x", data_dir=tmp_path, model_path=model_path)
+    assert (await load_live(pinned))[0].version == model.version
 
 
 # ---------------------------------------------------------------------------------------------- units

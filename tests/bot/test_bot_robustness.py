@@ -82,24 +82,49 @@ async def test_a_429_on_a_follow_up_is_waited_out_too(fake, bot, model, voice_og
 
 
 # ---------------------------------------------------------------------------------------------- storage faults
-def break_storage(bot, *, reads_too: bool = False) -> list[str]:
-    """Make the database refuse writes (as a read-only or full disk does), and reads too if asked. Returns the
-    list of refused statements."""
-    db = bot.storage._db
-    real = db.execute
+def break_storage(bot, *, reads_too: bool = False) -> tuple[list[str], callable]:
+    """Make the database refuse writes (as a read-only or full disk does), and reads too if asked, on either
+    driver. Returns (the list of refused statements, a function that repairs it)."""
     refused: list[str] = []
 
-    def execute(sql, *args, **kwargs):  # aiosqlite's is awaited or used as ``async with``: raise on the call
+    def refuse(sql: str, real):
         verb = sql.lstrip().split(None, 1)[0].upper()
         if reads_too or verb in ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP"):
             refused.append(verb)
-            raise sqlite3.OperationalError(
-                "disk I/O error" if reads_too else "attempt to write a readonly database"
-            )
-        return real(sql, *args, **kwargs)
+            if hasattr(bot.storage, "_db"):
+                raise sqlite3.OperationalError(
+                    "disk I/O error" if reads_too else "attempt to write a readonly database"
+                )
+            import asyncpg
 
-    db.execute = execute
-    return refused
+            raise asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute in a read-only transaction")
+        return real
+
+    st = bot.storage
+    if hasattr(
+        st, "_db"
+    ):  # SQLite: aiosqlite's execute is awaited or used as ``async with``: raise on the call
+        db, real = st._db, st._db.execute
+        db.execute = lambda sql, *a, **k: refuse(sql, real)(sql, *a, **k)
+        return refused, lambda: setattr(db, "execute", real)
+    names = ("_fetch", "_fetchrow", "_fetchval", "_execute")  # PostgreSQL: every query goes through these
+    reals = {n: getattr(st, n) for n in names}
+    for n in names:
+        setattr(st, n, lambda sql, *a, _real=reals[n]: refuse(sql, _real)(sql, *a))
+    real_acquire = st._acquire  # the few transactions (forget, keep a clip): they only write
+
+    def acquire():
+        refuse("DELETE", None)
+        return real_acquire()
+
+    st._acquire = acquire
+
+    def repair() -> None:
+        for n, f in reals.items():
+            setattr(st, n, f)
+        st._acquire = real_acquire
+
+    return refused, repair
 
 
 @pytest.mark.parametrize("reads_too", [False, True], ids=["read-only", "all-failing"])
@@ -107,7 +132,7 @@ async def test_a_failing_database_still_answers_logs_once_and_stats_says_so(
     fake, bot, model, voice_ogg, mp3_bytes, caplog, reads_too
 ):
     caplog.set_level(logging.DEBUG, logger="bot")
-    refused = break_storage(bot, reads_too=reads_too)
+    refused, _ = break_storage(bot, reads_too=reads_too)
     for data, att in [
         (voice_ogg, fake.voice_attachment(voice_ogg, 2.5)),
         (mp3_bytes, fake.add_file(mp3_bytes, "b.mp3", "audio/mpeg")),
@@ -134,12 +159,10 @@ async def test_a_failing_database_still_answers_logs_once_and_stats_says_so(
 
 
 async def test_storage_recovers_and_says_so(fake, bot, model, voice_ogg, caplog):
-    db = bot.storage._db
-    real = db.execute
-    break_storage(bot)
+    _, repair = break_storage(bot)
     await assert_answers_a_good_note(fake, model, voice_ogg)
     assert not bot.storage_ok
-    db.execute = real
+    repair()
     await assert_answers_a_good_note(fake, model, voice_ogg)
     assert bot.storage_ok and await bot.storage.count() == 1
     assert "storage works again" in caplog.text

@@ -162,7 +162,7 @@ async def test_storage_schema_wal_and_queries(tmp_path):
         assert await st.set_opted_out(10, True) and await st.opted_out(10)
         assert not await st.set_opted_out(10, True)  # already
         assert await st.set_opted_out(10, False) and not await st.opted_out(10)
-        assert await st.forget_user(10) == 2
+        assert await st.forget_user(10) == (2, 0)
         assert await st.count() == 1
     finally:
         await st.close()
@@ -318,7 +318,7 @@ async def test_storage_v2_database_gains_feedback_columns_and_profiles(tmp_path)
         await st.save_profile(11, {"n": 1, "mean": [0.5], "m2": [0.0]})
         await st.save_profile(11, {"n": 2, "mean": [0.5], "m2": [0.1]})
         assert (await st.get_profile(11))["n"] == 2 and await st.get_profile(10) is None
-        assert await st.forget_user(11) == 1
+        assert await st.forget_user(11) == (1, 0)
         assert await st.get_profile(11) is None and await st.kept_clips() == [] and await st.count() == 1
     finally:
         await st.close()

@@ -1,6 +1,7 @@
-"""SQLite persistence (aiosqlite, WAL): detections (with the user's feedback), per-channel settings and
-per-user voice profiles (feature statistics, no audio). Audio is kept only as files the user consented to,
-under ``SER_DATA_DIR/feedback/``; the database holds their relative path.
+"""The SQLite driver (aiosqlite, WAL), for one process: detections (with the user's feedback), modes,
+opt-outs and per-user voice profiles (feature statistics, no audio). Audio is kept only as files the user
+consented to, under ``SER_DATA_DIR/feedback/``; the database holds their relative path. The live model is
+named by ``SER_DATA_DIR/models/current.json`` (``bot.modelstore``).
 
 The schema is versioned: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1`` and runs once, in a
 transaction, when the database is opened.
@@ -8,12 +9,15 @@ transaction, when the database is opened.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
+
+from .. import feedback
+from ..modelstore import ModelStore
+from .base import DEFAULT_MODE, MODES, Detection, KeptClip, ModelPointer, Storage, now
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 → 1
@@ -68,49 +72,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
-#: How a channel treats voice notes: reply to every one, only when asked (menu, /emotion analyze), never.
-MODES: tuple[str, ...] = ("auto", "request", "off")
-DEFAULT_MODE = "auto"
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-@dataclass(frozen=True)
-class Detection:
-    guild_id: int | None
-    channel_id: int | None
-    user_id: int
-    message_id: int | None
-    created_at: float
-    label: str
-    confidence: float
-    probabilities: dict[str, float]
-    duration_s: float
-    model_version: str
-    id: int | None = None
-    feedback: str | None = None  # "right" | "wrong" | None
-    true_label: str | None = None
-    clip_path: str | None = None  # relative to SER_DATA_DIR, only with the user's consent
-
-
-@dataclass(frozen=True)
-class KeptClip:
-    """A clip a user consented to keep for training: ``path`` relative to the data folder."""
-
-    detection_id: int
-    user_id: int
-    path: str
-    label: str
-
-
-class Storage:
-    """One aiosqlite connection; open with ``await Storage.open(path)``, close with ``await close()``."""
+class SqliteStorage(Storage):
+    """One aiosqlite connection; open with ``await Storage.open(path)``, close with ``await close()``. Kept
+    clips and model files live in the database's folder (``SER_DATA_DIR``)."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+        self.data_dir = Path(path).parent
+        self.models = ModelStore(self.data_dir)
 
     @classmethod
-    async def open(cls, path: str | Path) -> Storage:
+    async def open(cls, path: str | Path) -> SqliteStorage:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +160,35 @@ class Storage:
         )
         await self._db.commit()
         return cur.rowcount == 1
+
+    async def keep_clip(self, detection_id: int, *, user_id: int, data: bytes) -> str | None:
+        loop = asyncio.get_running_loop()
+        rel = feedback.clip_relpath(user_id, detection_id, feedback.extension_for(data))
+        await loop.run_in_executor(None, feedback.write_clip, self.data_dir, rel, data)
+        if not await self.set_clip(detection_id, user_id=user_id, path=rel):
+            await loop.run_in_executor(None, feedback.delete_clip, self.data_dir, rel)  # forgotten meanwhile
+            return None
+        return rel
+
+    async def drop_clip(self, detection_id: int, *, user_id: int) -> bool:
+        row = await self.get(detection_id)
+        if row is None or row.user_id != user_id or not row.clip_path:
+            return False
+        await asyncio.get_running_loop().run_in_executor(
+            None, feedback.delete_clip, self.data_dir, row.clip_path
+        )
+        return await self.set_clip(detection_id, user_id=user_id, path=None)
+
+    async def training_clips(self, folder: Path) -> list[dict]:
+        out = []
+        for c in await self.kept_clips():
+            try:
+                path = feedback.resolve_clip(self.data_dir, c.path)
+            except ValueError:
+                continue
+            if path.is_file():
+                out.append({"path": str(path), "emotion": c.label, "speaker": str(c.user_id)})
+        return out
 
     async def set_clip(self, detection_id: int, *, user_id: int, path: str | None) -> bool:
         cur = await self._db.execute(
@@ -260,13 +265,19 @@ class Storage:
         await cur.close()
         return int(n)
 
-    async def forget_user(self, user_id: int) -> int:
-        """Delete every stored result and the voice profile of ``user_id`` (all servers); return how many
-        result rows went. Kept clip files are the caller's to delete (``kept_clips`` first)."""
+    async def forget_user(self, user_id: int) -> tuple[int, int]:
+        clips = await self.kept_clips(user_id=user_id)
         cur = await self._db.execute("DELETE FROM detections WHERE user_id = ?", (user_id,))
         await self._db.execute("DELETE FROM speaker_profiles WHERE user_id = ?", (user_id,))
         await self._db.commit()
-        return cur.rowcount
+        data_dir = self.data_dir
+
+        def delete_files() -> int:
+            gone = sum(feedback.delete_clip(data_dir, c.path) for c in clips)
+            return gone + feedback.delete_user_folder(data_dir, user_id)
+
+        files = await asyncio.get_running_loop().run_in_executor(None, delete_files)
+        return cur.rowcount, files
 
     async def _select(self, sql: str, args: list) -> list[Detection]:
         self._db.row_factory = aiosqlite.Row
@@ -326,11 +337,6 @@ class Storage:
             row = await c.fetchone()
         return own, (row[0] if row and row[0] in MODES else DEFAULT_MODE)
 
-    async def mode(self, channel_id: int, guild_id: int | None) -> str:
-        """The effective mode of a channel: its own, else its server's default, else ``DEFAULT_MODE``."""
-        own, default = await self.modes(channel_id, guild_id)
-        return own or default
-
     # ------------------------------------------------------------------ opt-outs
     async def set_opted_out(self, user_id: int, out: bool) -> bool:
         """Record (or lift) ``user_id``'s opt-out; True if that changed anything."""
@@ -346,6 +352,37 @@ class Storage:
     async def opted_out(self, user_id: int) -> bool:
         async with self._db.execute("SELECT 1 FROM optouts WHERE user_id = ?", (user_id,)) as c:
             return await c.fetchone() is not None
+
+    # ------------------------------------------------------------------ the live model (files)
+    async def model_pointer(self) -> ModelPointer | None:
+        ptr = await asyncio.get_running_loop().run_in_executor(None, self.models.read)
+        if ptr is None:
+            return None
+        return ModelPointer(_ref(ptr.path), _ref(ptr.previous))
+
+    async def publish_model(self, path: Path, version: str, *, previous: str | None) -> str:
+        def promote() -> Path:
+            target = self.models.promote(path, version) if Path(path).name.startswith("candidate-") else path
+            self.models.write(Path(target), _path(previous))
+            return Path(target)
+
+        return str(await asyncio.get_running_loop().run_in_executor(None, promote))
+
+    async def point_model(self, current: str | None, previous: str | None) -> None:
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.models.write, _path(current), _path(previous)
+        )
+
+    async def model_file(self, ref: str | None) -> Path | None:
+        return _path(ref)
+
+
+def _ref(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _path(ref: str | None) -> Path | None:
+    return None if ref is None else Path(ref)
 
 
 async def _version(db: aiosqlite.Connection) -> int:
@@ -375,7 +412,3 @@ async def migrate(db: aiosqlite.Connection) -> int:
             await db.rollback()
             raise
     return SCHEMA_VERSION
-
-
-def now() -> float:
-    return time.time()

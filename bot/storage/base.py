@@ -1,0 +1,227 @@
+"""The storage interface every driver implements, and the records it deals in.
+
+Two drivers: ``sqlite`` (one process, a file in ``SER_DATA_DIR``, no server: the default) and ``postgres``
+(several shard processes on one or more machines sharing one PostgreSQL). The bot talks to ``Storage`` only;
+``Storage.open(target)`` picks the driver from the target (a path, or a ``postgresql://`` URL).
+"""
+
+from __future__ import annotations
+
+import abc
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: How a channel treats voice notes: reply to every one, only when asked (menu, /emotion analyze), never.
+MODES: tuple[str, ...] = ("auto", "request", "off")
+DEFAULT_MODE = "auto"
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlite3.Error, OSError, ConnectionError]
+    try:  # the PostgreSQL driver's errors, when it is installed
+        import asyncpg
+
+        errors += [asyncpg.PostgresError, asyncpg.InterfaceError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+#: What a database that is read-only, full, locked, corrupt, gone or unreachable raises.
+STORAGE_ERRORS: tuple[type[Exception], ...] = _storage_errors()
+
+
+@dataclass(frozen=True)
+class Detection:
+    guild_id: int | None  # None: a direct message with the bot
+    channel_id: int | None
+    user_id: int
+    message_id: int | None
+    created_at: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    duration_s: float
+    model_version: str
+    id: int | None = None
+    feedback: str | None = None  # "right" | "wrong" | None
+    true_label: str | None = None
+    clip_path: str | None = None  # where the kept clip is (driver-specific), only with the user's consent
+
+
+@dataclass(frozen=True)
+class KeptClip:
+    """A clip a user consented to keep for training (``path``: the driver's reference to it)."""
+
+    detection_id: int
+    user_id: int
+    path: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ModelPointer:
+    """Which model is live and which served before it (for rollback). A reference is a model file (SQLite:
+    a path) or a published version (PostgreSQL); None means the model shipped with ser_core."""
+
+    current: str | None
+    previous: str | None
+
+
+def now() -> float:
+    return time.time()
+
+
+class Storage(abc.ABC):
+    """Results, feedback, kept clips, voice profiles, modes, opt-outs, the live model's pointer and the one
+    retraining run, behind one interface. Every method may raise one of ``STORAGE_ERRORS``."""
+
+    #: True when several processes share this storage (model changes arrive by notification).
+    shared: bool = False
+
+    @classmethod
+    async def open(cls, target: str | Path) -> Storage:
+        """``postgresql://…`` → the PostgreSQL driver; anything else is a SQLite file path."""
+        if str(target).startswith(("postgresql://", "postgres://")):
+            from .postgres import PostgresStorage
+
+            return await PostgresStorage.open(str(target))
+        from .sqlite import SqliteStorage
+
+        return await SqliteStorage.open(target)
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    # ------------------------------------------------------------------ results
+    @abc.abstractmethod
+    async def add_detection(self, d: Detection) -> int:
+        """Insert ``d``; return its row id (the buttons carry it)."""
+
+    @abc.abstractmethod
+    async def get(self, detection_id: int) -> Detection | None: ...
+
+    @abc.abstractmethod
+    async def replace_result(self, detection_id: int, d: Detection) -> bool:
+        """A re-run's answer for row ``detection_id``: label, probabilities and model change; the verdict on the
+        old answer is cleared (the true label and a kept clip stay). False if the row is gone."""
+
+    @abc.abstractmethod
+    async def set_feedback(self, detection_id: int, *, user_id: int, feedback: str, true_label: str) -> bool:
+        """Store the author's verdict on a result; False if the row is gone or not theirs."""
+
+    @abc.abstractmethod
+    async def history(
+        self, guild_id: int | None, *, user_id: int | None = None, limit: int = 10
+    ) -> list[Detection]:
+        """The latest detections in ``guild_id`` (None: direct messages) of ``user_id`` if given, newest
+        first. A server's rows never include direct messages, and direct messages never a server's."""
+
+    @abc.abstractmethod
+    async def since(
+        self, guild_id: int | None, since: float, *, user_id: int | None = None
+    ) -> list[Detection]:
+        """Detections in ``guild_id`` (None: direct messages) at or after ``since`` (unix time), oldest first."""
+
+    @abc.abstractmethod
+    async def count(self, *, user_id: int | None = None) -> int: ...
+
+    @abc.abstractmethod
+    async def forget_user(self, user_id: int) -> tuple[int, int]:
+        """Delete every result, kept clip and the voice profile of ``user_id`` (all servers and DMs);
+        return (results deleted, clips deleted)."""
+
+    # ------------------------------------------------------------------ kept clips
+    @abc.abstractmethod
+    async def keep_clip(self, detection_id: int, *, user_id: int, data: bytes) -> str | None:
+        """Keep ``data`` as the training clip of the author's result; its reference, or None if the row is
+        gone or not theirs."""
+
+    @abc.abstractmethod
+    async def drop_clip(self, detection_id: int, *, user_id: int) -> bool:
+        """Delete the kept clip of that result; False if there was none."""
+
+    @abc.abstractmethod
+    async def kept_clips(self, *, user_id: int | None = None) -> list[KeptClip]:
+        """Consented clips with a known true label (all users, or one), oldest first."""
+
+    @abc.abstractmethod
+    async def training_clips(self, folder: Path) -> list[dict]:
+        """Every kept clip as a training clip ``{"path", "emotion", "speaker"}`` (the user id is the speaker),
+        as files a training process can read; a driver that keeps clips elsewhere writes them into
+        ``folder``."""
+
+    # ------------------------------------------------------------------ voice profiles
+    @abc.abstractmethod
+    async def get_profile(self, user_id: int) -> dict | None: ...
+
+    @abc.abstractmethod
+    async def save_profile(self, user_id: int, profile: dict) -> None: ...
+
+    # ------------------------------------------------------------------ modes and opt-outs
+    @abc.abstractmethod
+    async def set_channel_mode(self, channel_id: int, guild_id: int | None, mode: str | None) -> None:
+        """``mode`` for one channel; None: the channel follows its server's default again."""
+
+    @abc.abstractmethod
+    async def set_guild_mode(self, guild_id: int, mode: str) -> None:
+        """The default mode of every channel of ``guild_id`` that has none of its own."""
+
+    @abc.abstractmethod
+    async def modes(self, channel_id: int, guild_id: int | None) -> tuple[str | None, str]:
+        """(the channel's own mode or None, the server's default); the effective one is the first set."""
+
+    async def mode(self, channel_id: int, guild_id: int | None) -> str:
+        """The effective mode of a channel: its own, else its server's default, else ``DEFAULT_MODE``."""
+        own, default = await self.modes(channel_id, guild_id)
+        return own or default
+
+    @abc.abstractmethod
+    async def set_opted_out(self, user_id: int, out: bool) -> bool:
+        """Record (or lift) ``user_id``'s opt-out; True if that changed anything."""
+
+    @abc.abstractmethod
+    async def opted_out(self, user_id: int) -> bool: ...
+
+    # ------------------------------------------------------------------ the live model
+    @abc.abstractmethod
+    async def model_pointer(self) -> ModelPointer | None:
+        """Which model is live (None: nothing was ever installed, serve the shipped one)."""
+
+    @abc.abstractmethod
+    async def publish_model(self, path: Path, version: str, *, previous: str | None) -> str:
+        """Make the model file ``path`` (version ``version``) the live one for every process sharing this
+        storage, remembering ``previous`` (a reference); return the new model's reference."""
+
+    @abc.abstractmethod
+    async def point_model(self, current: str | None, previous: str | None) -> None:
+        """Point at an already published model (rollback)."""
+
+    @abc.abstractmethod
+    async def model_file(self, ref: str | None) -> Path | None:
+        """A local file holding the model ``ref`` (None for the shipped model), fetched if need be."""
+
+    async def watch_models(self, changed) -> None:  # noqa: B027 - a no-op for a single process
+        """Call ``await changed()`` whenever another process changes the live model, and after reconnecting
+        (notifications missed meanwhile are not replayed). Single-process drivers never call it."""
+
+    # ------------------------------------------------------------------ one retraining run at a time
+    async def try_lock_retrain(self) -> bool:
+        """Claim the one retraining slot across every process sharing this storage (the caller also keeps
+        its own in-process slot); False if another process holds it."""
+        return True
+
+    async def unlock_retrain(self) -> None:  # noqa: B027 - nothing to release for a single process
+        """Release the slot claimed by ``try_lock_retrain``."""
+
+    async def set_retrain_status(self, status: dict | None) -> None:  # noqa: B027
+        """Publish the running retrain's progress (``{"preset", "line"}``) for other processes; None: ended."""
+
+    async def retrain_status(self) -> dict | None:
+        """The progress another process published for a run it is holding the slot for, or None."""
+        return None

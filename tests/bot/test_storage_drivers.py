@@ -1,0 +1,189 @@
+"""The storage contract, on both drivers: SQLite (a file) and PostgreSQL (a fresh database per test; skipped
+with a one-line reason where no server is reachable)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pg
+import pytest
+
+from bot.storage import Detection, Storage
+from bot.storage.postgres import PostgresStorage
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def det(user: int, t: float, *, guild: int | None = 1, label: str = "sad") -> Detection:
+    return Detection(
+        guild_id=guild,
+        channel_id=2,
+        user_id=user,
+        message_id=int(t),
+        created_at=t,
+        label=label,
+        confidence=0.5,
+        probabilities={label: 0.5, "calm": 0.5},
+        duration_s=2.0,
+        model_version="v",
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def target(request, tmp_path):
+    """Where a storage opens: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield tmp_path / "data" / "ser-bot.sqlite3"
+        return
+    reason = pg.unreachable()
+    if reason:
+        pytest.skip(reason)
+    url = await pg.create_database()
+    yield url
+    await pg.drop_database(url)
+
+
+@pytest.fixture
+async def st(target):
+    storage = await Storage.open(target)
+    yield storage
+    await storage.close()
+
+
+async def test_results_history_and_direct_messages_apart(st):
+    for i, user in enumerate([10, 10, 11]):
+        await st.add_detection(det(user, 1000.0 + i))
+    dm = await st.add_detection(det(10, 1003.0, guild=None))
+    assert [d.created_at for d in await st.history(1)] == [1002.0, 1001.0, 1000.0]
+    assert [d.user_id for d in await st.history(1, user_id=10, limit=1)] == [10]
+    assert len(await st.since(1, 1001.0)) == 2 and await st.history(99) == []
+    assert [d.id for d in await st.history(None)] == [dm]  # DMs only where asked for
+    assert [d.id for d in await st.since(None, 0.0, user_id=10)] == [dm] and await st.history(
+        None, user_id=11
+    ) == []
+    row = await st.get(dm)
+    assert row.guild_id is None and row.probabilities == {"calm": 0.5, "sad": 0.5}
+    assert await st.count() == 4 and await st.count(user_id=10) == 3
+
+
+async def test_feedback_rerun_and_kept_clips(st, tmp_path):
+    rid = await st.add_detection(det(11, 1000.0))
+    assert not await st.set_feedback(rid, user_id=10, feedback="wrong", true_label="sad")  # not theirs
+    with pytest.raises(ValueError):
+        await st.set_feedback(rid, user_id=11, feedback="maybe", true_label="sad")
+    assert await st.set_feedback(rid, user_id=11, feedback="wrong", true_label="happy")
+    assert await st.keep_clip(rid, user_id=10, data=b"OggS" + bytes(64)) is None  # not theirs
+    ref = await st.keep_clip(rid, user_id=11, data=b"OggS" + bytes(64))
+    assert ref and (await st.get(rid)).clip_path == ref
+    assert [(c.detection_id, c.user_id, c.label) for c in await st.kept_clips()] == [(rid, 11, "happy")]
+    clips = await st.training_clips(tmp_path / "clips")
+    assert [(c["emotion"], c["speaker"]) for c in clips] == [("happy", "11")]
+    with open(clips[0]["path"], "rb") as f:
+        assert f.read() == b"OggS" + bytes(64)
+    rerun = Detection(**{**det(11, 1000.0, label="angry").__dict__, "model_version": "v2"})
+    assert await st.replace_result(rid, rerun) and not await st.replace_result(rid + 99, rerun)
+    row = await st.get(rid)
+    assert (row.label, row.model_version, row.feedback, row.true_label) == ("angry", "v2", None, "happy")
+    assert row.clip_path == ref  # the kept clip stays
+    assert await st.drop_clip(rid, user_id=11) and not await st.drop_clip(rid, user_id=11)
+    assert await st.kept_clips() == [] and (await st.get(rid)).clip_path is None
+
+
+async def test_profiles_modes_optouts_and_forget(st):
+    await st.save_profile(11, {"n": 1, "mean": [0.5], "m2": [0.0]})
+    await st.save_profile(11, {"n": 2, "mean": [0.5], "m2": [0.1]})
+    assert (await st.get_profile(11))["n"] == 2 and await st.get_profile(10) is None
+    assert await st.mode(2, 1) == "auto"
+    await st.set_guild_mode(1, "request")
+    assert await st.modes(2, 1) == (None, "request")
+    await st.set_channel_mode(2, 1, "off")
+    assert await st.mode(2, 1) == "off" and await st.mode(3, 1) == "request" and await st.mode(5, 9) == "auto"
+    await st.set_channel_mode(2, 1, None)
+    assert await st.mode(2, 1) == "request"
+    with pytest.raises(ValueError):
+        await st.set_guild_mode(1, "sometimes")
+    assert (
+        await st.set_opted_out(11, True) and not await st.set_opted_out(11, True) and await st.opted_out(11)
+    )
+    assert await st.set_opted_out(11, False) and not await st.opted_out(11)
+    rid = await st.add_detection(det(11, 1.0))
+    await st.add_detection(det(11, 2.0, guild=None))
+    await st.add_detection(det(12, 3.0))
+    await st.set_feedback(rid, user_id=11, feedback="right", true_label="sad")
+    await st.keep_clip(rid, user_id=11, data=b"OggS" + bytes(8))
+    assert await st.forget_user(11) == (2, 1)
+    assert await st.get_profile(11) is None and await st.kept_clips() == [] and await st.count() == 1
+
+
+async def test_models_publish_point_and_fetch(st, tmp_path, model_path):
+    from ser_core import load_model
+
+    assert await st.model_pointer() is None
+    candidate = tmp_path / "data" / "models" / "candidate-v2.npz"
+    candidate.parent.mkdir(parents=True, exist_ok=True)
+    candidate.write_bytes(model_path.read_bytes())
+    start = "base" if st.shared else str(model_path.resolve())  # how each driver names the start model
+    ref = await st.publish_model(candidate, "v2", previous=start)
+    pointer = await st.model_pointer()
+    assert pointer.current == ref and pointer.previous == start
+    path = await st.model_file(ref)
+    assert load_model(path).version == load_model(model_path).version
+    await st.point_model(start, ref)  # a rollback
+    assert (await st.model_pointer()).current == start and (await st.model_pointer()).previous == ref
+    assert await st.model_file(None) is None
+
+
+async def test_postgres_two_processes_share_models_and_one_retrain(postgres_url, tmp_path, model_path):
+    """What only several processes need: a notification to the other storage when the model changes,
+    a retrain slot one of them holds at a time (freed when its connection dies), a status others can read."""
+    a = await Storage.open(postgres_url)
+    b = await Storage.open(postgres_url)
+    try:
+        assert isinstance(a, PostgresStorage) and a.shared
+        heard = asyncio.Event()
+
+        async def changed() -> None:
+            heard.set()
+
+        await b.watch_models(changed)
+        await asyncio.sleep(0.3)  # the LISTEN connection is up
+        await a.publish_model(model_path, "vx", previous=None)
+        await asyncio.wait_for(heard.wait(), 5)
+        assert (await b.model_pointer()).current == "vx"
+        assert (await b.model_file("vx")).read_bytes() == model_path.read_bytes()
+
+        assert await a.try_lock_retrain() and not await b.try_lock_retrain()
+        await a.set_retrain_status({"preset": "seed", "line": "fitting: 40 %"})
+        assert await b.retrain_status() == {"preset": "seed", "line": "fitting: 40 %"}
+        heard.clear()
+        await pg.cut_connections(postgres_url)  # a process killed mid-run: PostgreSQL frees its lock
+        a._lock_conn = None
+        for _ in range(50):
+            try:
+                if await b.try_lock_retrain():
+                    break
+            except Exception:  # b's pool connections were cut too: the next call gets a new one
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the retrain slot was not freed when its holder's connection died")
+        assert await a.retrain_status() is not None  # b holds it now; a sees the (old) row as b's
+        await b.set_retrain_status(None)
+        await b.unlock_retrain()
+        assert await a.retrain_status() is None
+        # b re-read the pointer after its LISTEN connection came back (notifications are not replayed)
+        await asyncio.wait_for(heard.wait(), 10)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_postgres_migrations_run_once_when_processes_start_together(postgres_url):
+    stores = await asyncio.gather(*(Storage.open(postgres_url) for _ in range(3)))
+    try:
+        assert {await s.schema_version() for s in stores} == {5}
+        rows = await stores[0]._fetch("SELECT version FROM schema_version ORDER BY version")
+        assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    finally:
+        for s in stores:
+            await s.close()
