@@ -2,7 +2,7 @@
 
 Why asyncpg: a maintained async driver with prepared statements and binary protocol, the one RoboDanny runs
 on, and ``LISTEN/NOTIFY`` and advisory locks are plain SQL through it. An ORM would add a second schema
-language for eleven tables; the migrations are SQL, one list per driver, run once each in a transaction.
+language for ten tables; the migrations are SQL, one list per driver, run once each in a transaction.
 
 What several processes share here, beyond the rows SQLite keeps: the model files themselves (``models``,
 ``bytea``: a model is 0.15–5 MB, written once per retrain) and the pointer to the live one (one row); kept

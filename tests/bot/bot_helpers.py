@@ -61,19 +61,20 @@ def noise(seconds: float, *, amp: float = 0.15, sr: int = 16_000, seed: int = 0)
     return (amp * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32)
 
 
-def make_labelled_folder(root):
-    """3 speakers x 3 clearly different sounds x 4 clips of 1.2 s, with labels.csv (like tests/test_cli.py)."""
+def make_labelled_folder(root, per_speaker: int = 4, seconds: float = 1.2):
+    """3 speakers x 3 clearly different sounds x ``per_speaker`` clips of ``seconds``, with labels.csv (like
+    tests/test_cli.py)."""
     from ser_core.audio import encode
 
     root.mkdir(parents=True, exist_ok=True)
     rows = ["path,emotion,speaker"]
     for spk in range(3):
-        for i in range(4):
-            s = spk * 10 + i
+        for i in range(per_speaker):
+            s = spk * 100 + i
             clips = {
-                "sad": tone(110 + 3 * i, 1.2, amp=0.1, seed=s),
-                "angry": tone(320 + 5 * i, 1.2, amp=0.6, seed=s),
-                "fearful": noise(1.2, amp=0.15, seed=s),
+                "sad": tone(110 + 3 * i, seconds, amp=0.1, seed=s),
+                "angry": tone(320 + 5 * i, seconds, amp=0.6, seed=s),
+                "fearful": noise(seconds, amp=0.15, seed=s),
             }
             for lab, y in clips.items():
                 name = f"{lab}_{spk}_{i}.wav"
