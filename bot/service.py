@@ -91,8 +91,10 @@ class Analyses:
         #: Set when shutdown begins: new analyses are refused with ``CLOSING_TEXT``.
         self.closing = False
         self._profile_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        #: Users seen opted out (the answer to fall back on while storage is down).
+        #: Users seen opted out, and channels seen not in "auto" (the answers to fall back on while storage
+        #: is down).
         self._opted_out: set[int] = set()
+        self._modes: dict[int, str] = {}
         #: False from the first failed storage call until a write succeeds again; logged once per outage.
         self.storage_ok = True
 
@@ -127,14 +129,19 @@ class Analyses:
 
     # ------------------------------------------------------------------ who may be analysed where
     async def channel_mode(self, channel_id: int, guild_id: int | None) -> str:
-        """The effective mode of a channel ("auto", "request" or "off"). Storage down: "auto", the default,
-        so notes are still answered."""
-        return await self.stored(
+        """The effective mode of a channel ("auto", "request" or "off"). Storage down: the last mode read for
+        that channel in this process (a channel switched off stays off), else "auto", the default."""
+        mode = await self.stored(
             "reading the channel's mode",
             lambda: self.storage.mode(channel_id, guild_id),
             write=False,
-            default=DEFAULT_MODE,
+            default=self._modes.get(channel_id, DEFAULT_MODE),
         )
+        if mode == DEFAULT_MODE:
+            self._modes.pop(channel_id, None)  # only exceptions are remembered: the dict stays small
+        else:
+            self._modes[channel_id] = mode
+        return mode
 
     async def refuse_request(
         self, interaction: discord.Interaction, *, speaker: discord.abc.User

@@ -286,3 +286,24 @@ async def test_a_refused_token_is_not_echoed(tmp_path, model_path):
     assert proc.returncode == 2, err.decode()[-2000:]
     assert b"LoginFailure" in err
     assert SECRET.encode() not in out + err
+
+
+async def test_an_outage_keeps_a_channel_off_and_an_opted_out_person_out(fake, bot, model, voice_ogg):
+    """While nothing can be read, the last answers this process read stand: a channel switched off stays off,
+    a person who opted out stays out; other channels are answered as usual (the default, auto)."""
+    await bot.storage.set_channel_mode(fake.other_channel_id, fake.guild_id, "off")
+    stranger = fake.user(fake.new_id(), "opted-out")
+    await bot.storage.set_opted_out(int(stranger["id"]), True)
+    for _ in range(2):  # once with storage working (read and remembered), once with it all failing
+        quiet = await fake.send_message(
+            attachments=[fake.voice_attachment(voice_ogg, 2.5)], channel_id=fake.other_channel_id
+        )
+        private = await fake.send_message(
+            attachments=[fake.voice_attachment(voice_ogg, 2.5)], author=stranger
+        )
+        await assert_answers_a_good_note(fake, model, voice_ogg)
+        for note in (quiet, private):
+            with pytest.raises(asyncio.TimeoutError):
+                await fake.wait_for_reply(note["id"], timeout=1.0)
+        break_storage(bot, reads_too=True)
+    assert not bot.storage_ok
