@@ -4,6 +4,7 @@ with a one-line reason where no server is reachable)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pg
 import pytest
@@ -187,3 +188,49 @@ async def test_postgres_migrations_run_once_when_processes_start_together(postgr
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_a_sqlite_deployment_copies_into_postgresql(tmp_path, postgres_url, model_path):
+    """The upgrade path: everything a one-process bot stored, copied into an empty PostgreSQL database."""
+    from bot.storage.copy import CopyError, copy_sqlite, main
+
+    src = tmp_path / "data" / "ser-bot.sqlite3"
+    old = await Storage.open(src)
+    rid = await old.add_detection(det(10, 1000.0))
+    dm = await old.add_detection(det(10, 1001.0, guild=None))
+    await old.add_detection(det(11, 1002.0))
+    await old.set_feedback(rid, user_id=10, feedback="wrong", true_label="angry")
+    await old.keep_clip(rid, user_id=10, data=b"OggS" + bytes(40))
+    await old.save_profile(10, {"n": 3, "mean": [0.1], "m2": [0.2]})
+    await old.set_channel_mode(2, 1, "off")
+    await old.set_guild_mode(1, "request")
+    await old.set_opted_out(11, True)
+    candidate = tmp_path / "data" / "models" / "candidate-r1.npz"
+    candidate.parent.mkdir(parents=True)
+    candidate.write_bytes(model_path.read_bytes())
+    await old.publish_model(candidate, "r1", previous=None)
+    await old.close()
+
+    counts = await copy_sqlite(src, postgres_url)
+    assert counts["detections"] == 3 and counts["kept clips"] == 1 and counts["live model"] == 1
+    new = await Storage.open(postgres_url)
+    try:
+        assert [d.id for d in await new.history(1)] == [3, rid] and [
+            d.id for d in await new.history(None)
+        ] == [dm]
+        row = await new.get(rid)
+        assert (row.feedback, row.true_label, row.clip_path) == ("wrong", "angry", f"db:{rid}")
+        (clip,) = await new.training_clips(tmp_path / "clips")
+        assert Path(clip["path"]).read_bytes() == b"OggS" + bytes(40) and clip["emotion"] == "angry"
+        assert (await new.get_profile(10))["n"] == 3 and await new.opted_out(11)
+        assert await new.modes(2, 1) == ("off", "request")
+        from ser_core import load_model
+
+        live = (await new.model_pointer()).current
+        assert load_model(await new.model_file(live)).version == load_model(model_path).version
+        assert await new.add_detection(det(12, 1003.0)) == 4  # ids continue after the copied ones
+    finally:
+        await new.close()
+    with pytest.raises(CopyError, match="already holds results"):
+        await copy_sqlite(src, postgres_url)
+    assert main([str(src), "sqlite:///nope"]) == 2
