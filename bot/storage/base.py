@@ -8,6 +8,7 @@ Two drivers: ``sqlite`` (one process, a file in ``SER_DATA_DIR``, no server: the
 from __future__ import annotations
 
 import abc
+import asyncio
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -19,11 +20,12 @@ DEFAULT_MODE = "auto"
 
 
 def _storage_errors() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = [sqlite3.Error, OSError, ConnectionError]
+    errors: list[type[Exception]] = [sqlite3.Error, OSError, ConnectionError, asyncio.TimeoutError]
     try:  # the PostgreSQL driver's errors, when it is installed
         import asyncpg
 
-        errors += [asyncpg.PostgresError, asyncpg.InterfaceError]
+        # InternalClientError: a connection cut in the middle of a query ("cannot switch to state ...")
+        errors += [asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError]
     except ImportError:
         pass
     return tuple(errors)
