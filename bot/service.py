@@ -95,6 +95,7 @@ class Analyses:
         #: is down).
         self._opted_out: set[int] = set()
         self._modes: dict[int, str] = {}
+        self._roles: dict[int, int] = {}
         #: False from the first failed storage call until a write succeeds again; logged once per outage.
         self.storage_ok = True
 
@@ -143,6 +144,21 @@ class Analyses:
             self._modes[channel_id] = mode
         return mode
 
+    async def auto_role(self, guild_id: int) -> int | None:
+        """The role a member needs to be analysed automatically in ``guild_id`` (None: everyone). Storage
+        down: the last one read here."""
+        role = await self.stored(
+            "reading the server's role for automatic analysis",
+            lambda: self.storage.auto_role(guild_id),
+            write=False,
+            default=self._roles.get(guild_id),
+        )
+        if role is None:
+            self._roles.pop(guild_id, None)
+        else:
+            self._roles[guild_id] = role
+        return role
+
     async def refuse_request(
         self, interaction: discord.Interaction, *, speaker: discord.abc.User
     ) -> str | None:
@@ -173,6 +189,7 @@ class Analyses:
         channel_id: int | None,
         message_id: int | None,
         requester_id: int | None = None,
+        private: bool | None = None,
     ) -> Outcome:
         """Pre-check, rate-limit, download, predict and draw (in the worker), store. Never raises for user
         errors.
@@ -206,7 +223,8 @@ class Analyses:
                     return Outcome(
                         error=logic.precheck_size(len(data), self.settings.max_bytes), filename=name
                     )
-                private = await self.opted_out(user_id)
+                if private is None:  # the caller may have read it already (one round trip less)
+                    private = await self.opted_out(user_id)
                 model = self.models.model
                 async with self._profile_lock(user_id):
                     profile = SpeakerProfile() if private else await self._profile(user_id, model)

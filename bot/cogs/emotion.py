@@ -208,6 +208,29 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         await interaction.response.send_message("\n".join(lines), ephemeral=mode is None)
 
     @app_commands.command()
+    @app_commands.describe(
+        role="Analyse automatically only the notes of members with this role; leave empty for everyone"
+    )
+    async def autorole(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
+        """Analyse notes automatically only for members with a role (needs Manage Server)."""
+        if interaction.guild_id is None:
+            await interaction.response.send_message(SERVER_ONLY, ephemeral=True)
+            return
+        if not logic.can_manage_modes(interaction.permissions.value):
+            await interaction.response.send_message(
+                "You need the Manage Server permission to change who is analysed automatically.",
+                ephemeral=True,
+            )
+            return
+        await self.bot.storage.set_auto_role(interaction.guild_id, role.id if role else None)
+        await interaction.response.send_message(
+            f"In channels in **auto** mode I now analyse automatically only the notes of members with "
+            f"{role.mention}. Anyone can still ask with the menu or `/emotion analyze`."
+            if role
+            else "In channels in **auto** mode I analyse everyone's notes automatically again."
+        )
+
+    @app_commands.command()
     async def optout(self, interaction: discord.Interaction) -> None:
         """Stop analysing your voice notes automatically and storing anything new about you."""
         await self.bot.storage.set_opted_out(interaction.user.id, True)

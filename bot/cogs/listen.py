@@ -38,9 +38,15 @@ class Listen(commands.Cog):
             # A note sent to the bot in private is a request: analysed even for someone who opted out,
             # who is told that nothing was stored.
         else:
-            mode = await self.bot.analyses.channel_mode(message.channel.id, message.guild.id)
-            if mode != "auto" or await self.bot.analyses.opted_out(message.author.id):
+            analyses = self.bot.analyses
+            if await analyses.channel_mode(message.channel.id, message.guild.id) != "auto":
                 return
+            if await analyses.opted_out(message.author.id):
+                return
+            role = await analyses.auto_role(message.guild.id)
+            member = message.author
+            if role is not None and not (isinstance(member, discord.Member) and member.get_role(role)):
+                return  # the server analyses only members with that role automatically
         async with self.bot.job():
             outcome = await self.bot.analyses.analyze(
                 attachment,
@@ -48,6 +54,7 @@ class Listen(commands.Cog):
                 guild_id=message.guild.id if message.guild else None,
                 channel_id=message.channel.id,
                 message_id=message.id,
+                private=False if message.guild is not None else None,  # checked just above
             )
             try:
                 await message.reply(**outcome.reply_kwargs(), mention_author=False)

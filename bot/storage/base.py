@@ -184,6 +184,13 @@ class Storage(abc.ABC):
         return own or default
 
     @abc.abstractmethod
+    async def set_auto_role(self, guild_id: int, role_id: int | None) -> None:
+        """Only members with ``role_id`` are analysed automatically in ``guild_id`` (None: everyone)."""
+
+    @abc.abstractmethod
+    async def auto_role(self, guild_id: int) -> int | None: ...
+
+    @abc.abstractmethod
     async def set_opted_out(self, user_id: int, out: bool) -> bool:
         """Record (or lift) ``user_id``'s opt-out; True if that changed anything."""
 

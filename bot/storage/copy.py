@@ -43,7 +43,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "clip_path",
     ),
     "channel_settings": ("channel_id", "guild_id", "listen", "mode"),
-    "guild_settings": ("guild_id", "mode"),
+    "guild_settings": ("guild_id", "mode", "auto_role_id"),
     "optouts": ("user_id", "created_at"),
     "speaker_profiles": ("user_id", "profile", "updated_at"),
 }

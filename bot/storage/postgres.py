@@ -29,7 +29,7 @@ from .base import DEFAULT_MODE, MODES, Detection, KeptClip, ModelPointer, Storag
 
 log = logging.getLogger(__name__)
 
-#: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``. 1–4 are SQLite's schema in PostgreSQL's types
+#: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``. 1–4 and 6 are SQLite's 1–5 in PostgreSQL's types
 #: (snowflakes are BIGINT); 5 holds what only several processes need.
 MIGRATIONS: tuple[str, ...] = (
     # 0 → 1
@@ -107,6 +107,10 @@ MIGRATIONS: tuple[str, ...] = (
         status TEXT NOT NULL,
         updated_at DOUBLE PRECISION NOT NULL
     );
+    """,
+    # 5 → 6: only members with this role are analysed automatically (NULL: everyone); SQLite's 4 → 5
+    """
+    ALTER TABLE guild_settings ADD COLUMN auto_role_id BIGINT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -403,6 +407,18 @@ class PostgresStorage(Storage):
         )
         own = row[0] if row[0] in MODES else None
         return own, (row[1] if row[1] in MODES else DEFAULT_MODE)
+
+    async def set_auto_role(self, guild_id: int, role_id: int | None) -> None:
+        await self._execute(
+            "INSERT INTO guild_settings (guild_id, mode, auto_role_id) VALUES ($1, $2, $3)"
+            " ON CONFLICT (guild_id) DO UPDATE SET auto_role_id = excluded.auto_role_id",
+            guild_id,
+            DEFAULT_MODE,
+            role_id,
+        )
+
+    async def auto_role(self, guild_id: int) -> int | None:
+        return await self._fetchval("SELECT auto_role_id FROM guild_settings WHERE guild_id = $1", guild_id)
 
     async def set_opted_out(self, user_id: int, out: bool) -> bool:
         if out:

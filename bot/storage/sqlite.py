@@ -71,6 +71,10 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 4 → 5: only members with this role are analysed automatically (NULL: everyone)
+    """
+    ALTER TABLE guild_settings ADD COLUMN auto_role_id INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -336,6 +340,21 @@ class SqliteStorage(Storage):
         async with self._db.execute("SELECT mode FROM guild_settings WHERE guild_id = ?", (guild_id,)) as c:
             row = await c.fetchone()
         return own, (row[0] if row and row[0] in MODES else DEFAULT_MODE)
+
+    async def set_auto_role(self, guild_id: int, role_id: int | None) -> None:
+        await self._db.execute(
+            "INSERT INTO guild_settings (guild_id, mode, auto_role_id) VALUES (?, ?, ?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET auto_role_id = excluded.auto_role_id",
+            (guild_id, DEFAULT_MODE, role_id),
+        )
+        await self._db.commit()
+
+    async def auto_role(self, guild_id: int) -> int | None:
+        async with self._db.execute(
+            "SELECT auto_role_id FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        ) as c:
+            row = await c.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     # ------------------------------------------------------------------ opt-outs
     async def set_opted_out(self, user_id: int, out: bool) -> bool:

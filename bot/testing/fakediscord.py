@@ -134,6 +134,11 @@ class FakeGuild:
     def channel_name(self, channel_id: int) -> str:
         return "general" if channel_id == self.channel_id else "voice-notes"
 
+    @property
+    def role_id(self) -> int:
+        """The guild's one role besides @everyone ("speakers"), for role-gated settings."""
+        return self.id + 7_000_000
+
 
 class Undelivered(NamedTuple):
     """A gateway event ``dispatch`` dropped because no live socket serves its shard."""
@@ -434,6 +439,7 @@ class FakeDiscord:
         message_reference: dict | None = None,
         dm: bool = False,
         guild_id: int | None = None,
+        roles: list[int] | None = None,
     ) -> dict:
         """A message payload in ``channel_id`` (default: #general of ``guild_id``, itself defaulting to the
         first guild) with that channel's guild, or in the DM channel (``dm``: no guild)."""
@@ -460,7 +466,13 @@ class FakeDiscord:
         if guild is None:
             del data["guild_id"]
         elif not author.get("bot") or author["id"] != self.bot_user["id"]:
-            data["member"] = {"roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
+            data["member"] = {
+                "roles": [str(r) for r in roles or []],
+                "joined_at": _now_iso(),
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            }
         if message_reference:
             data["message_reference"] = message_reference
         return data
@@ -476,6 +488,7 @@ class FakeDiscord:
         channel_id: int | None = None,
         dm: bool = False,
         guild_id: int | None = None,
+        roles: list[int] | None = None,
     ) -> dict:
         """Post a message (MESSAGE_CREATE) in ``channel_id`` (default: #general of ``guild_id``, itself
         defaulting to the first guild). ``voice`` defaults to True for a lone voice attachment; ``dm``: in the
@@ -491,6 +504,7 @@ class FakeDiscord:
             channel_id=channel_id,
             dm=dm,
             guild_id=guild_id,
+            roles=roles,
         )
         self.messages[int(data["id"])] = data
         await self.dispatch("MESSAGE_CREATE", data)
@@ -899,7 +913,7 @@ class FakeDiscord:
             "member_count": 2,
             "large": False,
             "features": [],
-            "roles": [everyone],
+            "roles": [everyone, {**everyone, "id": str(guild.role_id), "name": "speakers", "position": 1}],
             "emojis": [],
             "stickers": [],
             "channels": [

@@ -292,6 +292,7 @@ async def test_commands_are_synced_to_the_dev_guild(fake, settings, model):
             "stats",
             "model",
             "mode",
+            "autorole",
             "optout",
             "optin",
             "forget",

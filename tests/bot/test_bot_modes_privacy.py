@@ -232,3 +232,49 @@ async def test_rerun_after_a_model_swap_names_the_new_model(fake, bot, voice_ogg
             bot.model, voice_ogg
         )
         assert len(fake.downloads) == downloads + cache.startswith("fetched")
+
+
+async def test_only_members_with_the_chosen_role_are_analysed_automatically(fake, bot, voice_ogg):
+    role = fake.guilds[0].role_id
+    refused = await fake.slash(
+        "emotion", "autorole", [{"type": 8, "name": "role", "value": str(role)}], permissions=0
+    )
+    assert "Manage Server" in (await fake.wait_interaction(refused, kinds=("callback",))).content
+
+    resolved = {
+        "roles": {
+            str(role): {
+                "id": str(role),
+                "name": "speakers",
+                "permissions": "0",
+                "position": 1,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+            }
+        }
+    }
+    inter = await fake.slash(
+        "emotion",
+        "autorole",
+        [{"type": 8, "name": "role", "value": str(role)}],
+        resolved=resolved,
+        permissions=MANAGE_GUILD,
+    )
+    assert (
+        "only the notes of members with" in (await fake.wait_interaction(inter, kinds=("callback",))).content
+    )
+    assert await bot.storage.auto_role(fake.guild_id) == role
+
+    def note(**kw):
+        return fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)], **kw)
+
+    await no_reply(fake, await note())  # no role: not analysed automatically
+    without = await note()
+    assert first_emotion((await menu_result(fake, without)).text)  # but on request, yes
+    assert first_emotion((await fake.wait_for_reply((await note(roles=[role]))["id"])).text)
+
+    clear = await fake.slash("emotion", "autorole", [], permissions=MANAGE_GUILD)
+    assert "everyone's notes" in (await fake.wait_interaction(clear, kinds=("callback",))).content
+    assert first_emotion((await fake.wait_for_reply((await note())["id"])).text)

@@ -101,6 +101,12 @@ async def test_profiles_modes_optouts_and_forget(st):
     assert await st.mode(2, 1) == "off" and await st.mode(3, 1) == "request" and await st.mode(5, 9) == "auto"
     await st.set_channel_mode(2, 1, None)
     assert await st.mode(2, 1) == "request"
+    assert await st.auto_role(1) is None and await st.auto_role(7) is None
+    await st.set_auto_role(1, 555)
+    await st.set_auto_role(7, 556)  # a server with no mode of its own gets the default
+    assert await st.auto_role(1) == 555 and await st.mode(2, 1) == "request" and await st.mode(2, 7) == "auto"
+    await st.set_auto_role(1, None)
+    assert await st.auto_role(1) is None and await st.auto_role(7) == 556
     with pytest.raises(ValueError):
         await st.set_guild_mode(1, "sometimes")
     assert (
@@ -182,9 +188,9 @@ async def test_postgres_two_processes_share_models_and_one_retrain(postgres_url,
 async def test_postgres_migrations_run_once_when_processes_start_together(postgres_url):
     stores = await asyncio.gather(*(Storage.open(postgres_url) for _ in range(3)))
     try:
-        assert {await s.schema_version() for s in stores} == {5}
+        assert {await s.schema_version() for s in stores} == {6}
         rows = await stores[0]._fetch("SELECT version FROM schema_version ORDER BY version")
-        assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
+        assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6]
     finally:
         for s in stores:
             await s.close()
