@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -74,6 +75,49 @@ class ModelPointer:
 
 def now() -> float:
     return time.time()
+
+
+# What both drivers do the same way with what they read and are given.
+def detection_from_row(r) -> Detection:
+    """A ``detections`` row (an ``aiosqlite.Row`` or an ``asyncpg.Record``: both index by column name)."""
+    return Detection(
+        guild_id=r["guild_id"],
+        channel_id=r["channel_id"],
+        user_id=r["user_id"],
+        message_id=r["message_id"],
+        created_at=r["created_at"],
+        label=r["label"],
+        confidence=r["confidence"],
+        probabilities=json.loads(r["probabilities"]),
+        duration_s=r["duration_s"],
+        model_version=r["model_version"],
+        id=r["id"],
+        feedback=r["feedback"],
+        true_label=r["true_label"],
+        clip_path=r["clip_path"],
+    )
+
+
+def profile_from_json(raw: str | None) -> dict | None:
+    """A stored voice profile, or None if there is none or it is not a JSON object."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def check_mode(mode: str | None, *, inherit: bool = False) -> None:
+    """ValueError unless ``mode`` is one of ``MODES`` (or None, where ``inherit`` allows it)."""
+    if not (mode in MODES or (inherit and mode is None)):
+        raise ValueError(f"mode={mode!r} must be one of {MODES}")
+
+
+def check_feedback(feedback: str) -> None:
+    if feedback not in ("right", "wrong"):
+        raise ValueError(f"feedback={feedback!r} must be 'right' or 'wrong'")
 
 
 class Storage(abc.ABC):

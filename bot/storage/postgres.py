@@ -25,7 +25,19 @@ from pathlib import Path
 import asyncpg
 
 from .. import feedback
-from .base import DEFAULT_MODE, MODES, Detection, KeptClip, ModelPointer, Storage, now
+from .base import (
+    DEFAULT_MODE,
+    MODES,
+    Detection,
+    KeptClip,
+    ModelPointer,
+    Storage,
+    check_feedback,
+    check_mode,
+    detection_from_row,
+    now,
+    profile_from_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +234,7 @@ class PostgresStorage(Storage):
         )
 
     async def set_feedback(self, detection_id: int, *, user_id: int, feedback: str, true_label: str) -> bool:
-        if feedback not in ("right", "wrong"):
-            raise ValueError(f"feedback={feedback!r} must be 'right' or 'wrong'")
+        check_feedback(feedback)
         return (
             await self._execute(
                 "UPDATE detections SET feedback = $1, true_label = $2 WHERE id = $3 AND user_id = $4",
@@ -270,25 +281,7 @@ class PostgresStorage(Storage):
         return int(status.rsplit(" ", 1)[-1]), int(clips)
 
     async def _select(self, sql: str, *args) -> list[Detection]:
-        return [
-            Detection(
-                guild_id=r["guild_id"],
-                channel_id=r["channel_id"],
-                user_id=r["user_id"],
-                message_id=r["message_id"],
-                created_at=r["created_at"],
-                label=r["label"],
-                confidence=r["confidence"],
-                probabilities=json.loads(r["probabilities"]),
-                duration_s=r["duration_s"],
-                model_version=r["model_version"],
-                id=r["id"],
-                feedback=r["feedback"],
-                true_label=r["true_label"],
-                clip_path=r["clip_path"],
-            )
-            for r in await self._fetch(sql, *args)
-        ]
+        return [detection_from_row(r) for r in await self._fetch(sql, *args)]
 
     # ------------------------------------------------------------------ kept clips (rows)
     async def keep_clip(self, detection_id: int, *, user_id: int, data: bytes) -> str | None:
@@ -358,14 +351,9 @@ class PostgresStorage(Storage):
 
     # ------------------------------------------------------------------ voice profiles
     async def get_profile(self, user_id: int) -> dict | None:
-        raw = await self._fetchval("SELECT profile FROM speaker_profiles WHERE user_id = $1", user_id)
-        if raw is None:
-            return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        return profile_from_json(
+            await self._fetchval("SELECT profile FROM speaker_profiles WHERE user_id = $1", user_id)
+        )
 
     async def save_profile(self, user_id: int, profile: dict) -> None:
         await self._execute(
@@ -378,8 +366,7 @@ class PostgresStorage(Storage):
 
     # ------------------------------------------------------------------ modes and opt-outs
     async def set_channel_mode(self, channel_id: int, guild_id: int | None, mode: str | None) -> None:
-        if mode is not None and mode not in MODES:
-            raise ValueError(f"mode={mode!r} must be one of {MODES}")
+        check_mode(mode, inherit=True)
         await self._execute(
             "INSERT INTO channel_settings (channel_id, guild_id, mode) VALUES ($1, $2, $3)"
             " ON CONFLICT (channel_id) DO UPDATE SET mode = excluded.mode",
@@ -389,8 +376,7 @@ class PostgresStorage(Storage):
         )
 
     async def set_guild_mode(self, guild_id: int, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode={mode!r} must be one of {MODES}")
+        check_mode(mode)
         await self._execute(
             "INSERT INTO guild_settings (guild_id, mode) VALUES ($1, $2)"
             " ON CONFLICT (guild_id) DO UPDATE SET mode = excluded.mode",

@@ -17,7 +17,19 @@ import aiosqlite
 
 from .. import feedback
 from ..modelstore import ModelStore
-from .base import DEFAULT_MODE, MODES, Detection, KeptClip, ModelPointer, Storage, now
+from .base import (
+    DEFAULT_MODE,
+    MODES,
+    Detection,
+    KeptClip,
+    ModelPointer,
+    Storage,
+    check_feedback,
+    check_mode,
+    detection_from_row,
+    now,
+    profile_from_json,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 → 1
@@ -156,8 +168,7 @@ class SqliteStorage(Storage):
 
     async def set_feedback(self, detection_id: int, *, user_id: int, feedback: str, true_label: str) -> bool:
         """Store the author's verdict on a result; False if the row is gone or not theirs."""
-        if feedback not in ("right", "wrong"):
-            raise ValueError(f"feedback={feedback!r} must be 'right' or 'wrong'")
+        check_feedback(feedback)
         cur = await self._db.execute(
             "UPDATE detections SET feedback = ?, true_label = ? WHERE id = ? AND user_id = ?",
             (feedback, true_label, detection_id, user_id),
@@ -218,13 +229,7 @@ class SqliteStorage(Storage):
             "SELECT profile FROM speaker_profiles WHERE user_id = ?", (user_id,)
         ) as c:
             row = await c.fetchone()
-        if row is None:
-            return None
-        try:
-            value = json.loads(row[0])
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        return profile_from_json(row[0] if row else None)
 
     async def save_profile(self, user_id: int, profile: dict) -> None:
         await self._db.execute(
@@ -286,32 +291,12 @@ class SqliteStorage(Storage):
     async def _select(self, sql: str, args: list) -> list[Detection]:
         self._db.row_factory = aiosqlite.Row
         async with self._db.execute(sql, args) as cur:
-            rows = await cur.fetchall()
-        return [
-            Detection(
-                guild_id=r["guild_id"],
-                channel_id=r["channel_id"],
-                user_id=r["user_id"],
-                message_id=r["message_id"],
-                created_at=r["created_at"],
-                label=r["label"],
-                confidence=r["confidence"],
-                probabilities=json.loads(r["probabilities"]),
-                duration_s=r["duration_s"],
-                model_version=r["model_version"],
-                id=r["id"],
-                feedback=r["feedback"],
-                true_label=r["true_label"],
-                clip_path=r["clip_path"],
-            )
-            for r in rows
-        ]
+            return [detection_from_row(r) for r in await cur.fetchall()]
 
     # ------------------------------------------------------------------ modes
     async def set_channel_mode(self, channel_id: int, guild_id: int | None, mode: str | None) -> None:
         """``mode`` for one channel; None: the channel follows its server's default again."""
-        if mode is not None and mode not in MODES:
-            raise ValueError(f"mode={mode!r} must be one of {MODES}")
+        check_mode(mode, inherit=True)
         await self._db.execute(
             "INSERT INTO channel_settings (channel_id, guild_id, mode) VALUES (?, ?, ?)"
             " ON CONFLICT(channel_id) DO UPDATE SET mode = excluded.mode",
@@ -321,8 +306,7 @@ class SqliteStorage(Storage):
 
     async def set_guild_mode(self, guild_id: int, mode: str) -> None:
         """The default mode of every channel of ``guild_id`` that has none of its own."""
-        if mode not in MODES:
-            raise ValueError(f"mode={mode!r} must be one of {MODES}")
+        check_mode(mode)
         await self._db.execute(
             "INSERT INTO guild_settings (guild_id, mode) VALUES (?, ?)"
             " ON CONFLICT(guild_id) DO UPDATE SET mode = excluded.mode",
