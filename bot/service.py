@@ -91,11 +91,9 @@ class Analyses:
         #: Set when shutdown begins: new analyses are refused with ``CLOSING_TEXT``.
         self.closing = False
         self._profile_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        #: Users seen opted out, and channels seen not in "auto" (the answers to fall back on while storage
-        #: is down).
-        self._opted_out: set[int] = set()
-        self._modes: dict[int, str] = {}
-        self._roles: dict[int, int] = {}
+        #: Opt-outs, channel modes and server roles last read here that differ from the default: the answers
+        #: to fall back on while storage is down (``_remembered``).
+        self._last_read: dict[tuple, object] = {}
         #: False from the first failed storage call until a write succeeds again; logged once per outage.
         self.storage_ok = True
 
@@ -132,32 +130,32 @@ class Analyses:
     async def channel_mode(self, channel_id: int, guild_id: int | None) -> str:
         """The effective mode of a channel ("auto", "request" or "off"). Storage down: the last mode read for
         that channel in this process (a channel switched off stays off), else "auto", the default."""
-        mode = await self.stored(
+        return await self._remembered(
             "reading the channel's mode",
             lambda: self.storage.mode(channel_id, guild_id),
-            write=False,
-            default=self._modes.get(channel_id, DEFAULT_MODE),
+            ("mode", channel_id),
+            DEFAULT_MODE,
         )
-        if mode == DEFAULT_MODE:
-            self._modes.pop(channel_id, None)  # only exceptions are remembered: the dict stays small
-        else:
-            self._modes[channel_id] = mode
-        return mode
 
     async def auto_role(self, guild_id: int) -> int | None:
         """The role a member needs to be analysed automatically in ``guild_id`` (None: everyone). Storage
         down: the last one read here."""
-        role = await self.stored(
+        return await self._remembered(
             "reading the server's role for automatic analysis",
             lambda: self.storage.auto_role(guild_id),
-            write=False,
-            default=self._roles.get(guild_id),
+            ("role", guild_id),
+            None,
         )
-        if role is None:
-            self._roles.pop(guild_id, None)
+
+    async def _remembered(self, what: str, call: Callable[[], Awaitable], key: tuple, usual):
+        """``stored(call)``, falling back while storage is down on the last answer read for ``key`` in this
+        process, else ``usual``. Only answers other than ``usual`` are kept, so the memory stays small."""
+        value = await self.stored(what, call, write=False, default=self._last_read.get(key, usual))
+        if value == usual:
+            self._last_read.pop(key, None)
         else:
-            self._roles[guild_id] = role
-        return role
+            self._last_read[key] = value
+        return value
 
     async def refuse_request(
         self, interaction: discord.Interaction, *, speaker: discord.abc.User
@@ -340,14 +338,9 @@ class Analyses:
     async def opted_out(self, user_id: int) -> bool:
         """Whether ``user_id`` opted out. With storage down, the last answer read (people seen opting out
         are remembered in this process), else False: an outage must not silence the bot for everyone."""
-        out = await self.stored(
-            "reading an opt-out",
-            lambda: self.storage.opted_out(user_id),
-            write=False,
-            default=user_id in self._opted_out,
+        return await self._remembered(
+            "reading an opt-out", lambda: self.storage.opted_out(user_id), ("opted out", user_id), False
         )
-        (self._opted_out.add if out else self._opted_out.discard)(user_id)
-        return out
 
     def _profile_lock(self, user_id: int) -> asyncio.Lock:
         """One lock per speaker: their notes update the profile one at a time (read, predict, write)."""
