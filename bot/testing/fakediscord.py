@@ -1142,20 +1142,28 @@ class FakeDiscord:
     def _guild_id_of(self, msg: dict) -> int | None:
         return _int_or_none(str(msg.get("guild_id") or ""))
 
+    async def _record_reply(
+        self, kind: str, payload: dict, files: list, msg: dict, *, channel_id: int | None = None, **ids
+    ) -> None:
+        """Record what the bot sent, placed at the stored message ``msg`` (its channel unless ``channel_id``
+        names the route's own; ``ids``: ``interaction_id``, ``token``)."""
+        await self._record(
+            Record(
+                kind,
+                payload,
+                files,
+                channel_id=int(msg["channel_id"]) if channel_id is None else channel_id,
+                message_id=int(msg["id"]),
+                guild_id=self._guild_id_of(msg),
+                **ids,
+            )
+        )
+
     async def _post_message(self, request, parts) -> web.Response:
         payload, files = await self._read_body(request)
         channel_id = int(parts[1])
         msg = self._created_message(payload, channel_id, files)
-        await self._record(
-            Record(
-                "message",
-                payload,
-                files,
-                channel_id=channel_id,
-                message_id=int(msg["id"]),
-                guild_id=self._guild_id_of(msg),
-            )
-        )
+        await self._record_reply("message", payload, files, msg, channel_id=channel_id)
         return _ok(msg)
 
     async def _callback(self, request, parts) -> web.Response:
@@ -1169,18 +1177,7 @@ class FakeDiscord:
             msg = self._edited(target, data, channel_id) if ctype == 7 else self.messages[target]
         else:
             msg = self._created_message(data, channel_id, files, webhook=True)
-        await self._record(
-            Record(
-                "callback",
-                payload,
-                files,
-                channel_id=int(msg["channel_id"]),
-                interaction_id=iid,
-                token=token,
-                message_id=int(msg["id"]),
-                guild_id=self._guild_id_of(msg),
-            )
-        )
+        await self._record_reply("callback", payload, files, msg, interaction_id=iid, token=token)
         self._originals[token] = int(msg["id"])
         resource: dict = {"type": ctype}
         if ctype in (4, 7):
@@ -1202,33 +1199,14 @@ class FakeDiscord:
         payload, files = await self._read_body(request)
         token = parts[2]
         msg = self._created_message(payload, self._interaction_channel(token=token), files, webhook=True)
-        await self._record(
-            Record(
-                "followup",
-                payload,
-                files,
-                channel_id=int(msg["channel_id"]),
-                token=token,
-                message_id=int(msg["id"]),
-                guild_id=self._guild_id_of(msg),
-            )
-        )
+        await self._record_reply("followup", payload, files, msg, token=token)
         return _ok(msg)
 
     async def _edit_message(self, request, parts) -> web.Response:
         payload, files = await self._read_body(request)
         channel_id, message_id = int(parts[1]), int(parts[3])
         msg = self._edited(message_id, payload, channel_id, files)
-        await self._record(
-            Record(
-                "edit",
-                payload,
-                files,
-                channel_id=channel_id,
-                message_id=message_id,
-                guild_id=self._guild_id_of(msg),
-            )
-        )
+        await self._record_reply("edit", payload, files, msg, channel_id=channel_id)
         return _ok(msg)
 
     async def _get_message(self, request, parts) -> web.Response:
@@ -1259,17 +1237,7 @@ class FakeDiscord:
         else:
             msg = self._created_message(payload, channel_id, files, webhook=True)
         if request.method == "PATCH":
-            await self._record(
-                Record(
-                    "edit",
-                    payload,
-                    files,
-                    channel_id=int(msg["channel_id"]),
-                    token=token,
-                    message_id=int(msg["id"]),
-                    guild_id=self._guild_id_of(msg),
-                )
-            )
+            await self._record_reply("edit", payload, files, msg, token=token)
         return _ok(msg)
 
 
