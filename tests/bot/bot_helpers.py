@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+from pathlib import Path
 
 from bot.bot import EmotionBot, build_bot
 from bot.logic import RateLimiter
 from bot.settings import Settings
+from bot.storage import Detection
 from bot.testing.fakediscord import FakeDiscord
 from ser_core import EMOTIONS, Limits
 
+#: The project's root: ``python -m bot`` subprocesses import the checkout, not an installed copy.
+ROOT = Path(__file__).resolve().parents[2]
 EMOTION_WORD = re.compile(r"\b(" + "|".join(EMOTIONS) + r")\b", re.IGNORECASE)
 
 
@@ -22,6 +27,50 @@ def first_emotion(text: str) -> str | None:
 
 def expected_label(model, data: bytes) -> str:
     return model.predict(data, limits=Limits()).label
+
+
+def bot_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``python -m bot`` subprocess: this one without any ``SER_*`` setting or token
+    (so the user's own cannot leak in), importing this checkout, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def serving(monkeypatch, **kwargs):
+    """A started ``FakeDiscord(**kwargs)`` that discord.py in this process talks to; at the end it is closed
+    and must have known every route the clients called."""
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    fake = FakeDiscord(**kwargs)
+    await fake.start()
+    monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
+    try:
+        yield fake
+    finally:
+        await asyncio.wait_for(fake.close(), 10)
+    assert not fake.unknown, f"the clients called routes the fake does not know: {fake.unknown}"
+
+
+def det(user: int, t: float, label: str = "sad", *, guild: int | None = 1) -> Detection:
+    """A stored result of ``user`` at unix time ``t`` in channel 2 of ``guild`` (None: a DM)."""
+    return Detection(
+        guild_id=guild,
+        channel_id=2,
+        user_id=user,
+        message_id=int(t),
+        created_at=t,
+        label=label,
+        confidence=0.5,
+        probabilities={label: 0.5, "calm": 0.5},
+        duration_s=2.0,
+        model_version="v",
+    )
 
 
 async def start_bot(

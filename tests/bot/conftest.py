@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import discord.gateway
-import discord.http
 import pg
 import pytest
-import yarl
-from bot_helpers import start_bot, stop_bot
+from bot_helpers import serving, start_bot, stop_bot
 from synth import random_model
 
 from bot.demo import synthetic_voice
 from bot.settings import Settings
-from bot.testing.fakediscord import FakeDiscord
 from ser_core import load_model
 from ser_core.audio import encode
 
@@ -46,12 +40,8 @@ def mp3_bytes() -> bytes:
 @pytest.fixture
 async def postgres_url():
     """A fresh PostgreSQL database for this test (dropped after); skipped where no server is reachable."""
-    reason = pg.unreachable()
-    if reason:
-        pytest.skip(reason)
-    url = await pg.create_database()
-    yield url
-    await pg.drop_database(url)
+    async with pg.fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -60,12 +50,8 @@ async def database_url():
     if pg.driver() != "postgres":
         yield None
         return
-    reason = pg.unreachable()
-    if reason:
-        pytest.fail(f"SER_TEST_DRIVER=postgres but {reason}")
-    url = await pg.create_database()
-    yield url
-    await pg.drop_database(url)
+    async with pg.fresh_database(required_by="SER_TEST_DRIVER=postgres") as url:
+        yield url
 
 
 @pytest.fixture
@@ -81,13 +67,8 @@ def settings(tmp_path, model_path, database_url) -> Settings:
 
 @pytest.fixture
 async def fake(monkeypatch):
-    fake = FakeDiscord()
-    await fake.start()
-    monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
-    yield fake
-    await asyncio.wait_for(fake.close(), 10)
-    assert not fake.unknown, f"the bot called routes the fake does not know: {fake.unknown}"
+    async with serving(monkeypatch) as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -56,6 +56,24 @@ async def create_database() -> str:
     return url_of(name)
 
 
+@contextlib.asynccontextmanager
+async def fresh_database(*, required_by: str | None = None):
+    """The URL of a new empty database, dropped at the end. Where no server is reachable the test is skipped
+    with the one-line reason, or failed when ``required_by`` names what demanded one."""
+    import pytest
+
+    reason = unreachable()
+    if reason:
+        if required_by:
+            pytest.fail(f"{required_by} but {reason}")
+        pytest.skip(reason)
+    url = await create_database()
+    try:
+        yield url
+    finally:
+        await drop_database(url)
+
+
 async def drop_database(url: str) -> None:
     import asyncpg
 

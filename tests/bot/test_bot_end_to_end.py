@@ -8,10 +8,10 @@ import logging
 import re
 
 import pytest
-from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
+from bot_helpers import expected_label, first_emotion, serving, start_bot, stop_bot
 
 from bot.logic import ADMINISTRATOR, MANAGE_GUILD
-from bot.testing.fakediscord import EPHEMERAL_FLAG, FakeDiscord
+from bot.testing.fakediscord import EPHEMERAL_FLAG
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -240,13 +240,7 @@ async def test_busy_when_the_queue_is_full(fake, settings, model, voice_ogg):
 
 
 async def test_without_message_content_intent_slash_commands_still_work(monkeypatch, settings, model, caplog):
-    import discord.gateway
-    import discord.http
-    import yarl
-
-    async with FakeDiscord(allow_message_content=False) as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
+    async with serving(monkeypatch, allow_message_content=False) as fake:
         with caplog.at_level(logging.ERROR, logger="bot.bot"):
             bot, task = await start_bot(fake, settings, model)
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,21 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from bot_helpers import first_emotion
+from bot_helpers import ROOT, bot_env, first_emotion
 from synth import random_model
 
 from bot.modelstore import ModelStore
 from bot.testing.fakediscord import FakeDiscord
 from ser_core import load_model
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(120)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
-    env.update(PYTHONPATH=str(ROOT), **extra)
-    return env
 
 
 def two_models(models_dir: Path) -> tuple[Path, Path]:
@@ -71,7 +63,7 @@ async def test_kill_9_while_answering_and_swapping_loses_no_answered_result(tmp_
     store.write(b, a)  # B is live, A is the previous one: /emotion rollback swaps
     versions = {load_model(a).version, load_model(b).version}
     async with FakeDiscord() as fake:
-        env = clean_env(
+        env = bot_env(
             DISCORD_TOKEN="kill-token", SER_DATA_DIR=str(data_dir), SER_ADMIN_IDS="42", **fake.env()
         )
         proc = await start_process(fake, env, tmp_path, identifies=0)
@@ -151,7 +143,7 @@ def test_kill_9_in_the_middle_of_pointer_writes_leaves_a_whole_pointer(tmp_path,
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(tmp_path), str(a), str(b)],
         cwd=ROOT,
-        env=clean_env(),
+        env=bot_env(),
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from bot_helpers import expected_label, first_emotion
+from bot_helpers import bot_env, expected_label, first_emotion
 
 from bot.demo import DEMO_VOICES
 from bot.testing.fakediscord import FakeDiscord
 from ser_core import EMOTIONS, SAMPLE_RATE, default_model_path
 from ser_core.audio import decode
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(90)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
-    env.update(extra)
-    return env
 
 
 def test_missing_token_exits_2_with_one_line(tmp_path):
@@ -32,7 +24,7 @@ def test_missing_token_exits_2_with_one_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
-        env=clean_env(PYTHONPATH=str(ROOT)),
+        env=bot_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -55,7 +47,7 @@ def test_missing_token_exits_2_with_one_line(tmp_path):
     ],
 )
 def test_invalid_setting_exits_2_with_one_line(tmp_path, name, value):
-    env = clean_env(PYTHONPATH=str(ROOT), DISCORD_TOKEN="x", **{name: value})
+    env = bot_env(DISCORD_TOKEN="x", **{name: value})
     proc = subprocess.run(
         [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
@@ -67,8 +59,7 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
     tmp_path, model_path, model, voice_ogg
 ):
     async with FakeDiscord() as fake:
-        env = clean_env(
-            PYTHONPATH=str(ROOT),
+        env = bot_env(
             DISCORD_TOKEN="process-token",
             SER_DATA_DIR=str(tmp_path / "data"),
             SER_MODEL_PATH=str(model_path),
@@ -122,7 +113,7 @@ def run_demo_process(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "--demo"],
         cwd=cwd,
-        env=clean_env(PYTHONPATH=str(ROOT), TMPDIR=str(tmp), **env),  # no DISCORD_TOKEN
+        env=bot_env(TMPDIR=str(tmp), **env),  # no DISCORD_TOKEN
         capture_output=True,
         text=True,
         timeout=80,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from bad_audio import CASE_IDS, case
-from bot_helpers import expected_label, first_emotion, start_bot, stop_bot
+from bot_helpers import bot_env, expected_label, first_emotion, start_bot, stop_bot
 
 from bot import views
 from bot.bot import APOLOGY_TEXT, STORAGE_DOWN_TEXT
@@ -252,17 +252,12 @@ async def test_the_token_never_appears_in_logs_or_replies(
 
 async def test_a_refused_token_is_not_echoed(tmp_path, model_path):
     """A full ``python -m bot`` start with a token Discord refuses: exit 2, one line, no token anywhere."""
-    import os
     import sys
-    from pathlib import Path
 
     from bot.testing.fakediscord import FakeDiscord
 
-    root = Path(__file__).resolve().parents[2]
     async with FakeDiscord(valid_token="the-right-token") as fake:
-        env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
-        env.update(
-            PYTHONPATH=str(root),
+        env = bot_env(
             DISCORD_TOKEN=SECRET,
             SER_DATA_DIR=str(tmp_path / "data"),
             SER_MODEL_PATH=str(model_path),

@@ -6,12 +6,12 @@ import json
 import sqlite3
 
 import pytest
-from bot_helpers import first_emotion
+from bot_helpers import det, first_emotion
 
 from bot import views
 from bot.logic import aggregate
 from bot.settings import Settings, SettingsError
-from bot.storage import SCHEMA_VERSION, Detection, Storage
+from bot.storage import SCHEMA_VERSION, Storage
 from ser_core import EMOTIONS, Prediction, Segment
 
 
@@ -120,21 +120,6 @@ def test_model_embed_leads_with_corpora_it_never_heard():
         views.model_embed({"data": "RAVDESS speech", "created": "2026"}, labels=EMOTIONS, version="v1")
     )
     assert "not evaluated" in old and "RAVDESS speech" in old
-
-
-def det(user: int, t: float, label: str = "sad") -> Detection:
-    return Detection(
-        guild_id=1,
-        channel_id=2,
-        user_id=user,
-        message_id=int(t),
-        created_at=t,
-        label=label,
-        confidence=0.5,
-        probabilities={label: 0.5, "calm": 0.5},
-        duration_s=2.0,
-        model_version="v",
-    )
 
 
 async def test_storage_schema_wal_and_queries(tmp_path):

@@ -11,7 +11,7 @@ import discord
 import discord.gateway
 import discord.http
 import pytest
-import yarl
+from bot_helpers import serving
 
 from bot.testing.fakediscord import FakeDiscord, Undelivered
 
@@ -49,13 +49,8 @@ async def until(predicate, timeout: float = 15.0, what: str = "the condition") -
 @pytest.fixture
 async def fake(monkeypatch):
     """Two shards, four guilds (guilds 0 and 2 on shard 0, 1 and 3 on shard 1)."""
-    fake = FakeDiscord(shard_count=2, guild_count=4)
-    await fake.start()
-    monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
-    yield fake
-    await asyncio.wait_for(fake.close(), 10)
-    assert not fake.unknown, f"the clients called routes the fake does not know: {fake.unknown}"
+    async with serving(monkeypatch, shard_count=2, guild_count=4) as fake:
+        yield fake
 
 
 @pytest.fixture

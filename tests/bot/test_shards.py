@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import sys
@@ -15,12 +14,11 @@ from pathlib import Path
 
 import pg
 import pytest
-from bot_helpers import first_emotion, make_labelled_folder
+from bot_helpers import bot_env, first_emotion, make_labelled_folder
 
 from bot.logic import ADMINISTRATOR
 from bot.testing.fakediscord import FakeDiscord
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 MODEL_IN_FOOTER = re.compile(r"model (\S+)")
 
@@ -34,9 +32,7 @@ class Shards:
         self.procs: dict[int, asyncio.subprocess.Process] = {}
 
     async def start(self, shard: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
-        env.update(
-            PYTHONPATH=str(ROOT),
+        env = bot_env(
             DISCORD_TOKEN="shard-token",
             SER_DATABASE_URL=self.url,
             SER_SHARD_COUNT="2",

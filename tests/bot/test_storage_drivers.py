@@ -8,26 +8,12 @@ from pathlib import Path
 
 import pg
 import pytest
+from bot_helpers import det
 
 from bot.storage import Detection, Storage
 from bot.storage.postgres import PostgresStorage
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def det(user: int, t: float, *, guild: int | None = 1, label: str = "sad") -> Detection:
-    return Detection(
-        guild_id=guild,
-        channel_id=2,
-        user_id=user,
-        message_id=int(t),
-        created_at=t,
-        label=label,
-        confidence=0.5,
-        probabilities={label: 0.5, "calm": 0.5},
-        duration_s=2.0,
-        model_version="v",
-    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -36,12 +22,8 @@ async def target(request, tmp_path):
     if request.param == "sqlite":
         yield tmp_path / "data" / "ser-bot.sqlite3"
         return
-    reason = pg.unreachable()
-    if reason:
-        pytest.skip(reason)
-    url = await pg.create_database()
-    yield url
-    await pg.drop_database(url)
+    async with pg.fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
