@@ -98,6 +98,23 @@ def detection_from_row(r) -> Detection:
     )
 
 
+def detection_values(d: Detection) -> tuple:
+    """What ``add_detection`` inserts, in the order (guild_id, channel_id, user_id, message_id, created_at,
+    label, confidence, probabilities as JSON, duration_s, model_version)."""
+    return (
+        d.guild_id,
+        d.channel_id,
+        d.user_id,
+        d.message_id,
+        d.created_at,
+        d.label,
+        d.confidence,
+        json.dumps(d.probabilities, sort_keys=True),
+        d.duration_s,
+        d.model_version,
+    )
+
+
 def profile_from_json(raw: str | None) -> dict | None:
     """A stored voice profile, or None if there is none or it is not a JSON object."""
     if raw is None:

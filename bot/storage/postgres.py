@@ -35,6 +35,7 @@ from .base import (
     check_feedback,
     check_mode,
     detection_from_row,
+    detection_values,
     now,
     profile_from_json,
 )
@@ -202,16 +203,7 @@ class PostgresStorage(Storage):
                 "INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label,"
                 " confidence, probabilities, duration_s, model_version)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                d.guild_id,
-                d.channel_id,
-                d.user_id,
-                d.message_id,
-                d.created_at,
-                d.label,
-                d.confidence,
-                json.dumps(d.probabilities, sort_keys=True),
-                d.duration_s,
-                d.model_version,
+                *detection_values(d),
             )
         )
 
