@@ -262,15 +262,8 @@ class Analyses:
                     if row_id is not None:
                         self.clip_cache.put(row_id, data, owner=user_id)
                 return Outcome(prediction=pred, filename=name, row_id=row_id, profile=note, picture=picture)
-        except Busy:
-            return Outcome(error=BUSY_TEXT)
-        except Closed:
-            return Outcome(error=CLOSING_TEXT)
-        except AudioError as exc:
-            return Outcome(error=str(exc), filename=name)
-        except Exception:
-            log.exception("analysis of %s (%s) failed", name, attachment.url)
-            return Outcome(error=APOLOGY_TEXT, filename=name)
+        except Exception as exc:
+            return _failed(exc, f"analysis of {name} ({attachment.url})", filename=name)
 
     async def rerun(self, row: Detection, data: bytes, *, requester_id: int) -> Outcome:
         """Analyse a stored result's note again with the live model and replace the stored answer (same row,
@@ -295,15 +288,8 @@ class Analyses:
                     "saving a re-run", lambda: self.storage.replace_result(row.id, answer), write=True
                 )
                 return Outcome(prediction=pred, row_id=row.id, picture=picture, rerun_of=row.model_version)
-        except Busy:
-            return Outcome(error=BUSY_TEXT)
-        except Closed:
-            return Outcome(error=CLOSING_TEXT)
-        except AudioError as exc:
-            return Outcome(error=str(exc))
-        except Exception:
-            log.exception("re-run of result %s failed", row.id)
-            return Outcome(error=APOLOGY_TEXT)
+        except Exception as exc:
+            return _failed(exc, f"re-run of result {row.id}")
 
     def _rate_limited(self, key: int) -> Outcome | None:
         wait = self.rate_limiter.hit(key)
@@ -348,3 +334,16 @@ class Analyses:
         if lock is None:
             lock = self._profile_locks[user_id] = asyncio.Lock()
         return lock
+
+
+def _failed(exc: Exception, what: str, *, filename: str | None = None) -> Outcome:
+    """The reply when ``what`` raised ``exc``: busy, closing or the audio's own sentence for the user; anything
+    else is our fault, logged with its traceback and answered with an apology."""
+    if isinstance(exc, Busy):
+        return Outcome(error=BUSY_TEXT)
+    if isinstance(exc, Closed):
+        return Outcome(error=CLOSING_TEXT)
+    if isinstance(exc, AudioError):
+        return Outcome(error=str(exc), filename=filename)
+    log.error("%s failed", what, exc_info=exc)
+    return Outcome(error=APOLOGY_TEXT, filename=filename)
