@@ -83,6 +83,13 @@ async def test_each_mode_and_the_server_default(fake, bot, voice_ogg):
     for channel in (None, other):
         assert first_emotion((await fake.wait_for_reply((await send(channel))["id"])).text)
 
+    # a server's default cannot itself be "follow the server default"
+    text = await set_mode(fake, "server default", where="server")
+    assert "must be auto, on request or off" in text and await bot.storage.modes(other, fake.guild_id) == (
+        None,
+        "auto",
+    )
+
     # /emotion mode without a value shows the state, to the asker only
     show = await fake.slash("emotion", "mode", [])
     rec = await fake.wait_interaction(show, kinds=("callback",))
@@ -151,6 +158,8 @@ async def test_a_dm_note_is_answered_and_kept_out_of_servers(fake, bot, model, v
     assert "%" not in (await fake.wait_interaction(inter, kinds=("callback",))).text
     # Server-only commands say so in a DM.
     inter = await fake.slash("emotion", "mode", [opt("mode", "off")], dm=True)
+    assert "works in a server" in (await fake.wait_interaction(inter, kinds=("callback",))).content
+    inter = await fake.slash("emotion", "autorole", [], dm=True)
     assert "works in a server" in (await fake.wait_interaction(inter, kinds=("callback",))).content
 
 
@@ -278,3 +287,24 @@ async def test_only_members_with_the_chosen_role_are_analysed_automatically(fake
     clear = await fake.slash("emotion", "autorole", [], permissions=MANAGE_GUILD)
     assert "everyone's notes" in (await fake.wait_interaction(clear, kinds=("callback",))).content
     assert first_emotion((await fake.wait_for_reply((await note())["id"])).text)
+
+
+async def test_rerun_is_refused_for_an_opted_out_author_and_says_when_the_audio_is_gone(fake, bot, voice_ogg):
+    reply = await fake.wait_for_reply(
+        (note := await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]))["id"]
+    )
+    (row,) = await bot.storage.history(fake.guild_id)
+    stranger = fake.user(fake.new_id(), "someone")
+
+    await bot.storage.set_opted_out(int(fake.owner["id"]), True)
+    inter = await fake.click(reply, f"ser:fb:rerun:{row.id}", user=stranger)
+    rec = await fake.wait_interaction(inter, kinds=("callback",))
+    assert "opted out" in rec.content and rec.flags & EPHEMERAL_FLAG
+    await bot.storage.set_opted_out(int(fake.owner["id"]), False)
+
+    bot.clip_cache.pop(row.id)  # out of memory, and the note itself deleted from Discord
+    del fake.messages[int(note["id"])]
+    inter = await fake.click(reply, f"ser:fb:rerun:{row.id}", user=stranger)
+    rec = await fake.wait_interaction(inter, kinds=("followup",))
+    assert "no longer have this note's audio" in rec.content and rec.flags & EPHEMERAL_FLAG
+    assert (await bot.storage.get(row.id)).model_version == row.model_version  # nothing replaced

@@ -44,6 +44,10 @@ def test_missing_token_exits_2_with_one_line(tmp_path):
         ("SER_MODEL_PATH", "/nope"),
         ("SER_RATE_LIMIT", "-1"),
         ("SER_RATE_LIMIT", "five"),
+        ("SER_DATABASE_URL", "mysql://db/ser"),
+        ("SER_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none"),  # valid, but nothing listens there
+        ("SER_SHARD_COUNT", "0"),
+        ("SER_SHARD_IDS", "0"),  # without SER_SHARD_COUNT
     ],
 )
 def test_invalid_setting_exits_2_with_one_line(tmp_path, name, value):

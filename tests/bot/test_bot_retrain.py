@@ -286,3 +286,29 @@ def test_live_accuracy_reads_the_card():
 
 def test_preset_choices_are_the_ser_core_presets():
     assert set(typing.get_args(Preset)) == set(PRESETS)
+
+
+async def test_a_retrain_held_by_another_process_is_refused_with_its_progress_or_why(
+    fake, settings, model, labelled, postgres_url
+):
+    """Another process holds the one retraining slot (PostgreSQL's advisory lock): a request here is refused,
+    showing that run's progress when it published some, and saying so plainly when it did not yet."""
+    from bot.storage import Storage
+
+    settings = dataclasses.replace(settings, ravdess_dir=labelled, database_url=postgres_url)
+    other = await Storage.open(postgres_url)
+    bot, task = await start_bot(fake, settings, model)
+    try:
+        assert await other.try_lock_retrain()
+        inter = await fake.slash("emotion", "retrain", **ADMIN)
+        text = (await fake.wait_interaction(inter, kinds=("callback",))).content
+        assert "another process holds the retraining slot" in text, text
+        await other.set_retrain_status({"preset": "seed", "line": "fitting: 40 %"})
+        inter = await fake.slash("emotion", "retrain", **ADMIN)
+        text = (await fake.wait_interaction(inter, kinds=("callback",))).content
+        assert "in progress in another process (seed): fitting: 40 %" in text, text
+        assert not bot.retrainer.running
+    finally:
+        await stop_bot(bot, task)
+        await other.unlock_retrain()
+        await other.close()

@@ -232,6 +232,9 @@ def test_settings_defaults_and_parsing(tmp_path):
         }
     )
     assert s.rate_limit == 0
+    sharded = Settings.from_env({"DISCORD_TOKEN": "t", "SER_SHARD_COUNT": "4", "SER_SHARD_IDS": " 3,1,3"})
+    assert (sharded.shard_count, sharded.shard_ids, sharded.database_url) == (4, (1, 3), None)
+    assert Settings.from_env({"DISCORD_TOKEN": "t", "SER_SHARD_COUNT": "2"}).shard_ids is None
     assert (
         s.admin_ids == {1, 2, 3} and s.dev_guild_id == 99 and s.max_seconds == 30 and s.data_dir == tmp_path
     )
@@ -249,6 +252,11 @@ def test_settings_defaults_and_parsing(tmp_path):
         {"DISCORD_TOKEN": "t", "SER_RAVDESS_DIR": "/no/such"},
         {"DISCORD_TOKEN": "t", "SER_DISCORD_API_BASE": "ftp://x"},
         {"DISCORD_TOKEN": "t", "SER_RATE_LIMIT": "2.5"},
+        {"DISCORD_TOKEN": "t", "SER_DATABASE_URL": "sqlite:///x"},
+        {"DISCORD_TOKEN": "t", "SER_SHARD_IDS": "0,1"},
+        {"DISCORD_TOKEN": "t", "SER_SHARD_COUNT": "2", "SER_SHARD_IDS": "0,2"},
+        {"DISCORD_TOKEN": "t", "SER_SHARD_COUNT": "2", "SER_SHARD_IDS": "one"},
+        {"DISCORD_TOKEN": "t", "SER_SHARD_COUNT": "two"},
     ],
 )
 def test_settings_errors_are_one_line(env):

@@ -120,6 +120,9 @@ async def test_models_publish_point_and_fetch(st, tmp_path, model_path):
     await st.point_model(start, ref)  # a rollback
     assert (await st.model_pointer()).current == start and (await st.model_pointer()).previous == ref
     assert await st.model_file(None) is None
+    if st.shared:  # a version nobody published: said, not a file of something else
+        with pytest.raises(FileNotFoundError, match="not in the database"):
+            await st.model_file("never-published")
 
 
 async def test_postgres_two_processes_share_models_and_one_retrain(postgres_url, tmp_path, model_path):
@@ -221,4 +224,6 @@ async def test_a_sqlite_deployment_copies_into_postgresql(tmp_path, postgres_url
         await new.close()
     with pytest.raises(CopyError, match="already holds results"):
         await copy_sqlite(src, postgres_url)
+    with pytest.raises(CopyError, match="is not a file"):
+        await copy_sqlite(tmp_path / "no-such.sqlite3", postgres_url)
     assert main([str(src), "sqlite:///nope"]) == 2
