@@ -18,6 +18,7 @@ import numpy as np
 
 from ser_core.evaluate import metrics, plot_confusion
 from ser_core.features import DEFAULT_PRESET
+from ser_core.parallel import run_folds
 from ser_core.speaker import SpeakerProfile
 from ser_core.train import fit_adaptive
 from ser_core.workflow import evaluate_corpora, evaluate_dataset, load_features, preset_augment, preset_parts
@@ -94,11 +95,16 @@ def profile_scores(ds, preset: str, notes: int = PROFILE_NOTES, seed: int = 0) -
     features, params = preset_parts(preset)
     rng = np.random.default_rng(seed)
     out = {}
-    for held in dict.fromkeys(ds.corpora.tolist()):
-        rows = np.flatnonzero((ds.corpora != held) & ds.may_train)
-        if rows.size == 0:
-            continue
-        model = fit_adaptive(*ds.training_set(rows), features=features, params=params, min_speaker_clips=1)
+    held_out = [
+        (held, rows)
+        for held in dict.fromkeys(ds.corpora.tolist())
+        if (rows := np.flatnonzero((ds.corpora != held) & ds.may_train)).size
+    ]
+    models = run_folds(
+        lambda t: fit_adaptive(*ds.training_set(t[1]), features=features, params=params, min_speaker_clips=1),
+        held_out,
+    )
+    for (held, _), model in zip(held_out, models, strict=True):
         shared = [lab for lab in model.labels if lab in set(ds.y[ds.corpora == held].tolist())]
         truth, pred = [], []
         for g in dict.fromkeys(ds.groups[ds.corpora == held].tolist()):
@@ -122,8 +128,14 @@ def actors_profile(ds, preset: str, notes: int = PROFILE_NOTES, seed: int = 0) -
     features, params = preset_parts(preset)
     rng = np.random.default_rng(seed)
     truth, pred = [], []
-    for _, tr, te in splits("actors", ds.y, ds.groups):
-        model = fit_adaptive(*ds.training_set(tr), features=features, params=params, min_speaker_clips=1)
+    parts = splits("actors", ds.y, ds.groups)
+    models = run_folds(
+        lambda part: fit_adaptive(
+            *ds.training_set(part[1]), features=features, params=params, min_speaker_clips=1
+        ),
+        parts,
+    )
+    for (_, _, te), model in zip(parts, models, strict=True):
         for g in dict.fromkeys(ds.groups[te].tolist()):
             idx = te[ds.groups[te] == g]
             idx = idx[rng.permutation(idx.size)]

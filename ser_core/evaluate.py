@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from .constants import ACTOR_FOLDS
 from .datasets import group_corpus
 from .errors import ConfigError, DatasetError
+from .parallel import run_folds
 
 PROTOCOLS = ("actors", "random")
 RANDOM_SEEDS = (0, 1, 2, 3, 4)
@@ -127,8 +128,10 @@ def cross_validate(
     *,
     progress: Callable[[int, int], None] | None = None,
     return_probs: bool = False,
+    n_jobs: int | None = None,
 ):
-    """Run ``protocol``: fit on each training part, predict its test part, pool the predictions.
+    """Run ``protocol``: fit on each training part, predict its test part, pool the predictions. The folds are
+    fitted side by side (``run_folds``, ``n_jobs`` threads).
 
     Returns ``Scores`` (and with ``return_probs`` also (probs [n, k], true-index [n]) in test order).
     """
@@ -138,13 +141,32 @@ def cross_validate(
     if protocol == "actors":
         overlap = [p for p in parts if set(groups[p[1]]) & set(groups[p[2]])]
         assert not overlap, "speaker-independent folds must not share speakers"
+    probs = run_folds(
+        lambda part: fit(X[part[1]], y[part[1]], groups[part[1]])(X[part[2]]),
+        parts,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+    return pooled_scores(protocol, parts, probs, y, labels, return_probs=return_probs)
+
+
+def pooled_scores(
+    protocol: str,
+    parts: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    probs: Sequence[np.ndarray],
+    y: np.ndarray,
+    labels: Sequence[str],
+    *,
+    return_probs: bool = False,
+):
+    """``Scores`` of the test parts of ``parts`` (name, train_idx, test_idx) from each part's predicted
+    probabilities [shape=(n_test, k)], classes in ``labels`` order."""
+    y = np.asarray(y)
     y_true: list[str] = []
     y_pred: list[str] = []
     all_probs, all_true = [], []
     fold_rows = []
-    for i, (name, tr, te) in enumerate(parts):
-        predict_proba = fit(X[tr], y[tr], groups[tr])
-        P = predict_proba(X[te])
+    for (name, _, te), P in zip(parts, probs, strict=True):
         pred = [labels[j] for j in P.argmax(axis=1)]
         y_true += y[te].tolist()
         y_pred += pred
@@ -157,8 +179,6 @@ def cross_validate(
                 "accuracy": round(float(np.mean(np.array(pred) == y[te])), 4),
             }
         )
-        if progress:
-            progress(i + 1, len(parts))
     m = metrics(y_true, y_pred, labels)
     scores = Scores(
         protocol,

@@ -265,3 +265,49 @@ def test_warm_up_runs_a_real_prediction(monkeypatch):
     monkeypatch.setattr(model, "predict_signal", lambda sig, **kw: seen.append(sig.size) or real(sig, **kw))
     model.warm_up()
     assert seen and abs(seen[0] - SR) < 400  # one second at 16 kHz (Opus adds a few ms)
+
+
+def test_a_logistic_fit_warm_started_from_a_similar_model_ends_where_a_cold_one_does(monkeypatch):
+    """The starting point is the old model carried into the new scaling (same logits on the new rows), and the
+    solver needs fewer steps from it; the fitted model is the cold one up to the solver's tolerance."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import LabelEncoder, StandardScaler
+
+    from ser_core.train import _warm_start
+
+    cfg = get_preset("seed")
+    rng = np.random.default_rng(1)
+    labels = ["angry", "sad", "happy", "calm"]
+    y = np.array(labels * 150)
+    X = rng.normal(size=(y.size, cfg.dim)) + rng.normal(size=(4, cfg.dim))[[labels.index(v) for v in y]]
+    X = X * np.linspace(0.5, 3, X.shape[1]) + np.linspace(-2, 2, X.shape[1])  # uneven scales and offsets
+    params = MLPParams(head="logreg", C=0.1)
+    fold = np.arange(y.size) % 6 != 0  # like one of six folds: most of the same rows
+    part = fit(X[fold], y[fold], features=cfg, params=params)
+    enc = LabelEncoder().fit(y)
+    clf = LogisticRegression()
+    _warm_start(clf, X, part, enc)
+    start = StandardScaler().fit(X).transform(X) @ clf.coef_.T + clf.intercept_
+    cols = [list(part.labels).index(c) for c in enc.classes_]
+    np.testing.assert_allclose(start, part.network_logits(X)[0][:, cols], atol=1e-8)
+
+    steps: list[int] = []
+    original = LogisticRegression.fit
+
+    def counting(self, *a, **k):
+        out = original(self, *a, **k)
+        steps.append(int(self.n_iter_[0]))
+        return out
+
+    monkeypatch.setattr(LogisticRegression, "fit", counting)
+    cold = fit(X, y, features=cfg, params=params)
+    warm = fit(X, y, features=cfg, params=params, init=part)
+    assert steps[1] < steps[0], steps
+    # Float32 L-BFGS to its tolerance: probabilities within a point, the same top class almost everywhere.
+    np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=1e-2)
+    assert (warm.predict_proba(X).argmax(1) == cold.predict_proba(X).argmax(1)).mean() > 0.99
+    # Other classes: no warm start, the same steps as cold.
+    keep = y != "calm"
+    fit(X[keep], y[keep], features=cfg, params=params)
+    fit(X[keep], y[keep], features=cfg, params=params, init=part)
+    assert steps[2] == steps[3]
