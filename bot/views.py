@@ -187,7 +187,9 @@ def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.E
     if summary["off_corpus"]:
         rows = [
             f"**{r['corpus']}** (trained on {' + '.join(r['trained_on'])}): {r['accuracy']:.0%} "
-            f"(UAR {r['uar']:.0%}, {r['n_classes']} classes)"
+            f"(UAR {r['uar']:.0%}, {r['n_classes']} classes"
+            + ("" if r["ece"] is None else f"; percentages off by {r['ece'] * 100:.0f} points on average")
+            + ")"
             for r in summary["off_corpus"]
         ]
         embed.add_field(name="On corpora it never heard", value=_short(rows), inline=False)

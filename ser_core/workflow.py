@@ -15,11 +15,11 @@ import numpy as np
 
 from .augment import parse_augment
 from .cache import extract_files
-from .calibration import ece, ensemble_probs, fit_temperature, reliability_diagram
+from .calibration import ece, ensemble_probs, fit_temperature, fit_temperature_pooled, reliability_diagram
 from .constants import EMOTIONS
 from .datasets import Clip, corpus_info, corpus_name, load_corpora
 from .errors import ConfigError, DatasetError
-from .evaluate import Scores, cross_validate, metrics, splits
+from .evaluate import Scores, cross_validate, metrics, pooled_scores, run_folds, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
 from .model import Model
 from .train import (
@@ -228,6 +228,67 @@ def evaluate_dataset(ds: Dataset, protocol: str, preset: str, *, progress: Progr
     )
 
 
+@dataclass
+class Transfer:
+    """A model trained without corpus ``held``, scored on it: per-network logits [shape=(k, n, c)] over the
+    ``classes`` both sides have (the other outputs dropped), the true class indices [shape=(n,)], and the
+    held-out rows of the dataset [shape=(n,)]."""
+
+    held: str
+    classes: tuple[str, ...]
+    logits: np.ndarray
+    truth: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def of(cls, model: Model, ds: Dataset, held: str) -> Transfer:
+        present = set(ds.y[ds.corpora == held].tolist())
+        shared = tuple(lab for lab in model.labels if lab in present)
+        rows = np.flatnonzero((ds.corpora == held) & np.isin(ds.y, shared))
+        cols = [model.labels.index(lab) for lab in shared]
+        truth = np.array([shared.index(v) for v in ds.y[rows]], dtype=int)
+        return cls(held, shared, model.network_logits(ds.X[rows])[:, :, cols], truth, rows)
+
+
+#: How much the transfers between training corpora weigh in a temperature against the unseen-speaker folds.
+TRANSFER_WEIGHT = 0.5
+
+
+def corpus_temperature(oof: OutOfFold, transfers: Sequence[Transfer]) -> float:
+    """The temperature of a model trained on several corpora, fitted on two kinds of voices it never heard:
+    the out-of-fold unseen speakers (``oof``) and, for each training corpus, a model trained on the others
+    scoring it (``transfers``), the two kinds weighing the same (``TRANSFER_WEIGHT``).
+
+    A temperature fitted on unseen speakers of the training corpora alone is too confident on another corpus
+    (ECE 0.12–0.30 held out); the transfers between training corpora are the nearest thing to a user's voice
+    that may be used for fitting. With no transfer (one training corpus) it is the unseen speakers' alone."""
+    if not transfers:
+        return fit_temperature(oof.logits, oof.truth)
+    w = TRANSFER_WEIGHT / len(transfers)
+    return fit_temperature_pooled(
+        [(oof.logits, oof.truth, 1 - TRANSFER_WEIGHT), *((t.logits, t.truth, w) for t in transfers)]
+    )
+
+
+def _trainable_corpora(ds: Dataset) -> list[str]:
+    """The corpora of ``ds`` that may train, in order ("" for clips from outside a corpus)."""
+    return [c for c in dict.fromkeys(ds.corpora.tolist()) if corpus_info(c).may_train]
+
+
+def _fit_corpus_sets(ds: Dataset, preset: str, sets: Sequence[frozenset[str]]) -> dict[frozenset[str], Model]:
+    """``preset`` fitted on the clips of each set of corpora, side by side."""
+    sets = list(dict.fromkeys(sets))
+    models = run_folds(
+        lambda S: fit_preset(preset, *ds.training_set(np.flatnonzero(np.isin(ds.corpora, list(S))))), sets
+    )
+    return dict(zip(sets, models, strict=True))
+
+
+def _transfer_sets(S: frozenset[str]) -> list[tuple[str, frozenset[str]]]:
+    """(held, the rest) for each named corpus of ``S`` whose rest still holds a named corpus."""
+    return [(c, S - {c}) for c in sorted(S) if c and any(S - {c, ""})]
+
+
 def evaluate_corpora(
     ds: Dataset,
     preset: str,
@@ -235,58 +296,67 @@ def evaluate_corpora(
     test: Sequence[str] | None = None,
     calibrate: bool = True,
     progress: Progress | None = None,
+    models: dict[frozenset[str], Model] | None = None,
 ) -> dict[str, Scores]:
     """Leave-one-corpus-out: for each corpus of ``ds`` (or each of ``test``), train ``preset`` on the *other*
     corpora that may train (``CorpusInfo.may_train``) and score every clip of the held-out corpus whose class
-    the training corpora have; the prediction is restricted to those shared classes.
+    the training corpora have; the prediction is restricted to those shared classes. With ``calibrate``, each
+    held-out model's temperature is ``corpus_temperature`` over its own training corpora only.
 
     Returns ``{corpus: Scores}``; a corpus with nothing to train on (the others are all evaluation-only) is left
     out. ``Scores.folds[0]`` names the training corpora, the classes scored, and the ECE of the restricted
-    probabilities."""
+    probabilities. ``models``, if given, receives every model fitted, by its set of training corpora."""
     names = [c for c in dict.fromkeys(ds.corpora.tolist()) if c]  # "": clips from outside a corpus
     unknown = [t for t in (test or ()) if t not in names]
     if unknown:
         raise ConfigError(f"no corpus {unknown[0]!r} in the data; the data holds {', '.join(names)}")
-    trainable = ds.may_train
+    trainable = frozenset(_trainable_corpora(ds))
+    targets = [t for t in (test or names) if any(trainable - {t, ""})]
+    train_sets = {t: trainable - {t} for t in targets}
+    needed = list(train_sets.values())
+    if calibrate:
+        needed += [rest for S in train_sets.values() for _, rest in _transfer_sets(S)]
+    fitted = _fit_corpus_sets(ds, preset, needed)
+    if models is not None:
+        models.update(fitted)
     out: dict[str, Scores] = {}
-    targets = list(test or names)
+    temperatures: dict[frozenset[str], float] = {}  # savee and emodb share a training set: calibrate it once
     for k, held in enumerate(targets):
-        train_rows = np.flatnonzero((ds.corpora != held) & trainable)
-        if train_rows.size == 0:
-            continue
-        model = fit_preset(preset, *ds.training_set(train_rows))
+        S = train_sets[held]
+        model = fitted[S]
+        train_rows = np.flatnonzero(np.isin(ds.corpora, list(S)))
         if calibrate:
-            logits, _, truth = _oof_logits(ds, preset, train_rows, model.labels, speaker=False)
-            model.temperature = fit_temperature(logits, truth)
-        held_classes = set(ds.y[ds.corpora == held].tolist())
-        shared = tuple(lab for lab in model.labels if lab in held_classes)
-        test_rows = np.flatnonzero((ds.corpora == held) & np.isin(ds.y, shared))
-        P = model.predict_proba(ds.X[test_rows])[:, [model.labels.index(lab) for lab in shared]]
-        P = P / P.sum(axis=1, keepdims=True)
-        pred = [shared[j] for j in P.argmax(axis=1)]
-        m = metrics(ds.y[test_rows].tolist(), pred, shared)
-        truth = np.array([shared.index(v) for v in ds.y[test_rows]])
+            if S not in temperatures:
+                oof = _oof_logits(ds, preset, train_rows, model.labels, speaker=False)
+                transfers = [Transfer.of(fitted[rest], ds, c) for c, rest in _transfer_sets(S)]
+                temperatures[S] = corpus_temperature(oof, transfers)
+            model.temperature = temperatures[S]
+        t = Transfer.of(model, ds, held)
+        P = ensemble_probs(t.logits, model.temperature)
+        pred = [t.classes[j] for j in P.argmax(axis=1)]
+        m = metrics(ds.y[t.rows].tolist(), pred, t.classes)
         trained_on = sorted(set(ds.corpora[train_rows].tolist()))
         fold = {
             "fold": f"{'+'.join(trained_on)} -> {held}",
             "trained_on": trained_on,
-            "n_test": int(test_rows.size),
+            "n_test": int(t.rows.size),
             "n_train": int(train_rows.size),
-            "classes": list(shared),
-            "left_out_classes": sorted(held_classes - set(shared)),
+            "classes": list(t.classes),
+            "left_out_classes": sorted(set(ds.y[ds.corpora == held].tolist()) - set(t.classes)),
             "accuracy": round(m["accuracy"], 4),
-            "ece": round(ece(P, truth), 4),
+            "ece": round(ece(P, t.truth), 4),
+            "calibrated": calibrate,
             "temperature": round(model.temperature, 3),
         }
         out[held] = Scores(
             "corpora",
-            shared,
+            t.classes,
             m["accuracy"],
             m["macro_f1"],
             m["uar"],
             m["per_class"],
             m["confusion"],
-            int(test_rows.size),
+            int(t.rows.size),
             [fold],
         )
         if progress:
@@ -347,46 +417,104 @@ def evaluate_nested(
         return sets[best].fitter(*parts(best))(idx, y, groups)
 
     cb = (lambda done, total: progress("evaluate:nested", done, total)) if progress else None
-    scores = cross_validate("actors", first.rows, first.y, first.groups, select_and_fit, labels, progress=cb)
+    # The outer folds one after another: ``chosen`` is filled in fold order (the inner folds run side by side).
+    scores = cross_validate(
+        "actors", first.rows, first.y, first.groups, select_and_fit, labels, progress=cb, n_jobs=1
+    )
     for fold, pick in zip(scores.folds, chosen, strict=True):
         fold.update(pick)
     scores.protocol = "actors-nested"
     return scores
 
 
-def _oof_logits(ds: Dataset, preset: str, rows: np.ndarray, labels: tuple[str, ...], *, speaker: bool = True):
-    """Out-of-fold per-network logits of the speaker-independent and speaker-normalised heads over the
-    actor folds of ``rows``: (logits [k, n, c], speaker-head logits [k, n, c], true class index [n])."""
+@dataclass
+class OutOfFold:
+    """Out-of-fold predictions over the actor folds of some rows: per-network logits of the
+    speaker-independent head [shape=(k, n, c)] and of the speaker-normalised head (or None), the true class
+    index [shape=(n,)], and the folds ``(name, train_idx, test_idx)`` (indices into those rows) in the order
+    the predictions are concatenated."""
+
+    logits: np.ndarray
+    speaker_logits: np.ndarray | None
+    truth: np.ndarray
+    parts: list[tuple[str, np.ndarray, np.ndarray]]
+    #: The fold models, in ``parts`` order.
+    models: list[Model] = field(default_factory=list)
+
+    def scores(self, y: np.ndarray, labels: Sequence[str]) -> Scores:
+        """The ``actors`` protocol's ``Scores`` from these predictions at temperature 1 — what
+        ``evaluate_dataset(ds, "actors", preset)`` gives for the same rows, without fitting again."""
+        probs = np.split(
+            ensemble_probs(self.logits, 1.0), np.cumsum([te.size for _, _, te in self.parts])[:-1]
+        )
+        return pooled_scores("actors", self.parts, probs, np.asarray(y), labels)
+
+
+def _oof_logits(
+    ds: Dataset,
+    preset: str,
+    rows: np.ndarray,
+    labels: tuple[str, ...],
+    *,
+    speaker: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> OutOfFold:
+    """Out-of-fold logits of ``preset`` over the actor folds of ``rows`` (with ``speaker``, of both heads:
+    ``fit_adaptive``); the folds are fitted side by side (``run_folds``)."""
     from .speaker import normalize_by_speaker
 
     features, params = preset_parts(preset)
     X, y, g = ds.X[rows], ds.y[rows], ds.groups[rows]
-    si, spk, truth = [], [], []
-    for _, tr, te in splits("actors", y, g):
+    parts = splits("actors", y, g)
+
+    def one(part: tuple[str, np.ndarray, np.ndarray]):
+        _, tr, te = part
         train = ds.training_set(rows[tr])
         model = (
             fit_adaptive(*train, features=features, params=params) if speaker else fit_preset(preset, *train)
         )
         if model.labels != labels:
             raise DatasetError("calibration needs every class in every training fold")
-        si.append(model.network_logits(X[te]))
+        spk = None
         if model.speaker_head is not None:
-            spk.append(model.speaker_head.network_logits(normalize_by_speaker(X[te], g[te], model.pop_var)))
-        truth.append(np.array([labels.index(v) for v in y[te]]))
-    cat = lambda parts: np.concatenate(parts, axis=1) if parts else None  # noqa: E731
-    return cat(si), cat(spk), np.concatenate(truth)
+            spk = model.speaker_head.network_logits(normalize_by_speaker(X[te], g[te], model.pop_var))
+        return model.network_logits(X[te]), spk, np.array([labels.index(v) for v in y[te]]), model
+
+    folds = run_folds(one, parts, progress=progress)
+    spk = [f[1] for f in folds if f[1] is not None]
+    return OutOfFold(
+        np.concatenate([f[0] for f in folds], axis=1),
+        np.concatenate(spk, axis=1) if len(spk) == len(folds) else None,
+        np.concatenate([f[2] for f in folds]),
+        parts,
+        [f[3] for f in folds],
+    )
 
 
-def calibrate(model: Model, ds: Dataset, preset: str) -> dict:
-    """Fit the temperatures of ``model`` (trained on all of ``ds``) on out-of-fold predictions of ``ds``."""
-    labels = model.labels
-    si, spk, truth = _oof_logits(ds, preset, np.arange(len(ds.y)), labels)
-    model.temperature = fit_temperature(si, truth)
+def calibrate(
+    model: Model,
+    ds: Dataset,
+    preset: str,
+    *,
+    oof: OutOfFold | None = None,
+    transfers: Sequence[Transfer] = (),
+) -> dict:
+    """Fit the temperatures of ``model`` (trained on all of ``ds``) on out-of-fold predictions of ``ds``
+    (``oof``: those predictions if already made, both heads) and on ``transfers`` between its training
+    corpora (``corpus_temperature``). The speaker head's temperature comes from its own out-of-fold logits."""
+    oof = oof or _oof_logits(ds, preset, np.arange(len(ds.y)), model.labels)
+    si, spk, truth = oof.logits, oof.speaker_logits, oof.truth
+    model.temperature = corpus_temperature(oof, transfers)
     out = {
         "temperature": round(model.temperature, 4),
+        "fitted_on": ["unseen speakers (out of fold)"] + [f"{t.held} held out" for t in transfers],
         "ece_oof_before": round(ece(ensemble_probs(si, 1.0), truth), 4),
         "ece_oof_after": round(ece(ensemble_probs(si, model.temperature), truth), 4),
     }
+    for t in transfers:
+        out[f"ece_{t.held}_held_out_after"] = round(
+            ece(ensemble_probs(t.logits, model.temperature), t.truth), 4
+        )
     if model.speaker_head is not None and spk is not None:
         model.speaker_head.temperature = fit_temperature(spk, truth)
         out["speaker_head_temperature"] = round(model.speaker_head.temperature, 4)
@@ -399,8 +527,8 @@ def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) ->
     labels = canonical_labels(ds.y.tolist())
     raw, cal, truth, temps = [], [], [], []
     for _, tr, te in splits("actors", ds.y, ds.groups):
-        si, _, inner_truth = _oof_logits(ds, preset, tr, labels, speaker=False)
-        T = fit_temperature(si, inner_truth)
+        inner = _oof_logits(ds, preset, tr, labels, speaker=False)
+        T = fit_temperature(inner.logits, inner.truth)
         model = fit_preset(preset, *ds.training_set(tr))
         L = model.network_logits(ds.X[te])
         raw.append(ensemble_probs(L, 1.0))
@@ -573,25 +701,42 @@ def train_model(
     trained = {corpus_name(r) for r in roots} | {""}  # "": the extra clips
     ds = everything.subset(np.flatnonzero(np.isin(everything.corpora, list(trained))))
     t_features = time.perf_counter() - t0
-    scores = {}
+    labels = canonical_labels(ds.y.tolist())
+    calibrating = calibrate_model and "actors" in protocols and ds.description["n_speakers"] >= 3
+    scores, oof = {}, None
     for protocol in protocols:
-        scores[protocol] = evaluate_dataset(ds, protocol, preset, progress=progress).to_dict()
+        if protocol == "actors" and calibrating:
+            # The calibration needs both heads' out-of-fold logits over the same folds: one set of fits
+            # serves the card's score too (the same models ``evaluate_dataset`` would fit).
+            cb = (lambda done, total: progress("evaluate:actors", done, total)) if progress else None
+            oof = _oof_logits(ds, preset, np.arange(len(ds.y)), labels, progress=cb)
+            scores[protocol] = oof.scores(ds.y, labels).to_dict()
+        else:
+            scores[protocol] = evaluate_dataset(ds, protocol, preset, progress=progress).to_dict()
+    held_out_models: dict[frozenset[str], Model] = {}
     if test_data or len(roots) > 1:
         for name, sc in evaluate_corpora(
-            everything, preset, calibrate=calibrate_corpora, progress=progress
+            everything, preset, calibrate=calibrate_corpora, progress=progress, models=held_out_models
         ).items():
             scores[f"corpora:{name}"] = sc.to_dict()
     if progress:
         progress("fit", 0, 1)
     t1 = time.perf_counter()
-    model = fit_adaptive(*ds.training_set(np.arange(len(ds.y))), features=features, params=params)
+    # A fold's model (trained on most of the same clips) is where the final fit starts: fewer solver steps.
+    init = oof.models[0] if oof is not None and oof.models else None
+    model = fit_adaptive(*ds.training_set(np.arange(len(ds.y))), features=features, params=params, init=init)
     if progress:
         progress("fit", 1, 1)
     calibration = None
-    if calibrate_model and "actors" in protocols and ds.description["n_speakers"] >= 3:
+    if calibrating:
         if progress:
             progress("calibrate", 0, 1)
-        calibration = calibrate(model, ds, preset)
+        transfers = [
+            Transfer.of(held_out_models[rest], ds, c)
+            for c, rest in _transfer_sets(frozenset(_trainable_corpora(ds)))
+            if rest in held_out_models
+        ]
+        calibration = calibrate(model, ds, preset, oof=oof, transfers=transfers)
         if progress:
             progress("calibrate", 1, 1)
     model.card.update(
@@ -656,10 +801,18 @@ def card_markdown(model: Model) -> str:
         )
     cal = c.get("calibration")
     if cal:
+        held = [f.removesuffix(" held out") for f in cal.get("fitted_on", [])[1:]]
+        across = (
+            " and on each training corpus scored by a model of the others ("
+            + ", ".join(f"{h}: ECE {cal[f'ece_{h}_held_out_after']:.3f}" for h in held)
+            + ")"
+            if held
+            else ""
+        )
         lines.append(
             f"- Confidence: temperature {cal['temperature']:.2f} fitted on out-of-fold predictions over the "
             f"speaker folds (expected calibration error {cal['ece_oof_before']:.3f} → "
-            f"{cal['ece_oof_after']:.3f}); voice-profile head {cal.get('speaker_head_temperature', 1):.2f}"
+            f"{cal['ece_oof_after']:.3f}){across}; voice-profile head {cal.get('speaker_head_temperature', 1):.2f}"
         )
     lines.append(f"- Trained: {c.get('trained', c.get('created', '?'))}")
     if "versions" in c:
@@ -670,13 +823,14 @@ def card_markdown(model: Model) -> str:
             "",
             "## On voices from corpora it was not trained on (leave one corpus out)",
             "",
-            "| held-out corpus | trained on | classes | accuracy | UAR | macro-F1 |",
-            "|---|---|---|---|---|---|",
+            "| held-out corpus | trained on | classes | accuracy | UAR | macro-F1 | calibration error (ECE) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in summary["off_corpus"]:
+            ece_cell = "—" if r["ece"] is None else f"{r['ece']:.3f}"
             lines.append(
                 f"| {r['corpus']} | {' + '.join(r['trained_on'])} | {r['n_classes']} | {r['accuracy']:.1%} | "
-                f"{r['uar']:.1%} | {r['macro_f1']:.1%} |"
+                f"{r['uar']:.1%} | {r['macro_f1']:.1%} | {ece_cell} |"
             )
     if summary["inside"]:
         lines += [
@@ -718,6 +872,8 @@ def score_summary(card: dict) -> dict:
                     "corpus": p.split(":", 1)[1],
                     "trained_on": fold.get("trained_on", []),
                     "n_classes": len(s.get("labels", [])),
+                    # Only a held-out model calibrated like the shipped one says how honest its percentages are.
+                    "ece": fold.get("ece") if fold.get("calibrated") else None,
                 }
             )
         else:

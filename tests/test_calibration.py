@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ser_core.calibration import ece, ensemble_probs, fit_temperature, reliability_diagram
 
@@ -38,3 +39,21 @@ def test_ece_of_a_perfectly_calibrated_and_a_wrong_model():
 def test_ensemble_temperature_is_per_network():
     logits = np.array([[[2.0, 0.0]], [[0.0, 2.0]]])  # two networks that disagree
     np.testing.assert_allclose(ensemble_probs(logits, 1.0), [[0.5, 0.5]])
+
+
+def test_pooled_temperature_weighs_each_set_not_each_row():
+    from ser_core.calibration import fit_temperature_pooled
+
+    near, y_near = _overconfident(n=4000, c=4, seed=1)  # needs T ≈ 4
+    far, y_far = _overconfident(n=500, c=6, seed=2)  # other classes; scaled ×4 again, then ×3 more
+    far = 3.0 * far
+    assert fit_temperature_pooled([(near, y_near, 1.0)]) == fit_temperature(near, y_near)
+    T_near, T_far = fit_temperature(near, y_near), fit_temperature(far, y_far)
+    assert 3.0 < T_near < 5.5 and T_far > 2 * T_near
+    # A weight of zero leaves a set out; equal weights land between the two, though one set is 8× larger.
+    assert fit_temperature_pooled([(near, y_near, 1.0), (far, y_far, 0.0)]) == pytest.approx(T_near, rel=1e-3)
+    T_half = fit_temperature_pooled([(near, y_near, 0.5), (far, y_far, 0.5)])
+    assert T_near * 1.3 < T_half < T_far * 0.95
+    # Weighing by rows instead would sit much nearer the large set.
+    by_rows = fit_temperature_pooled([(near, y_near, 4000.0), (far, y_far, 500.0)])
+    assert by_rows < T_half

@@ -72,12 +72,12 @@ def test_leave_one_corpus_out_never_trains_on_the_held_out_corpus(corpora, monke
     res = evaluate_corpora(ds, "seed", calibrate=False)
     # savee may not train, so it is held out against alpha + beta; alpha and beta are held out in turn.
     assert list(res) == ["alpha", "beta", "savee"]
-    assert len(seen) == 3
     paths = {c: {str(p.path) for p in ds.clips if p.corpus == c} for c in corpora}
-    for held, trained in zip(res, seen, strict=True):
-        assert trained, held
-        assert not trained & paths[held], f"{held} clips were trained on"
-        assert not trained & paths["savee"], "an evaluation-only corpus was trained on"
+    # The three held-out models are fitted side by side, so in no set order: one training set each.
+    assert sorted(map(sorted, seen)) == sorted(
+        map(sorted, [paths["beta"], paths["alpha"], paths["alpha"] | paths["beta"]])
+    )
+    assert all(not trained & paths["savee"] for trained in seen), "an evaluation-only corpus was trained on"
     assert res["savee"].folds[0]["trained_on"] == ["alpha", "beta"]
     # beta has no angry: scoring beta's held-out clips is over its three classes, and alpha scored without the
     # class beta lacks when beta alone trains.
@@ -120,6 +120,9 @@ def test_trained_model_measures_on_test_data_but_fits_without_it(corpora, monkey
 
     md = card_markdown(model)
     assert "leave one corpus out" in md and "| savee | alpha + beta |" in md
+    # The held-out models were calibrated like a shipped one: their calibration error is on the card.
+    savee_row = next(line for line in md.splitlines() if line.startswith("| savee |"))
+    assert "calibration error (ECE)" in md and float(savee_row.rstrip(" |").rsplit("|", 1)[1]) >= 0
 
 
 def _seed():
@@ -218,3 +221,48 @@ def test_bad_corpus_options_are_refused(corpora, capsys):
         == 2
     )
     assert "at least two corpora" in capsys.readouterr().err
+
+
+def test_training_fits_each_fold_once_and_calibrates_on_transfers(corpora, monkeypatch):
+    """The card's unseen-speaker score and the calibration share one set of fold models; the temperature also
+    sees each training corpus scored by a model trained on the other (never savee, which only tests)."""
+    import ser_core.train as tr
+    import ser_core.workflow as wf
+    from ser_core.workflow import card_markdown, evaluate_dataset
+
+    sizes: list[int] = []
+    original = tr.fit
+
+    def counting(X, *a, **k):
+        sizes.append(len(X))
+        return original(X, *a, **k)
+
+    monkeypatch.setattr(tr, "fit", counting)
+    monkeypatch.setattr(wf, "fit", counting)
+    model = train_model(
+        [corpora["alpha"], corpora["beta"]],
+        preset="seed",
+        protocols=("actors",),
+        test_data=[corpora["savee"]],
+        n_jobs=1,
+        calibrate_corpora=False,
+    )
+    # 3 speaker folds of alpha × 2 heads, one model per held-out corpus (alpha, beta, savee) and the final
+    # 2 heads: 11. Before, the folds' first head was fitted a second time for the card's score (14).
+    assert len(sizes) == 3 * 2 + 3 + 2, sizes
+    assert 24 + 18 in sizes and all(n <= 24 + 18 for n in sizes)  # savee's 16 clips never among them
+    cal = model.card["calibration"]
+    assert cal["fitted_on"] == ["unseen speakers (out of fold)", "alpha held out", "beta held out"]
+    assert {"ece_alpha_held_out_after", "ece_beta_held_out_after"} <= set(cal)
+    md = card_markdown(model)
+    assert "and on each training corpus scored by a model of the others (alpha: ECE" in md
+    # Held-out models left at temperature 1 (calibrate_corpora=False) show no calibration error.
+    assert next(line for line in md.splitlines() if line.startswith("| savee |")).endswith("| — |")
+    # The shared folds score exactly what a separate cross-validation scores.
+    monkeypatch.setattr(tr, "fit", original)
+    monkeypatch.setattr(wf, "fit", original)
+    ds = load_features([corpora["alpha"], corpora["beta"]], _seed(), n_jobs=1)
+    separate = evaluate_dataset(ds, "actors", "seed").to_dict()
+    card = model.card["scores"]["actors"]
+    assert card["accuracy"] == separate["accuracy"] and card["confusion"] == separate["confusion"]
+    assert card["folds"] == separate["folds"]

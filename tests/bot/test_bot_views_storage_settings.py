@@ -82,13 +82,14 @@ def test_chart_is_a_png():
 
 
 def test_model_embed_leads_with_corpora_it_never_heard():
-    def sc(acc, trained_on=None):
+    def sc(acc, trained_on=None, ece=None):
+        fold = {"trained_on": trained_on, "ece": ece or 0.3, "calibrated": ece is not None}
         return {
             "accuracy": acc,
             "uar": acc - 0.02,
             "macro_f1": acc - 0.03,
             "labels": ["a", "b"],
-            "folds": [{"trained_on": trained_on}] if trained_on else [],
+            "folds": [fold] if trained_on else [],
         }
 
     card = {
@@ -97,7 +98,7 @@ def test_model_embed_leads_with_corpora_it_never_heard():
         },
         "scores": {
             "actors": sc(0.74),
-            "corpora:savee": sc(0.48, ["ravdess", "nemo"]),
+            "corpora:savee": sc(0.48, ["ravdess", "nemo"], ece=0.051),
             "corpora:emodb": sc(0.65, ["ravdess", "nemo"]),
         },
         "trained": "2026-01-01",
@@ -116,6 +117,13 @@ def test_model_embed_leads_with_corpora_it_never_heard():
     ):
         assert s in text, s
     assert text.index("never heard") < text.index("Inside its training corpora")
+    # The calibration error of a calibrated held-out model, in words; none for an uncalibrated one.
+    assert (
+        "7 classes" not in text
+        and "savee** (trained on ravdess + nemo): 48% (UAR 46%, 2 classes; percentages off by 5 points on average)"
+        in text
+    )
+    assert "emodb** (trained on ravdess + nemo): 65% (UAR 63%, 2 classes)" in text
     old = embed_text(
         views.model_embed({"data": "RAVDESS speech", "created": "2026"}, labels=EMOTIONS, version="v1")
     )
