@@ -240,8 +240,13 @@ def load_labelled_folder(root: str | Path) -> ScanReport:
 
 
 def corpus_name(root: str | Path) -> str:
-    """The corpus a folder holds: its name in lower case (``../data/EmoDB`` → ``emodb``)."""
-    return Path(root).resolve().name.lower()
+    """The corpus a folder holds, as its clips carry it (``Clip.corpus``): a labelled folder's name in lower case
+    (``../data/EmoDB`` → ``emodb``); a folder without ``labels.csv`` is scanned as RAVDESS, so ``ravdess``
+    whatever it is called (``Audio_Speech_Actors_01-24``)."""
+    root = Path(root)
+    if root.is_dir() and not (root / "labels.csv").is_file():
+        return "ravdess"
+    return root.resolve().name.lower()
 
 
 def load_dataset(root: str | Path) -> ScanReport:

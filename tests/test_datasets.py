@@ -122,3 +122,19 @@ def test_quick_training_on_ravdess_subset_beats_chance(ravdess_dir):
     model = fit(X[~test], y[~test], features=cfg, params=MLPParams(hidden=(64, 32), max_iter=150))
     acc = (np.array(model.labels)[model.predict_proba(X[test]).argmax(1)] == y[test]).mean()
     assert acc > 0.5, acc
+
+
+def test_a_ravdess_folder_is_the_ravdess_corpus_whatever_it_is_called(tmp_path):
+    """Its clips say "ravdess", so the folder must too: training on a RAVDESS folder named otherwise once found
+    no clip of its own corpus and crashed."""
+    from ser_core.datasets import corpus_name, load_corpora
+
+    scan = tmp_path / "Audio_Speech_Actors_01-24"
+    _touch(scan, "Actor_01/03-01-05-02-01-01-01.wav")
+    assert corpus_name(scan) == "ravdess" and {c.corpus for c in scan_ravdess(scan).clips} == {"ravdess"}
+    labelled = tmp_path / "RAVDESS"
+    labelled.mkdir()
+    (labelled / "labels.csv").write_text("path,emotion,speaker\n")
+    assert corpus_name(labelled) == "ravdess" and corpus_name(tmp_path / "EmoDB") == "emodb"
+    with pytest.raises(DatasetError, match="both named 'ravdess'"):
+        load_corpora([scan, labelled])
