@@ -82,8 +82,17 @@ def test_accuracy_and_training_on_tiny_folder(tiny_ravdess, tmp_path, monkeypatc
     assert set(r["scores"]) == {"seed/actors", "seed/random"} and r["n_files"] == 48
     assert (tmp_path / "confusion-seed-actors.png").is_file()
     assert "Per-class recall" in accuracy.report(r)
-    t = training.run(tiny_ravdess, preset="seed", n_jobs=1)
-    assert t["n_clips"] == 48 and set(t["goals"]) and "full retrain" in training.report(t)
+    monkeypatch.delenv("SER_CORPORA_DIR", raising=False)  # RAVDESS alone: no nEMO beside it
+    t = training.run(tiny_ravdess, preset="seed")
+    assert t["data"] == [tiny_ravdess.name] and set(t["goals"]) and 0 <= t["accuracy"] <= 1
+    for kind in ("cold", "cached"):
+        stages = t["runs"][kind]["stages_s"]
+        assert {"start-up", "features", "evaluate:actors", "fit", "calibrate"} <= set(stages), stages
+        assert (
+            t["runs"][kind]["total_s"] >= sum(stages.values()) - 0.5 and t["runs"][kind]["peak_rss_mib"] > 0
+        )
+    text = training.report(t)
+    assert "| **total** |" in text and "/emotion retrain ≤ 60 s" in text
 
 
 def test_burst_with_a_few_notes(no_ravdess):
