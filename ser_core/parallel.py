@@ -39,7 +39,7 @@ def run_folds(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[R]:
     """``[fn(t) for t in tasks]`` over up to ``fold_jobs`` threads, in order; ``progress(done, total)`` is
-    called from the calling thread as tasks finish.
+    called from the calling thread at the start (done 0) and as tasks finish.
 
     Threads, not processes: a fit spends its time in NumPy/SciPy calls that release the GIL, and threads share
     the feature matrix instead of copying it. BLAS is pinned to one thread for the whole parallel region, so
@@ -47,6 +47,8 @@ def run_folds(
     the warning filter (``warnings.catch_warnings`` is process-wide, so siblings could undo each other's)."""
     tasks = list(tasks)
     jobs = fold_jobs(n_jobs, len(tasks))
+    if progress:
+        progress(0, len(tasks))  # the stage has begun (its first task may take a while)
     with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if jobs == 1:

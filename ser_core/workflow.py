@@ -316,6 +316,8 @@ def evaluate_corpora(
     needed = list(train_sets.values())
     if calibrate:
         needed += [rest for S in train_sets.values() for _, rest in _transfer_sets(S)]
+    if progress:
+        progress("evaluate:corpora", 0, len(targets))
     fitted = _fit_corpus_sets(ds, preset, needed)
     if models is not None:
         models.update(fitted)

@@ -25,7 +25,7 @@ def test_results_keep_the_tasks_order_and_progress_runs_in_the_calling_thread():
         slow_first, range(5), n_jobs=2, progress=lambda d, t: calls.append((d, t, threading.get_ident()))
     )
     assert out == [0, 1, 4, 9, 16]
-    assert [(d, t) for d, t, _ in calls] == [(d, 5) for d in range(1, 6)]
+    assert [(d, t) for d, t, _ in calls] == [(d, 5) for d in range(6)]  # 0: the stage has begun
     assert {who for *_, who in calls} == {caller}
 
 
