@@ -240,13 +240,16 @@ def load_labelled_folder(root: str | Path) -> ScanReport:
 
 
 def corpus_name(root: str | Path) -> str:
-    """The corpus a folder holds, as its clips carry it (``Clip.corpus``): a labelled folder's name in lower case
-    (``../data/EmoDB`` → ``emodb``); a folder without ``labels.csv`` is scanned as RAVDESS, so ``ravdess``
-    whatever it is called (``Audio_Speech_Actors_01-24``)."""
+    """The corpus a folder is named for: its name in lower case (``../data/EmoDB`` → ``emodb``). Licences are
+    looked up by it (``corpus_info``), so an evaluation-only corpus is recognised even before it is read."""
+    return Path(root).resolve().name.lower()
+
+
+def clip_corpus(root: str | Path) -> str:
+    """The corpus the clips of folder ``root`` carry (``Clip.corpus``): ``ravdess`` for a folder scanned as
+    RAVDESS (no ``labels.csv``) whatever it is called (``Audio_Speech_Actors_01-24``), else ``corpus_name``."""
     root = Path(root)
-    if root.is_dir() and not (root / "labels.csv").is_file():
-        return "ravdess"
-    return root.resolve().name.lower()
+    return "ravdess" if root.is_dir() and not (root / "labels.csv").is_file() else corpus_name(root)
 
 
 def load_dataset(root: str | Path) -> ScanReport:
@@ -262,7 +265,7 @@ def load_corpora(roots: Sequence[str | Path]) -> ScanReport:
         raise DatasetError("no data folder given")
     clips, skipped, seen = [], [], set()
     for root in roots:
-        name = corpus_name(root)
+        name = clip_corpus(root)
         if name in seen:
             raise DatasetError(
                 f"two data folders are both named {name!r}: rename one so their speakers stay apart"

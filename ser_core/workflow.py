@@ -17,7 +17,7 @@ from .augment import parse_augment
 from .cache import extract_files
 from .calibration import ece, ensemble_probs, fit_temperature, fit_temperature_pooled, reliability_diagram
 from .constants import EMOTIONS
-from .datasets import Clip, corpus_info, corpus_name, load_corpora
+from .datasets import Clip, clip_corpus, corpus_info, corpus_name, load_corpora
 from .errors import ConfigError, DatasetError
 from .evaluate import Scores, cross_validate, metrics, pooled_scores, run_folds, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
@@ -198,7 +198,7 @@ def load_features(
     y = np.array([c.emotion for c in clips])
     groups = np.array([c.group if len(roots) > 1 else c.speaker for c in clips])
     corpora = np.array([c.corpus for c in clips])
-    names = list(dict.fromkeys(corpus_name(r) for r in roots))
+    names = list(dict.fromkeys(clip_corpus(r) for r in roots))
     desc = {
         "folder": ", ".join(Path(r).name for r in roots),
         "corpora": {
@@ -700,7 +700,7 @@ def train_model(
         cache=cache,
         augment=preset_augment(preset, augment),
     )
-    trained = {corpus_name(r) for r in roots} | {""}  # "": the extra clips
+    trained = {clip_corpus(r) for r in roots} | {""}  # "": the extra clips
     ds = everything.subset(np.flatnonzero(np.isin(everything.corpora, list(trained))))
     t_features = time.perf_counter() - t0
     labels = canonical_labels(ds.y.tolist())
@@ -746,7 +746,7 @@ def train_model(
             "preset": preset,
             "data": {
                 **ds.description,
-                "test_only": [corpus_name(r) for r in test_data],
+                "test_only": [clip_corpus(r) for r in test_data],
                 "name": " + ".join(v["title"] for v in ds.description["corpora"].values()),
                 "licence": "; ".join(
                     f"{v['title']}: {v['licence']}" for v in ds.description["corpora"].values()

@@ -125,16 +125,18 @@ def test_quick_training_on_ravdess_subset_beats_chance(ravdess_dir):
 
 
 def test_a_ravdess_folder_is_the_ravdess_corpus_whatever_it_is_called(tmp_path):
-    """Its clips say "ravdess", so the folder must too: training on a RAVDESS folder named otherwise once found
-    no clip of its own corpus and crashed."""
-    from ser_core.datasets import corpus_name, load_corpora
+    """Its clips say "ravdess", and training must look for them under that name: training on a RAVDESS folder
+    named otherwise once looked for the folder's name, found no clip and crashed."""
+    from ser_core.datasets import clip_corpus, corpus_name, load_corpora
 
     scan = tmp_path / "Audio_Speech_Actors_01-24"
     _touch(scan, "Actor_01/03-01-05-02-01-01-01.wav")
-    assert corpus_name(scan) == "ravdess" and {c.corpus for c in scan_ravdess(scan).clips} == {"ravdess"}
+    assert clip_corpus(scan) == "ravdess" and {c.corpus for c in scan_ravdess(scan).clips} == {"ravdess"}
     labelled = tmp_path / "RAVDESS"
     labelled.mkdir()
     (labelled / "labels.csv").write_text("path,emotion,speaker\n")
-    assert corpus_name(labelled) == "ravdess" and corpus_name(tmp_path / "EmoDB") == "emodb"
+    assert clip_corpus(labelled) == "ravdess" and clip_corpus(tmp_path / "EmoDB") == "emodb"
+    # Licences go by the folder's own name: a SAVEE folder is refused for training before anything is read.
+    assert corpus_name(tmp_path / "SAVEE") == "savee"
     with pytest.raises(DatasetError, match="both named 'ravdess'"):
         load_corpora([scan, labelled])
