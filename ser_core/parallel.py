@@ -12,6 +12,8 @@ from typing import TypeVar
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from .errors import ConfigError
+
 T = TypeVar("T")
 R = TypeVar("R")
 _worker = threading.local()
@@ -27,7 +29,10 @@ def fold_jobs(n_jobs: int | None, n_tasks: int) -> int:
     if n_jobs is None:
         if getattr(_worker, "inside", False):
             return 1  # already one of run_folds' threads: the cores are taken, more would only cost memory
-        n_jobs = int(os.environ.get("SER_FIT_JOBS", "0") or 0) or (os.cpu_count() or 1)
+        raw = os.environ.get("SER_FIT_JOBS", "").strip()
+        if raw and not (raw.isdigit() and int(raw) > 0):
+            raise ConfigError(f"SER_FIT_JOBS must be a whole number of threads (1, 2, ...), not {raw!r}")
+        n_jobs = int(raw) if raw else (os.cpu_count() or 1)
     return max(1, min(n_jobs, n_tasks))
 
 

@@ -63,6 +63,12 @@ def test_job_count(monkeypatch):
     assert fold_jobs(None, 10) == 3 and fold_jobs(None, 2) == 2 and fold_jobs(1, 10) == 1
     monkeypatch.delenv("SER_FIT_JOBS")
     assert fold_jobs(None, 10) >= 1 and fold_jobs(None, 0) == 1
+    from ser_core.errors import ConfigError
+
+    for bad in ("two", "0", "-1", "1.5"):
+        monkeypatch.setenv("SER_FIT_JOBS", bad)
+        with pytest.raises(ConfigError, match="SER_FIT_JOBS must be a whole number of threads"):
+            fold_jobs(None, 4)
 
 
 def test_nested_folds_run_in_turn_inside_a_worker(monkeypatch):
