@@ -12,7 +12,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 #: How a channel treats voice notes: reply to every one, only when asked (menu, /emotion analyze), never.
@@ -77,41 +77,25 @@ def now() -> float:
     return time.time()
 
 
+#: The ``detections`` table's columns: ``Detection``'s fields, in order (both schemas name them alike).
+DETECTION_COLUMNS = tuple(f.name for f in fields(Detection))
+#: What a new result inserts: everything before its id (the database's); feedback and a clip come later.
+NEW_DETECTION_COLUMNS = DETECTION_COLUMNS[: DETECTION_COLUMNS.index("id")]
+
+
 # What both drivers do the same way with what they read and are given.
 def detection_from_row(r) -> Detection:
     """A ``detections`` row (an ``aiosqlite.Row`` or an ``asyncpg.Record``: both index by column name)."""
     return Detection(
-        guild_id=r["guild_id"],
-        channel_id=r["channel_id"],
-        user_id=r["user_id"],
-        message_id=r["message_id"],
-        created_at=r["created_at"],
-        label=r["label"],
-        confidence=r["confidence"],
-        probabilities=json.loads(r["probabilities"]),
-        duration_s=r["duration_s"],
-        model_version=r["model_version"],
-        id=r["id"],
-        feedback=r["feedback"],
-        true_label=r["true_label"],
-        clip_path=r["clip_path"],
+        **{c: r[c] for c in DETECTION_COLUMNS} | {"probabilities": json.loads(r["probabilities"])}
     )
 
 
 def detection_values(d: Detection) -> tuple:
-    """What ``add_detection`` inserts, in the order (guild_id, channel_id, user_id, message_id, created_at,
-    label, confidence, probabilities as JSON, duration_s, model_version)."""
-    return (
-        d.guild_id,
-        d.channel_id,
-        d.user_id,
-        d.message_id,
-        d.created_at,
-        d.label,
-        d.confidence,
-        json.dumps(d.probabilities, sort_keys=True),
-        d.duration_s,
-        d.model_version,
+    """What ``add_detection`` inserts, in ``NEW_DETECTION_COLUMNS`` order (the probabilities as JSON)."""
+    return tuple(
+        json.dumps(d.probabilities, sort_keys=True) if c == "probabilities" else getattr(d, c)
+        for c in NEW_DETECTION_COLUMNS
     )
 
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .. import feedback
-from .base import Storage
+from .base import DETECTION_COLUMNS, Storage
 from .postgres import BASE, PostgresStorage
 from .sqlite import SqliteStorage
 
@@ -26,22 +26,7 @@ log = logging.getLogger(__name__)
 
 #: Tables copied row by row, with their columns (the same names in both schemas).
 TABLES: dict[str, tuple[str, ...]] = {
-    "detections": (
-        "id",
-        "guild_id",
-        "channel_id",
-        "user_id",
-        "message_id",
-        "created_at",
-        "label",
-        "confidence",
-        "probabilities",
-        "duration_s",
-        "model_version",
-        "feedback",
-        "true_label",
-        "clip_path",
-    ),
+    "detections": DETECTION_COLUMNS,
     "channel_settings": ("channel_id", "guild_id", "listen", "mode"),
     "guild_settings": ("guild_id", "mode", "auto_role_id"),
     "optouts": ("user_id", "created_at"),

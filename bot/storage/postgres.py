@@ -28,6 +28,7 @@ from .. import feedback
 from .base import (
     DEFAULT_MODE,
     MODES,
+    NEW_DETECTION_COLUMNS,
     Detection,
     KeptClip,
     ModelPointer,
@@ -200,9 +201,8 @@ class PostgresStorage(Storage):
     async def add_detection(self, d: Detection) -> int:
         return int(
             await self._fetchval(
-                "INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label,"
-                " confidence, probabilities, duration_s, model_version)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                f"INSERT INTO detections ({', '.join(NEW_DETECTION_COLUMNS)})"
+                f" VALUES ({', '.join(f'${i + 1}' for i in range(len(NEW_DETECTION_COLUMNS)))}) RETURNING id",
                 *detection_values(d),
             )
         )

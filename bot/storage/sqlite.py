@@ -20,6 +20,7 @@ from ..modelstore import ModelStore
 from .base import (
     DEFAULT_MODE,
     MODES,
+    NEW_DETECTION_COLUMNS,
     Detection,
     KeptClip,
     ModelPointer,
@@ -128,8 +129,8 @@ class SqliteStorage(Storage):
     async def add_detection(self, d: Detection) -> int:
         """Insert ``d``; return its row id (the feedback buttons carry it)."""
         cur = await self._db.execute(
-            "INSERT INTO detections (guild_id, channel_id, user_id, message_id, created_at, label, confidence,"
-            " probabilities, duration_s, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO detections ({', '.join(NEW_DETECTION_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(NEW_DETECTION_COLUMNS))})",
             detection_values(d),
         )
         await self._db.commit()
