@@ -158,22 +158,20 @@ async def test_each_shard_client_sees_only_its_guilds_and_gets_only_its_events(f
     assert (posted.guild_id, posted.channel_id) == (g2.id, g2.other_channel_id)
 
 
+async def _refused_with(client: discord.Client) -> int:
+    """The close code the fake ends ``client``'s connection with."""
+    try:
+        with pytest.raises(discord.ConnectionClosed) as info:
+            await asyncio.wait_for(client.start("shard-token"), 20)
+    finally:
+        await client.close()
+    return info.value.code
+
+
 async def test_an_identify_with_the_wrong_shard_count_is_refused(fake, launch):
     unsharded = discord.Client(intents=discord.Intents.default())  # sends no shard: [0, 1]
-    try:
-        with pytest.raises(discord.ConnectionClosed) as info:
-            await asyncio.wait_for(unsharded.start("shard-token"), 20)
-    finally:
-        await unsharded.close()
-    assert info.value.code == 4011  # sharding required
-
-    too_many = ShardClient(shard_ids=[0], shard_count=3)
-    try:
-        with pytest.raises(discord.ConnectionClosed) as info:
-            await asyncio.wait_for(too_many.start("shard-token"), 20)
-    finally:
-        await too_many.close()
-    assert info.value.code == 4010  # invalid shard
+    assert await _refused_with(unsharded) == 4011  # sharding required
+    assert await _refused_with(ShardClient(shard_ids=[0], shard_count=3)) == 4010  # invalid shard
     assert [(code, identify.get("shard")) for code, identify in fake.refused] == [
         (4011, None),
         (4010, [0, 3]),
