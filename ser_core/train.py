@@ -129,8 +129,8 @@ def pipeline(params: MLPParams, seed: int, n_samples: int | None = None) -> Pipe
     )
 
 
-def _warm_start(clf: LogisticRegression, X: np.ndarray, init: Model, encoder: LabelEncoder) -> None:
-    """Start ``clf``'s L-BFGS at ``init``'s solution, carried into the scaled space of ``X`` [shape=(n, d)].
+def _warm_start(clf: LogisticRegression, scaler: StandardScaler, init: Model, encoder: LabelEncoder) -> None:
+    """Start ``clf``'s L-BFGS at ``init``'s solution, carried into the space ``scaler`` (fitted) scales to.
 
     The penalised problem is convex with one optimum, so where it starts changes how many steps it takes, not
     where it ends (up to the solver's tolerance): the final fit of a retrain, started from a fold's model,
@@ -138,8 +138,7 @@ def _warm_start(clf: LogisticRegression, X: np.ndarray, init: Model, encoder: La
     names = list(encoder.classes_)
     if sorted(init.labels) != sorted(names) or len(names) < 3 or len(init.networks[0].weights) != 1:
         return
-    scale = StandardScaler().fit(X)
-    m1, s1 = scale.mean_, np.where(scale.scale_ > 0, scale.scale_, 1.0)
+    m1, s1 = scaler.mean_, np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     W0, b0 = init.networks[0].weights[0], init.networks[0].biases[0]  # [d, c], [c], canonical order
     # logits = ((x − m0) / s0) W0 + b0 with x = x' s1 + m1 (x' scaled here):
     W1 = W0 * (s1 / init.scaler_scale)[:, None]
@@ -200,7 +199,11 @@ def fit(
     encoder = LabelEncoder().fit(y)
     yi = encoder.transform(y)
     sample_weight = balance_weights(y, groups, params.balance)
-    networks, scaler = [], None
+    # The pipeline's scaling step, fitted once: every network of an ensemble (and a warm start) sees the same
+    # scaled rows, so each network fits only the steps after it.
+    scaler = StandardScaler().fit(X)
+    Xs = scaler.transform(X)
+    networks = []
     for k in range(1 if params.head == "logreg" else params.n_ensemble):
         pipe = pipeline(params, seed + k, n_samples=X.shape[0])
         # One BLAS thread: these matrices are small, and OpenBLAS's spinning worker threads make a fit 30x
@@ -210,11 +213,11 @@ def fit(
             warnings.simplefilter("ignore", ConvergenceWarning)
             step = pipe.steps[-1][0]
             if init is not None and params.head == "logreg":
-                _warm_start(pipe.named_steps[step], X, init, encoder)
-            pipe.fit(X, yi, **({} if sample_weight is None else {f"{step}__sample_weight": sample_weight}))
-        scaler = pipe.named_steps["scale"]
+                _warm_start(pipe.named_steps[step], scaler, init, encoder)
+            pipe[1:].fit(
+                Xs, yi, **({} if sample_weight is None else {f"{step}__sample_weight": sample_weight})
+            )
         networks.append(_export(pipe.steps[-1][1], encoder, order))
-    assert scaler is not None
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     full_card = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

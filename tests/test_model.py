@@ -286,8 +286,9 @@ def test_a_logistic_fit_warm_started_from_a_similar_model_ends_where_a_cold_one_
     part = fit(X[fold], y[fold], features=cfg, params=params)
     enc = LabelEncoder().fit(y)
     clf = LogisticRegression()
-    _warm_start(clf, X, part, enc)
-    start = StandardScaler().fit(X).transform(X) @ clf.coef_.T + clf.intercept_
+    scaler = StandardScaler().fit(X)
+    _warm_start(clf, scaler, part, enc)
+    start = scaler.transform(X) @ clf.coef_.T + clf.intercept_
     cols = [list(part.labels).index(c) for c in enc.classes_]
     np.testing.assert_allclose(start, part.network_logits(X)[0][:, cols], atol=1e-8)
 
