@@ -19,9 +19,10 @@ from .calibration import ece, ensemble_probs, fit_temperature, fit_temperature_p
 from .constants import EMOTIONS
 from .datasets import Clip, clip_corpus, corpus_info, corpus_name, load_corpora
 from .errors import ConfigError, DatasetError
-from .evaluate import Scores, cross_validate, metrics, pooled_scores, run_folds, splits
+from .evaluate import Scores, cross_validate, metrics, pooled_scores, splits
 from .features import DEFAULT_PRESET, FeatureConfig, get_preset
 from .model import Model
+from .parallel import run_folds
 from .train import (
     DEFAULT_PARAMS,
     SEED_PARAMS,
@@ -275,12 +276,15 @@ def _trainable_corpora(ds: Dataset) -> list[str]:
     return [c for c in dict.fromkeys(ds.corpora.tolist()) if corpus_info(c).may_train]
 
 
+def _corpus_rows(ds: Dataset, corpora: frozenset[str]) -> np.ndarray:
+    """The rows of ``ds`` from ``corpora`` [shape=(n,)]."""
+    return np.flatnonzero(np.isin(ds.corpora, list(corpora)))
+
+
 def _fit_corpus_sets(ds: Dataset, preset: str, sets: Sequence[frozenset[str]]) -> dict[frozenset[str], Model]:
     """``preset`` fitted on the clips of each set of corpora, side by side."""
     sets = list(dict.fromkeys(sets))
-    models = run_folds(
-        lambda S: fit_preset(preset, *ds.training_set(np.flatnonzero(np.isin(ds.corpora, list(S))))), sets
-    )
+    models = run_folds(lambda S: fit_preset(preset, *ds.training_set(_corpus_rows(ds, S))), sets)
     return dict(zip(sets, models, strict=True))
 
 
@@ -297,6 +301,7 @@ def evaluate_corpora(
     calibrate: bool = True,
     progress: Progress | None = None,
     models: dict[frozenset[str], Model] | None = None,
+    folds: dict[frozenset[str], OutOfFold] | None = None,
 ) -> dict[str, Scores]:
     """Leave-one-corpus-out: for each corpus of ``ds`` (or each of ``test``), train ``preset`` on the *other*
     corpora that may train (``CorpusInfo.may_train``) and score every clip of the held-out corpus whose class
@@ -305,7 +310,8 @@ def evaluate_corpora(
 
     Returns ``{corpus: Scores}``; a corpus with nothing to train on (the others are all evaluation-only) is left
     out. ``Scores.folds[0]`` names the training corpora, the classes scored, and the ECE of the restricted
-    probabilities. ``models``, if given, receives every model fitted, by its set of training corpora."""
+    probabilities. ``models``, if given, receives every model fitted, by its set of training corpora; ``folds``
+    holds unseen-speaker predictions already made for a set of training corpora (``train_model``'s)."""
     names = [c for c in dict.fromkeys(ds.corpora.tolist()) if c]  # "": clips from outside a corpus
     unknown = [t for t in (test or ()) if t not in names]
     if unknown:
@@ -323,13 +329,14 @@ def evaluate_corpora(
         models.update(fitted)
     out: dict[str, Scores] = {}
     temperatures: dict[frozenset[str], float] = {}  # savee and emodb share a training set: calibrate it once
+    folds = folds or {}
     for k, held in enumerate(targets):
         S = train_sets[held]
         model = fitted[S]
-        train_rows = np.flatnonzero(np.isin(ds.corpora, list(S)))
+        train_rows = _corpus_rows(ds, S)
         if calibrate:
             if S not in temperatures:
-                oof = _oof_logits(ds, preset, train_rows, model.labels, speaker=False)
+                oof = folds.get(S) or _oof_logits(ds, preset, train_rows, model.labels, speaker=False)
                 transfers = [Transfer.of(fitted[rest], ds, c) for c, rest in _transfer_sets(S)]
                 temperatures[S] = corpus_temperature(oof, transfers)
             model.temperature = temperatures[S]
@@ -718,7 +725,13 @@ def train_model(
     held_out_models: dict[frozenset[str], Model] = {}
     if test_data or len(roots) > 1:
         for name, sc in evaluate_corpora(
-            everything, preset, calibrate=calibrate_corpora, progress=progress, models=held_out_models
+            everything,
+            preset,
+            calibrate=calibrate_corpora,
+            progress=progress,
+            models=held_out_models,
+            # the unseen-speaker folds of all the training corpora, made above (the same fits)
+            folds={frozenset(_trainable_corpora(ds)): oof} if oof is not None else None,
         ).items():
             scores[f"corpora:{name}"] = sc.to_dict()
     if progress:

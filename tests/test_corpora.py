@@ -267,3 +267,37 @@ def test_training_fits_each_fold_once_and_calibrates_on_transfers(corpora, monke
     card = model.card["scores"]["actors"]
     assert card["accuracy"] == separate["accuracy"] and card["confusion"] == separate["confusion"]
     assert card["folds"] == separate["folds"]
+
+
+def test_held_out_calibration_reuses_the_training_folds(corpora, monkeypatch):
+    """With every held-out model calibrated (``ser train``), the model held out against all the training corpora
+    (savee's) takes its unseen-speaker predictions from the training run's own folds, and its temperature is
+    the one a separate leave-one-corpus-out run fits."""
+    import ser_core.train as tr
+    import ser_core.workflow as wf
+
+    sizes: list[int] = []
+    original = tr.fit
+
+    def counting(X, *a, **k):
+        sizes.append(len(X))
+        return original(X, *a, **k)
+
+    monkeypatch.setattr(tr, "fit", counting)
+    monkeypatch.setattr(wf, "fit", counting)
+    model = train_model(
+        [corpora["alpha"], corpora["beta"]],
+        preset="seed",
+        protocols=("actors",),
+        test_data=[corpora["savee"]],
+        n_jobs=1,
+    )
+    # 3 folds × 2 heads, 3 held-out models, the folds of beta alone and alpha alone (3 each) for their
+    # temperatures, the final 2 heads: 17 (alpha + beta's folds again would make 20).
+    assert len(sizes) == 6 + 3 + 3 + 3 + 2, sizes
+    monkeypatch.setattr(tr, "fit", original)
+    monkeypatch.setattr(wf, "fit", original)
+    ds = load_features(list(corpora.values()), _seed(), n_jobs=1)
+    alone = evaluate_corpora(ds, "seed", test=["savee"])
+    card = model.card["scores"]["corpora:savee"]["folds"][0]
+    assert card["temperature"] == alone["savee"].folds[0]["temperature"]
