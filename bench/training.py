@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -62,40 +61,39 @@ def _job(folders: list[str], preset: str, tmp: Path) -> dict:
     first: dict[str, float] = {}
     result: dict = {}
     t0 = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     log = tmp / "job.log"
-    with (
-        log.open("w") as err,
-        subprocess.Popen(
+    with log.open("w") as err:
+        proc = subprocess.Popen(
             [sys.executable, "-m", "bot.train_job", str(job)],
             stdout=subprocess.PIPE,
             stderr=err,
             env=env,
             text=True,
-        ) as proc,
-    ):
+        )
         assert proc.stdout is not None
-        for line in proc.stdout:
-            msg = json.loads(line)
-            if "stage" in msg:
-                first.setdefault(msg["stage"], time.perf_counter() - t0)
-            else:
-                result = msg
+        with proc.stdout:
+            for line in proc.stdout:
+                msg = json.loads(line)
+                if "stage" in msg:
+                    first.setdefault(msg["stage"], time.perf_counter() - t0)
+                else:
+                    result = msg
+        # This job's own resource usage (RUSAGE_CHILDREN would give the largest of all jobs so far).
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     total = time.perf_counter() - t0
     if not result.get("ok"):
-        tail = log.read_text(errors="replace").strip().splitlines()[:40] or ["no output"]
+        tail = log.read_text(errors="replace").strip().splitlines()[-40:] or ["no output"]
         raise RuntimeError(f"the training job failed: {result.get('error', chr(10).join(tail))}")
     # Each stage lasts from its first progress line to the next stage's (the last one: to the end).
     seen = [s for s in STAGES if s in first]
     ends = [first[s] for s in seen[1:]] + [total]
     stages = {s: round(end - first[s], 1) for s, end in zip(seen, ends, strict=True)}
     stages["start-up"] = round(first[seen[0]], 1) if seen else round(total, 1)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
         "total_s": round(total, 1),
         "stages_s": stages,
-        # ru_maxrss of all waited-for children so far: the largest job, which is this one when it grew most.
-        "peak_rss_mib": round(max(peak, before) / 1024),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),  # Linux: kB
         "accuracy": result.get("accuracy"),
     }
 
