@@ -223,12 +223,11 @@ def test_bad_corpus_options_are_refused(corpora, capsys):
     assert "at least two corpora" in capsys.readouterr().err
 
 
-def test_training_fits_each_fold_once_and_calibrates_on_transfers(corpora, monkeypatch):
-    """The card's unseen-speaker score and the calibration share one set of fold models; the temperature also
-    sees each training corpus scored by a model trained on the other (never savee, which only tests)."""
+def _train_counting_fits(corpora, monkeypatch, **options) -> tuple[list[int], object]:
+    """``train_model`` on alpha + beta (savee as test data, seed preset) with every ``fit`` counted: the rows
+    each fit saw, and the model."""
     import ser_core.train as tr
     import ser_core.workflow as wf
-    from ser_core.workflow import card_markdown, evaluate_dataset
 
     sizes: list[int] = []
     original = tr.fit
@@ -245,8 +244,17 @@ def test_training_fits_each_fold_once_and_calibrates_on_transfers(corpora, monke
         protocols=("actors",),
         test_data=[corpora["savee"]],
         n_jobs=1,
-        calibrate_corpora=False,
+        **options,
     )
+    return sizes, model
+
+
+def test_training_fits_each_fold_once_and_calibrates_on_transfers(corpora, monkeypatch):
+    """The card's unseen-speaker score and the calibration share one set of fold models; the temperature also
+    sees each training corpus scored by a model trained on the other (never savee, which only tests)."""
+    from ser_core.workflow import card_markdown, evaluate_dataset
+
+    sizes, model = _train_counting_fits(corpora, monkeypatch, calibrate_corpora=False)
     # 3 speaker folds of alpha × 2 heads, one model per held-out corpus (alpha, beta, savee) and the final
     # 2 heads: 11. Before, the folds' first head was fitted a second time for the card's score (14).
     assert len(sizes) == 3 * 2 + 3 + 2, sizes
@@ -260,8 +268,7 @@ def test_training_fits_each_fold_once_and_calibrates_on_transfers(corpora, monke
     # Held-out models left at temperature 1 (calibrate_corpora=False) show no calibration error.
     assert next(line for line in md.splitlines() if line.startswith("| savee |")).endswith("| — |")
     # The shared folds score exactly what a separate cross-validation scores.
-    monkeypatch.setattr(tr, "fit", original)
-    monkeypatch.setattr(wf, "fit", original)
+    monkeypatch.undo()
     ds = load_features([corpora["alpha"], corpora["beta"]], _seed(), n_jobs=1)
     separate = evaluate_dataset(ds, "actors", "seed").to_dict()
     card = model.card["scores"]["actors"]
@@ -273,30 +280,12 @@ def test_held_out_calibration_reuses_the_training_folds(corpora, monkeypatch):
     """With every held-out model calibrated (``ser train``), the model held out against all the training corpora
     (savee's) takes its unseen-speaker predictions from the training run's own folds, and its temperature is
     the one a separate leave-one-corpus-out run fits."""
-    import ser_core.train as tr
-    import ser_core.workflow as wf
 
-    sizes: list[int] = []
-    original = tr.fit
-
-    def counting(X, *a, **k):
-        sizes.append(len(X))
-        return original(X, *a, **k)
-
-    monkeypatch.setattr(tr, "fit", counting)
-    monkeypatch.setattr(wf, "fit", counting)
-    model = train_model(
-        [corpora["alpha"], corpora["beta"]],
-        preset="seed",
-        protocols=("actors",),
-        test_data=[corpora["savee"]],
-        n_jobs=1,
-    )
+    sizes, model = _train_counting_fits(corpora, monkeypatch)
     # 3 folds × 2 heads, 3 held-out models, the folds of beta alone and alpha alone (3 each) for their
     # temperatures, the final 2 heads: 17 (alpha + beta's folds again would make 20).
     assert len(sizes) == 6 + 3 + 3 + 3 + 2, sizes
-    monkeypatch.setattr(tr, "fit", original)
-    monkeypatch.setattr(wf, "fit", original)
+    monkeypatch.undo()
     ds = load_features(list(corpora.values()), _seed(), n_jobs=1)
     alone = evaluate_corpora(ds, "seed", test=["savee"])
     card = model.card["scores"]["corpora:savee"]["folds"][0]
