@@ -226,6 +226,8 @@ def test_model_from_another_feature_version_is_refused(tmp_path):
 
 def test_shipped_model_loads_with_its_card():
     from ser_core import EMOTIONS, default_model_path
+    from ser_core.features import DEFAULT_PRESET
+    from ser_core.workflow import preset_augment
 
     model = load_model()
     assert default_model_path().stat().st_size < 20 * 1024 * 1024
@@ -243,6 +245,10 @@ def test_shipped_model_loads_with_its_card():
         scores[f"corpora:{c}"]["folds"][0]["trained_on"] == ["nemo", "ravdess"] for c in data["test_only"]
     )
     assert data["licence"].count("CC BY-NC-SA") == 2 and model.features.encoder == "whisper-base"
+    # The shipped file is the default recipe, augmentation included: one noisy copy of every clip trained.
+    assert model.features.preset == DEFAULT_PRESET
+    assert data["augmented"] == list(preset_augment(DEFAULT_PRESET))
+    assert model.card["n_train"] == data["n_clips"] * (1 + len(data["augmented"]))
     assert (default_model_path().with_suffix(".md")).read_text().startswith("# Model card")
 
 
