@@ -111,3 +111,31 @@ def test_main_skips_without_data_and_merges_results(no_ravdess, tmp_path, capsys
     assert cli.BEGIN in md.read_text()
     with pytest.raises(SystemExit):
         cli.main(["nonsense"])
+
+
+def test_corpora_bench_keeps_a_row_per_recipe_and_takes_goals_from_the_default_only(tmp_path):
+    """Two recipes of one preset (with and without augmentation) are two rows, not one overwriting the other."""
+    from test_corpora import _corpus
+
+    from bench import corpora
+
+    for name in ("nemo", "savee"):
+        _corpus(tmp_path, name, base=120.0 if name == "nemo" else 125.0)
+    r = corpora.run(
+        tmp_path,
+        presets=(("seed", "seed", None), ("seed@noise", "seed", "noise")),
+        n_jobs=1,
+        out=tmp_path / "out",
+    )
+    rows = r["presets"]
+    assert list(rows) == ["seed", "seed@noise"]
+    assert rows["seed"]["augment"] == [] and rows["seed@noise"]["augment"] == ["noise"]
+    assert set(rows["seed"]["corpora"]) == {
+        "savee"
+    }  # nEMO is the only training corpus: nothing to hold it out for
+    assert r["goals"] == {}  # the default preset was not run
+    assert (
+        rows["seed"]["actors_profile"] is None
+    )  # 8 clips a speaker: none left to score after a 10-note profile
+    text = corpora.report(r)
+    assert "| seed@noise |" in text and "Training augmentation of seed@noise: noise" in text
