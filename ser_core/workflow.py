@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -280,7 +280,7 @@ def _trainable_corpora(ds: Dataset) -> list[str]:
     return [c for c in dict.fromkeys(ds.corpora.tolist()) if corpus_info(c).may_train]
 
 
-def _corpus_rows(ds: Dataset, corpora: frozenset[str]) -> np.ndarray:
+def _corpus_rows(ds: Dataset, corpora: Collection[str]) -> np.ndarray:
     """The rows of ``ds`` from ``corpora`` [shape=(n,)]."""
     return np.flatnonzero(np.isin(ds.corpora, list(corpora)))
 
@@ -712,7 +712,7 @@ def train_model(
         augment=preset_augment(preset, augment),
     )
     trained = {clip_corpus(r) for r in roots} | {""}  # "": the extra clips
-    ds = everything.subset(np.flatnonzero(np.isin(everything.corpora, list(trained))))
+    ds = everything.subset(_corpus_rows(everything, trained))
     t_features = time.perf_counter() - t0
     labels = canonical_labels(ds.y.tolist())
     calibrating = calibrate_model and "actors" in protocols and ds.description["n_speakers"] >= 3

@@ -130,12 +130,10 @@ def test_corpora_bench_keeps_a_row_per_recipe_and_takes_goals_from_the_default_o
     rows = r["presets"]
     assert list(rows) == ["seed", "seed@noise"]
     assert rows["seed"]["augment"] == [] and rows["seed@noise"]["augment"] == ["noise"]
-    assert set(rows["seed"]["corpora"]) == {
-        "savee"
-    }  # nEMO is the only training corpus: nothing to hold it out for
+    # nEMO is the only training corpus: nothing to hold it out for.
+    assert set(rows["seed"]["corpora"]) == {"savee"}
     assert r["goals"] == {}  # the default preset was not run
-    assert (
-        rows["seed"]["actors_profile"] is None
-    )  # 8 clips a speaker: none left to score after a 10-note profile
+    # 8 clips a speaker: none left to score after a 10-note profile.
+    assert rows["seed"]["actors_profile"] is None
     text = corpora.report(r)
     assert "| seed@noise |" in text and "Training augmentation of seed@noise: noise" in text
