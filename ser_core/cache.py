@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,25 @@ def features_for_file(
     return cached_vector(cache_dir, cfg, digest, f".{augment}-a{AUGMENT_VERSION}" if augment else "", compute)
 
 
+def warm_kernels(cfg: FeatureConfig, augment: str | None = None) -> None:
+    """Compile, in this process, the numba kernels that ``cfg``'s hand-made features and ``augment`` run.
+
+    librosa caches its numba kernels on disk, a ``guvectorize`` kernel as two files written one after the other.
+    Two workers compiling the same kernel at once can leave a pair from different processes, after which every
+    process that loads it segfaults, this one included, until the files are deleted (numba/numba#10128; seen
+    here on a fresh install: ``compact-trim`` features of RAVDESS with two workers). Run before starting
+    workers, it leaves them nothing to compile: forked workers inherit the kernels, others load complete files.
+    The encoder part is skipped (it has no numba kernels, and loading it here would only cost memory)."""
+    if cfg.encoder and not cfg.handcrafted and not augment:
+        return
+    t = np.arange(cfg.sr, dtype=np.float32) / cfg.sr
+    y = (0.1 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    if augment:
+        y = apply_augmentation(augment, y, cfg.sr, np.random.default_rng(0))
+    if not cfg.encoder or cfg.handcrafted:
+        extract(y, replace(cfg, encoder=""))
+
+
 def _worker(args: tuple[str, dict, str | None, str | None]) -> np.ndarray:
     path, cfg_dict, cache, augment = args
     return features_for_file(path, FeatureConfig.from_dict(cfg_dict), Path(cache) if cache else None, augment)
@@ -133,6 +153,7 @@ def extract_files(
                 tick(i)
         else:
             args = [(str(p), cfg.to_dict(), str(cache) if cache else None, augment) for p in paths]
+            warm_kernels(cfg, augment)
             with ProcessPoolExecutor(max_workers=n_jobs) as pool:
                 for i, v in enumerate(pool.map(_worker, args, chunksize=8)):
                     out[i] = v
