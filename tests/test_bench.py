@@ -137,3 +137,21 @@ def test_corpora_bench_keeps_a_row_per_recipe_and_takes_goals_from_the_default_o
     assert rows["seed"]["actors_profile"] is None
     text = corpora.report(r)
     assert "| seed@noise |" in text and "Training augmentation of seed@noise: noise" in text
+
+
+def test_copies_bench_chooses_on_training_corpora_only(tiny_ravdess, tmp_path):
+    """The choice column averages unseen actors and the corpora that may train held out; SAVEE is printed, never
+    averaged in."""
+    from test_corpora import _corpus
+
+    from bench import copies
+
+    folders = [tiny_ravdess, _corpus(tmp_path, "nemo"), _corpus(tmp_path, "savee", base=125.0)]
+    r = copies.run(folders, preset="seed", variants=("none", "noise"), n_jobs=1)
+    assert list(r["variants"]) == ["none", "noise"]
+    assert r["choice_columns"] == ["actors", "ravdess", "nemo"]
+    for row in r["variants"].values():
+        assert set(row) == {"actors", "ravdess", "nemo", "savee", "choice"}
+        assert row["choice"] == pytest.approx((row["actors"] + row["ravdess"] + row["nemo"]) / 3)
+    text = copies.report(r)
+    assert "| noise |" in text and "savee (report only)" in text and "**choice**" in text
