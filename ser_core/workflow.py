@@ -55,7 +55,10 @@ PRESET_AUGMENT: dict[str, tuple[str, ...]] = {
     # One noisy copy of every clip, chosen on training corpora only: +0.8 points on unseen RAVDESS actors (nEMO in
     # training), +2.7 nEMO → RAVDESS, +1.1 RAVDESS → nEMO; at 20 dB SNR the drop falls from 7.7 to 4.8 points
     # (RAVDESS actor folds). `mix` and `opus` beside it added nothing clear against noise (bench.augmentation).
-    "whisper-mid": ("noise",),
+    # A pitch-shifted copy beside it (python -m bench.copies): choice 55.9 → 56.6 (RAVDESS → nEMO +3.6, nEMO →
+    # RAVDESS −1.9, unseen actors +0.6); nested inside RAVDESS's training actors it won 5 of 6 folds. The trade:
+    # a third encoder pass per clip and a third more rows in every fit.
+    "whisper-mid": ("noise", "pitch"),
 }
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)

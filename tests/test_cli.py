@@ -52,8 +52,8 @@ def test_train_then_predict_with_the_trained_model(labelled, tmp_path):
     model = load_model(out)
     assert model.labels == ("sad", "angry", "fearful")
     assert model.card["scores"]["actors"]["n_files"] == 36
-    # The default preset trains on one noisy copy of every clip besides the clip itself.
-    assert model.card["data"]["augmented"] == ["noise"] and model.card["n_train"] == 72
+    # The default preset trains on a noisy and a pitch-shifted copy of every clip besides the clip itself.
+    assert model.card["data"]["augmented"] == ["noise", "pitch"] and model.card["n_train"] == 108
     clip = tmp_path / "loud.wav"
     clip.write_bytes(encode(tone(330, 1.2, amp=0.6), SR, "WAV"))
     code, stdout, _ = run("predict", str(clip), "--model", str(out), "--json")
