@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,8 @@ def run(folders: list[Path], preset: str = DEFAULT_PRESET, variants=VARIANTS, n_
     out = {}
     for v in variants:
         t = time.perf_counter()
-        ds = full.subset(np.arange(len(full.y)))
-        ds.augmented = {n: full.augmented[n] for n in parse_augment(v.replace("+", ","))}
+        # The same clips with only this variant's copies (no arrays copied).
+        ds = replace(full, augmented={n: full.augmented[n] for n in parse_augment(v.replace("+", ","))})
         # A logistic head's argmax does not depend on its temperature: accuracy needs no calibration fits.
         row = {c: s.accuracy for c, s in evaluate_corpora(ds, preset, calibrate=False).items()}
         row["actors"] = evaluate_dataset(ds.subset(np.flatnonzero(ds.may_train)), "actors", preset).accuracy

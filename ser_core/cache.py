@@ -98,13 +98,14 @@ def warm_kernels(cfg: FeatureConfig, augment: str | None = None) -> None:
     here on a fresh install: ``compact-trim`` features of RAVDESS with two workers). Run before starting
     workers, it leaves them nothing to compile: forked workers inherit the kernels, others load complete files.
     The encoder part is skipped (it has no numba kernels, and loading it here would only cost memory)."""
-    if cfg.encoder and not cfg.handcrafted and not augment:
+    handmade = not cfg.encoder or cfg.handcrafted
+    if not (handmade or augment):
         return
     t = np.arange(cfg.sr, dtype=np.float32) / cfg.sr
     y = (0.1 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     if augment:
         y = apply_augmentation(augment, y, cfg.sr, np.random.default_rng(0))
-    if not cfg.encoder or cfg.handcrafted:
+    if handmade:
         extract(y, replace(cfg, encoder=""))
 
 

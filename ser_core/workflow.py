@@ -57,7 +57,7 @@ PRESET_AUGMENT: dict[str, tuple[str, ...]] = {
     # (RAVDESS actor folds). `mix` and `opus` beside it added nothing clear against noise (bench.augmentation).
     # A pitch-shifted copy beside it (python -m bench.copies): choice 55.9 → 56.6 (RAVDESS → nEMO +3.6, nEMO →
     # RAVDESS −1.9, unseen actors +0.6); nested inside RAVDESS's training actors it won 5 of 6 folds. The trade:
-    # a third encoder pass per clip and a third more rows in every fit.
+    # a third encoder pass per clip, and every fit sees three times the clips instead of twice.
     "whisper-mid": ("noise", "pitch"),
 }
 
