@@ -155,3 +155,11 @@ def test_copies_bench_chooses_on_training_corpora_only(tiny_ravdess, tmp_path):
         assert row["choice"] == pytest.approx((row["actors"] + row["ravdess"] + row["nemo"]) / 3)
     text = copies.report(r)
     assert "| noise |" in text and "savee (report only)" in text and "**choice**" in text
+
+
+def test_copies_bench_without_corpora_says_what_to_set(monkeypatch):
+    from bench import copies
+
+    monkeypatch.delenv("SER_CORPORA_DIR", raising=False)
+    with pytest.raises(SystemExit, match="set SER_CORPORA_DIR or pass --data"):
+        copies.main([])
