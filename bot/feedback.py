@@ -24,6 +24,7 @@ EXTENSIONS: dict[str, str] = {
     "flac": ".flac",
     "ogg": ".ogg",
     "mp3": ".mp3",
+    "aac": ".aac",
     "mp4": ".m4a",
     "webm": ".webm",
     "aiff": ".aiff",

@@ -110,8 +110,8 @@ def read_bytes(source: AudioSource, max_bytes: int) -> bytes:
 
 
 def sniff(data: bytes) -> str:
-    """Guess the container from magic bytes: 'wav', 'flac', 'ogg', 'mp3', 'mp4', 'webm', 'aiff', 'caf',
-    'asf', 'amr', 'image', 'document', 'text' or 'unknown'."""
+    """Guess the container from magic bytes: 'wav', 'flac', 'ogg', 'mp3', 'aac' (raw ADTS), 'mp4', 'webm',
+    'aiff', 'caf', 'asf', 'amr', 'image', 'document', 'text' or 'unknown'."""
     head = data[:64]
     if head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
         return "wav"
@@ -121,6 +121,8 @@ def sniff(data: bytes) -> str:
         return "ogg"
     if head[:3] == b"ID3" or _mpeg_audio_header(data[:4096]):
         return "mp3"
+    if _adts_header(data[:8192]):
+        return "aac"
     if head[4:8] == b"ftyp":
         return "mp4"
     if head[:4] == b"\x1a\x45\xdf\xa3":
@@ -184,6 +186,20 @@ def _mpeg_audio_header(data: bytes) -> bool:
     The 11-bit sync alone matches 1 in 2,048 random files, and one legal header still 1 in 5,000."""
     n = _mpeg_frame_bytes(data[:4])
     return n is not None and (len(data) < n + 4 or _mpeg_frame_bytes(data[n : n + 4]) is not None)
+
+
+def _adts_frame_bytes(h: bytes) -> int | None:
+    """Length in bytes of the ADTS (raw AAC) frame whose 7-byte header is ``h``; None if ``h`` is not one."""
+    if len(h) < 7 or h[0] != 0xFF or h[1] & 0xF6 != 0xF0 or (h[2] >> 2) & 0x0F > 12:
+        return None
+    n = ((h[3] & 0x03) << 11) | (h[4] << 3) | (h[5] >> 5)
+    return n if n >= 7 else None
+
+
+def _adts_header(data: bytes) -> bool:
+    """True when ``data`` starts with two chained ADTS frames (or one that fills it), as ``_mpeg_audio_header``."""
+    n = _adts_frame_bytes(data[:7])
+    return n is not None and (len(data) < n + 7 or _adts_frame_bytes(data[n : n + 7]) is not None)
 
 
 def cut_short(data: bytes, kind: str | None = None) -> bool | None:
@@ -310,7 +326,25 @@ NOT_AUDIO_TEXT = (
     "This file's content is not audio in any format I know, whatever its name says. "
     "Send a voice message or an OGG, MP3, WAV, FLAC or M4A file."
 )
-_AUDIO_KINDS = {"wav", "flac", "ogg", "mp3", "mp4", "webm", "aiff", "caf", "asf", "amr"}
+#: The ffmpeg demuxer each container the sniffer recognises is read with. ffmpeg is never left to guess: its
+#: probing also knows playlists and scripts (HLS ``#EXTM3U``, ``ffconcat``) that open other files, so an upload
+#: holding one could read the bot's own files. Bytes that are none of these never reach ffmpeg.
+FFMPEG_DEMUXERS: dict[str, str] = {
+    "wav": "wav",
+    "flac": "flac",
+    "ogg": "ogg",
+    "mp3": "mp3",
+    "aac": "aac",
+    "mp4": "mov",
+    "webm": "matroska",
+    "aiff": "aiff",
+    "caf": "caf",
+    "asf": "asf",
+    "amr": "amr",
+}
+_AUDIO_KINDS = set(FFMPEG_DEMUXERS)
+#: What the ffmpeg child may see of the environment: nothing of the bot's (the token, database URLs).
+FFMPEG_ENV = {"PATH": os.defpath, "LC_ALL": "C"}
 
 
 @lru_cache(maxsize=1)
@@ -380,37 +414,69 @@ def _decode_soundfile(data: bytes, sr: int, limits: Limits) -> tuple[np.ndarray,
     return y, short
 
 
-def _decode_ffmpeg(data: bytes, sr: int, limits: Limits, exe: str) -> np.ndarray:
-    """ffmpeg path: a temp file (MP4 needs seeking), mono f32le at ``sr`` on stdout, killed on timeout."""
+def ffmpeg_command(exe: str, kind: str, sr: int, limits: Limits, source: str = "pipe:0") -> list[str]:
+    """The ffmpeg command line decoding a ``kind`` container (``sniff``) from ``source`` to mono f32le at
+    ``sr`` on stdout: the demuxer forced, and only the one protocol ``source`` needs allowed."""
+    try:
+        demuxer = FFMPEG_DEMUXERS[kind]
+    except KeyError:
+        raise UnsupportedFormatError(NOT_AUDIO_TEXT) from None
+    protocol = "pipe" if source.startswith("pipe:") else "file"
+    extra = ["-enable_drefs", "0"] if demuxer == "mov" else []  # MP4 references to other files: off
+    return [
+        exe,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        protocol,
+        *extra,
+        "-f",
+        demuxer,
+        "-i",
+        source,
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-ac",
+        "1",
+        "-ar",
+        str(sr),
+        # Cap the output one second past the limit: bounded memory, and we still see "too long".
+        "-t",
+        f"{limits.max_seconds + 1:.3f}",
+        "-f",
+        "f32le",
+        "pipe:1",
+    ]
+
+
+def _decode_ffmpeg(data: bytes, sr: int, limits: Limits, exe: str, kind: str) -> np.ndarray:
+    """ffmpeg path for a ``kind`` container: mono f32le at ``sr`` on stdout, killed on timeout.
+
+    The bytes go in through a pipe, except MP4, whose index may sit at the end of the file (phones write it
+    last) where a pipe cannot seek back: that one is a private temp file and the only file ffmpeg may open."""
     with tempfile.TemporaryDirectory(prefix="ser-") as tmp:
-        src = Path(tmp) / "input"
-        src.write_bytes(data)
-        cmd = [
-            exe,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            str(src),
-            "-map",
-            "0:a:0",
-            "-vn",
-            "-sn",
-            "-dn",
-            "-ac",
-            "1",
-            "-ar",
-            str(sr),
-            # Cap the output one second past the limit: bounded memory, and we still see "too long".
-            "-t",
-            f"{limits.max_seconds + 1:.3f}",
-            "-f",
-            "f32le",
-            "-",
-        ]
+        if kind == "mp4":
+            src = Path(tmp) / "input"
+            src.write_bytes(data)
+            cmd, stdin = ffmpeg_command(exe, kind, sr, limits, str(src)), None
+        else:
+            cmd, stdin = ffmpeg_command(exe, kind, sr, limits), data
         try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=limits.ffmpeg_timeout, check=False)
+            proc = subprocess.run(
+                cmd,
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+                capture_output=True,
+                timeout=limits.ffmpeg_timeout,
+                check=False,
+                env=FFMPEG_ENV,
+                cwd=tmp,
+            )
         except subprocess.TimeoutExpired:
             # subprocess.run has already killed and reaped the child.
             raise DecodeTimeoutError(
@@ -506,27 +572,25 @@ def decode_audio(
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, EOFError, soxr_error()):
         y = None
     if y is None or (y.size == 0 and kind not in ("wav", "flac")):
+        if kind not in _AUDIO_KINDS:  # nothing we can name: ffmpeg would guess, and guessing can read files
+            raise UnsupportedFormatError(NOT_AUDIO_TEXT)
         exe = ffmpeg_exe()
         if structure_cut:
             if exe is None:  # nothing else could read further into a file that ends early
                 raise TruncatedAudioError(cut_short_text(0.0))
         elif exe is None:
-            if kind in _AUDIO_KINDS:
-                raise UnsupportedFormatError(
-                    f"Decoding this {kind.upper()} file needs ffmpeg, which is not installed. "
-                    "Install ffmpeg, or send OGG, MP3, WAV or FLAC."
-                )
-            raise UnsupportedFormatError(NOT_AUDIO_TEXT)
+            raise UnsupportedFormatError(
+                f"Decoding this {kind.upper()} file needs ffmpeg, which is not installed. "
+                "Install ffmpeg, or send OGG, MP3, WAV or FLAC."
+            )
         try:
-            y = _decode_ffmpeg(data, sr, limits, exe)
+            y = _decode_ffmpeg(data, sr, limits, exe, kind)
         except _FfmpegFailed:
             if structure_cut:
                 raise TruncatedAudioError(cut_short_text(0.0)) from None
-            if kind in _AUDIO_KINDS:
-                raise CorruptAudioError(
-                    f"The {kind.upper()} file is damaged and cannot be decoded. Record or export it again."
-                ) from None
-            raise UnsupportedFormatError(NOT_AUDIO_TEXT) from None
+            raise CorruptAudioError(
+                f"The {kind.upper()} file is damaged and cannot be decoded. Record or export it again."
+            ) from None
     duration = y.size / sr
     declared = _flac_seconds(data) if kind == "flac" else None
     was_cut = bool(structure_cut or short or (declared and duration < 0.98 * declared - 0.05))
