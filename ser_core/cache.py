@@ -7,8 +7,11 @@ every vector. The cache folder is ``SER_CACHE_DIR`` or ``~/.cache/ser``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -89,6 +92,34 @@ def features_for_file(
     return cached_vector(cache_dir, cfg, digest, f".{augment}-a{AUGMENT_VERSION}" if augment else "", compute)
 
 
+def forget(digests: Sequence[str], cache_dir: Path | None = None) -> int:
+    """Delete every cached vector (each preset, each augmented copy, each condition) of the clips whose
+    content digests are ``digests``; return how many files went. A forgotten person's kept clips leave
+    nothing derived from them behind."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not root.is_dir():
+        return 0
+    gone = 0
+    for digest in set(digests):
+        if len(digest) != 32 or not all(c in "0123456789abcdef" for c in digest):
+            continue  # never a pattern built from anything but a digest
+        for f in root.glob(f"*/{digest[:2]}/{digest}*.npy"):
+            f.unlink(missing_ok=True)
+            gone += 1
+    return gone
+
+
+def _die_with_parent() -> None:
+    """A feature worker gets SIGTERM when the process that started it dies (Linux), so a training process
+    that is killed leaves no workers behind."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def warm_kernels(cfg: FeatureConfig, augment: str | None = None) -> None:
     """Compile, in this process, the numba kernels that ``cfg``'s hand-made features and ``augment`` run.
 
@@ -155,7 +186,7 @@ def extract_files(
         else:
             args = [(str(p), cfg.to_dict(), str(cache) if cache else None, augment) for p in paths]
             warm_kernels(cfg, augment)
-            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            with ProcessPoolExecutor(max_workers=n_jobs, initializer=_die_with_parent) as pool:
                 for i, v in enumerate(pool.map(_worker, args, chunksize=8)):
                     out[i] = v
                     tick(i)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class KeptClip:
     user_id: int
     path: str
     label: str
+    guild_id: int | None = None  # the server it was sent in (None: a direct message)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,24 @@ class ModelPointer:
 
 def now() -> float:
     return time.time()
+
+
+#: ``since`` for a store that no forget can have come after (the analysis was not timed).
+NEVER = float("inf")
+#: Row ids and Discord snowflakes fit a signed 64-bit integer; anything larger is not ours.
+MAX_ID = 2**63 - 1
+
+
+def valid_id(value: int) -> bool:
+    """Whether ``value`` can be a row id (a custom id's number is the user's to choose)."""
+    return isinstance(value, int) and 0 < value <= MAX_ID
+
+
+def content_digest(data: bytes) -> str:
+    """The digest the feature cache names a clip's vectors by (``ser_core.cache.content_hash``)."""
+    from ser_core.cache import content_hash
+
+    return content_hash(data)
 
 
 #: The ``detections`` table's columns: ``Detection``'s fields, in order (both schemas name them alike).
@@ -147,8 +167,9 @@ class Storage(abc.ABC):
 
     # ------------------------------------------------------------------ results
     @abc.abstractmethod
-    async def add_detection(self, d: Detection) -> int:
-        """Insert ``d``; return its row id (the buttons carry it)."""
+    async def add_detection(self, d: Detection, *, since: float | None = None) -> int | None:
+        """Insert ``d``; return its row id (the buttons carry it), or None if its user asked to be forgotten
+        at or after ``since`` (when the analysis began): a note in flight during ``forget_user`` is not kept."""
 
     @abc.abstractmethod
     async def get(self, detection_id: int) -> Detection | None: ...
@@ -164,24 +185,42 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def history(
-        self, guild_id: int | None, *, user_id: int | None = None, limit: int = 10
+        self,
+        guild_id: int | None,
+        *,
+        user_id: int | None = None,
+        limit: int = 10,
+        channels: Collection[int] | None = None,
+        own: int | None = None,
     ) -> list[Detection]:
         """The latest detections in ``guild_id`` (None: direct messages) of ``user_id`` if given, newest
-        first. A server's rows never include direct messages, and direct messages never a server's."""
+        first. A server's rows never include direct messages, and direct messages never a server's.
+        ``channels``: only rows from these channels (those the asker can read), and every row of ``own``."""
 
     @abc.abstractmethod
     async def since(
-        self, guild_id: int | None, since: float, *, user_id: int | None = None
+        self,
+        guild_id: int | None,
+        since: float,
+        *,
+        user_id: int | None = None,
+        channels: Collection[int] | None = None,
+        own: int | None = None,
     ) -> list[Detection]:
-        """Detections in ``guild_id`` (None: direct messages) at or after ``since`` (unix time), oldest first."""
+        """Detections in ``guild_id`` (None: direct messages) at or after ``since`` (unix time), oldest first;
+        ``channels`` and ``own`` as in ``history``."""
+
+    @abc.abstractmethod
+    async def channels(self, guild_id: int) -> list[int]:
+        """The channels of ``guild_id`` that results were stored in."""
 
     @abc.abstractmethod
     async def count(self, *, user_id: int | None = None) -> int: ...
 
     @abc.abstractmethod
     async def forget_user(self, user_id: int) -> tuple[int, int]:
-        """Delete every result, kept clip and the voice profile of ``user_id`` (all servers and DMs);
-        return (results deleted, clips deleted)."""
+        """Delete every result, kept clip and the voice profile of ``user_id`` (all servers and DMs), and
+        remember when (``add_detection``'s ``since``); return (results deleted, clips deleted)."""
 
     # ------------------------------------------------------------------ kept clips
     @abc.abstractmethod
@@ -199,16 +238,21 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def training_clips(self, folder: Path) -> list[dict]:
-        """Every kept clip as a training clip ``{"path", "emotion", "speaker"}`` (the user id is the speaker),
-        as files a training process can read; a driver that keeps clips elsewhere writes them into
-        ``folder``."""
+        """Every kept clip as a training clip ``{"path", "emotion", "speaker", "guild"}`` (the user id is the
+        speaker; ``guild`` the server it was sent in, None for a DM), oldest first, as files a training process
+        can read; a driver that keeps clips elsewhere writes them into ``folder``."""
+
+    @abc.abstractmethod
+    async def kept_clip_digests(self, user_id: int) -> list[str]:
+        """The feature-cache digests (``content_digest``) of ``user_id``'s kept clips."""
 
     # ------------------------------------------------------------------ voice profiles
     @abc.abstractmethod
     async def get_profile(self, user_id: int) -> dict | None: ...
 
     @abc.abstractmethod
-    async def save_profile(self, user_id: int, profile: dict) -> None: ...
+    async def save_profile(self, user_id: int, profile: dict, *, since: float | None = None) -> bool:
+        """Store ``user_id``'s voice profile, unless they were forgotten at or after ``since``; True if stored."""
 
     # ------------------------------------------------------------------ modes and opt-outs
     @abc.abstractmethod
@@ -241,6 +285,14 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def opted_out(self, user_id: int) -> bool: ...
+
+    # ------------------------------------------------------------------ the bot's own state
+    @abc.abstractmethod
+    async def get_state(self, key: str) -> str | None:
+        """A small value the bot keeps for itself (e.g. ``"retrain_ended"``), or None."""
+
+    @abc.abstractmethod
+    async def set_state(self, key: str, value: str) -> None: ...
 
     # ------------------------------------------------------------------ the live model
     @abc.abstractmethod

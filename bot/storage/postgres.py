@@ -19,7 +19,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 import asyncpg
@@ -35,10 +37,12 @@ from .base import (
     Storage,
     check_feedback,
     check_mode,
+    content_digest,
     detection_from_row,
     detection_values,
     now,
     profile_from_json,
+    valid_id,
 )
 
 log = logging.getLogger(__name__)
@@ -126,11 +130,26 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE guild_settings ADD COLUMN auto_role_id BIGINT;
     """,
+    # 6 → 7: forget marks, the bot's own state, results by channel; SQLite's 5 → 6
+    """
+    CREATE TABLE forgotten (
+        user_id BIGINT PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE bot_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX detections_guild_channel ON detections (guild_id, channel_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: Advisory lock keys (a fixed pair of 32-bit ints: "SER" and what is locked).
 MIGRATE_LOCK = (0x534552, 1)
 RETRAIN_LOCK = (0x534552, 2)
+#: Per-user transaction lock (with the user id folded to 32 bits): a store and a forget of one person take
+#: turns, so a result stored while ``forget_user`` runs cannot slip past its DELETE.
+USER_LOCK = 0x534553
 CHANNEL = "ser_model"
 #: A model reference meaning "the model this process starts with" (shipped, or SER_MODEL_PATH).
 BASE = "base"
@@ -198,16 +217,32 @@ class PostgresStorage(Storage):
         return int(tail) if tail.isdigit() else 0
 
     # ------------------------------------------------------------------ results
-    async def add_detection(self, d: Detection) -> int:
-        return int(
-            await self._fetchval(
-                f"INSERT INTO detections ({', '.join(NEW_DETECTION_COLUMNS)})"
-                f" VALUES ({', '.join(f'${i + 1}' for i in range(len(NEW_DETECTION_COLUMNS)))}) RETURNING id",
-                *detection_values(d),
-            )
+    async def _unless_forgotten(self, user_id: int, since: float | None, sql: str, *args):
+        """``fetchval(sql, *args)`` unless ``user_id`` was forgotten at or after ``since`` (None then). With
+        ``since``, under the user's transaction lock, which ``forget_user`` takes too: READ COMMITTED gives each
+        statement a fresh snapshot, so the check sees a forget that committed while this waited."""
+        self.round_trips += 1
+        if since is None:
+            return await self._pool.fetchval(sql, *args)
+        async with self._acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", USER_LOCK, _fold(user_id))
+            if await conn.fetchval("SELECT 1 FROM forgotten WHERE user_id = $1 AND at >= $2", user_id, since):
+                return None
+            return await conn.fetchval(sql, *args)
+
+    async def add_detection(self, d: Detection, *, since: float | None = None) -> int | None:
+        row_id = await self._unless_forgotten(
+            d.user_id,
+            since,
+            f"INSERT INTO detections ({', '.join(NEW_DETECTION_COLUMNS)})"
+            f" VALUES ({', '.join(f'${i + 1}' for i in range(len(NEW_DETECTION_COLUMNS)))}) RETURNING id",
+            *detection_values(d),
         )
+        return None if row_id is None else int(row_id)
 
     async def get(self, detection_id: int) -> Detection | None:
+        if not valid_id(detection_id):
+            return None
         rows = await self._select("SELECT * FROM detections WHERE id = $1", detection_id)
         return rows[0] if rows else None
 
@@ -239,25 +274,43 @@ class PostgresStorage(Storage):
         )
 
     async def history(
-        self, guild_id: int | None, *, user_id: int | None = None, limit: int = 10
+        self,
+        guild_id: int | None,
+        *,
+        user_id: int | None = None,
+        limit: int = 10,
+        channels: Collection[int] | None = None,
+        own: int | None = None,
     ) -> list[Detection]:
-        sql = "SELECT * FROM detections WHERE guild_id IS NOT DISTINCT FROM $1"
-        args: list = [guild_id]
-        if user_id is not None:
-            sql += " AND user_id = $2"
-            args.append(user_id)
-        sql += f" ORDER BY created_at DESC, id DESC LIMIT ${len(args) + 1}"
-        return await self._select(sql, *args, limit)
+        where, args = _scope(guild_id, user_id, channels, own)
+        return await self._select(
+            f"SELECT * FROM detections WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ${len(args) + 1}",
+            *args,
+            limit,
+        )
 
     async def since(
-        self, guild_id: int | None, since: float, *, user_id: int | None = None
+        self,
+        guild_id: int | None,
+        since: float,
+        *,
+        user_id: int | None = None,
+        channels: Collection[int] | None = None,
+        own: int | None = None,
     ) -> list[Detection]:
-        sql = "SELECT * FROM detections WHERE guild_id IS NOT DISTINCT FROM $1 AND created_at >= $2"
-        args: list = [guild_id, since]
-        if user_id is not None:
-            sql += " AND user_id = $3"
-            args.append(user_id)
-        return await self._select(sql + " ORDER BY created_at, id", *args)
+        where, args = _scope(guild_id, user_id, channels, own)
+        return await self._select(
+            f"SELECT * FROM detections WHERE {where} AND created_at >= ${len(args) + 1} ORDER BY created_at, id",
+            *args,
+            since,
+        )
+
+    async def channels(self, guild_id: int) -> list[int]:
+        rows = await self._fetch(
+            "SELECT DISTINCT channel_id FROM detections WHERE guild_id = $1 AND channel_id IS NOT NULL",
+            guild_id,
+        )
+        return [int(r[0]) for r in rows]
 
     async def count(self, *, user_id: int | None = None) -> int:
         if user_id is None:
@@ -267,6 +320,13 @@ class PostgresStorage(Storage):
     async def forget_user(self, user_id: int) -> tuple[int, int]:
         self.round_trips += 1
         async with self._acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", USER_LOCK, _fold(user_id))
+            await conn.execute(
+                "INSERT INTO forgotten (user_id, at) VALUES ($1, $2)"
+                " ON CONFLICT (user_id) DO UPDATE SET at = excluded.at",
+                user_id,
+                now(),
+            )
             clips = await conn.fetchval("SELECT COUNT(*) FROM clips WHERE user_id = $1", user_id)
             status = await conn.execute("DELETE FROM detections WHERE user_id = $1", user_id)  # clips cascade
             await conn.execute("DELETE FROM speaker_profiles WHERE user_id = $1", user_id)
@@ -311,7 +371,7 @@ class PostgresStorage(Storage):
 
     async def kept_clips(self, *, user_id: int | None = None) -> list[KeptClip]:
         sql = (
-            "SELECT d.id, d.user_id, d.clip_path, d.true_label FROM detections d"
+            "SELECT d.id, d.user_id, d.clip_path, d.true_label, d.guild_id FROM detections d"
             " JOIN clips c ON c.detection_id = d.id WHERE d.true_label IS NOT NULL"
         )
         rows = await (
@@ -319,11 +379,18 @@ class PostgresStorage(Storage):
             if user_id is not None
             else self._fetch(sql + " ORDER BY d.id")
         )
-        return [KeptClip(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+        return [
+            KeptClip(int(r[0]), int(r[1]), str(r[2]), str(r[3]), None if r[4] is None else int(r[4]))
+            for r in rows
+        ]
+
+    async def kept_clip_digests(self, user_id: int) -> list[str]:
+        rows = await self._fetch("SELECT data FROM clips WHERE user_id = $1", user_id)
+        return [content_digest(bytes(r[0])) for r in rows]
 
     async def training_clips(self, folder: Path) -> list[dict]:
         rows = await self._fetch(
-            "SELECT c.detection_id, c.user_id, c.ext, c.data, d.true_label FROM clips c"
+            "SELECT c.detection_id, c.user_id, c.ext, c.data, d.true_label, d.guild_id FROM clips c"
             " JOIN detections d ON d.id = c.detection_id WHERE d.true_label IS NOT NULL ORDER BY c.detection_id"
         )
         folder = Path(folder)
@@ -336,7 +403,14 @@ class PostgresStorage(Storage):
                 ext = r["ext"] if allowed else feedback.FALLBACK_EXTENSION
                 path = folder / f"{int(r['detection_id'])}{ext}"
                 path.write_bytes(r["data"])
-                out.append({"path": str(path), "emotion": r["true_label"], "speaker": str(r["user_id"])})
+                out.append(
+                    {
+                        "path": str(path),
+                        "emotion": r["true_label"],
+                        "speaker": str(r["user_id"]),
+                        "guild": r["guild_id"],
+                    }
+                )
             return out
 
         return await asyncio.get_running_loop().run_in_executor(None, write)
@@ -347,14 +421,18 @@ class PostgresStorage(Storage):
             await self._fetchval("SELECT profile FROM speaker_profiles WHERE user_id = $1", user_id)
         )
 
-    async def save_profile(self, user_id: int, profile: dict) -> None:
-        await self._execute(
+    async def save_profile(self, user_id: int, profile: dict, *, since: float | None = None) -> bool:
+        stored = await self._unless_forgotten(
+            user_id,
+            since,
             "INSERT INTO speaker_profiles (user_id, profile, updated_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (user_id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+            " ON CONFLICT (user_id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at"
+            " RETURNING 1",
             user_id,
             json.dumps(profile),
             now(),
         )
+        return stored is not None
 
     # ------------------------------------------------------------------ modes and opt-outs
     async def set_channel_mode(self, channel_id: int, guild_id: int | None, mode: str | None) -> None:
@@ -413,6 +491,17 @@ class PostgresStorage(Storage):
     async def opted_out(self, user_id: int) -> bool:
         return await self._fetchval("SELECT 1 FROM optouts WHERE user_id = $1", user_id) is not None
 
+    # ------------------------------------------------------------------ the bot's own state
+    async def get_state(self, key: str) -> str | None:
+        return await self._fetchval("SELECT value FROM bot_state WHERE key = $1", key)
+
+    async def set_state(self, key: str, value: str) -> None:
+        await self._execute(
+            "INSERT INTO bot_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value,
+        )
+
     # ------------------------------------------------------------------ the live model (rows)
     async def model_pointer(self) -> ModelPointer | None:
         row = await self._fetchrow("SELECT current, previous FROM model_pointer WHERE id = 1")
@@ -444,18 +533,23 @@ class PostgresStorage(Storage):
         sha = await self._fetchval("SELECT sha256 FROM models WHERE version = $1", ref)
         if sha is None:
             raise FileNotFoundError(f"model {ref} is not in the database")
-        # Named by content: a cached file is never a different model that happened to share a version.
+        # Named by content: a cached file is never a different model that happened to share a version; and
+        # read back against that content before use, since the cache sits in a temp folder others can write.
         path = self._cache / f"model-{_safe(ref)}-{sha[:16]}.npz"
-        if not path.is_file():
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, _has_sha256, path, sha):
             data = await self._fetchval("SELECT data FROM models WHERE version = $1", ref)
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise FileNotFoundError(f"model {ref} in the database does not match its sha256")
 
             def write() -> None:
-                self._cache.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{id(self)}.tmp")
-                tmp.write_bytes(data)
-                tmp.replace(path)  # atomic: another process may be caching the same model
+                self._cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self._cache, prefix=".model-", suffix=".tmp")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)  # atomic: another process may be caching the same model
 
-            await asyncio.get_running_loop().run_in_executor(None, write)
+            await loop.run_in_executor(None, write)
         return path
 
     async def watch_models(self, changed) -> None:
@@ -548,6 +642,36 @@ async def _point(conn: asyncpg.Connection, current: str | None, previous: str | 
         now(),
     )
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, current or BASE)  # sent at commit
+
+
+def _has_sha256(path: Path, sha: str) -> bool:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha
+    except OSError:
+        return False
+
+
+def _fold(user_id: int) -> int:
+    """A user id folded into the signed 32 bits an advisory lock key takes."""
+    return (int(user_id) ^ (int(user_id) >> 32)) % 2**32 - 2**31
+
+
+def _scope(
+    guild_id: int | None, user_id: int | None, channels: Collection[int] | None, own: int | None
+) -> tuple[str, list]:
+    """The WHERE clause (``$1``...) and its arguments of ``history``/``since``'s rows (SQLite's ``_scope``)."""
+    sql, args = "guild_id IS NOT DISTINCT FROM $1", [guild_id]
+    if user_id is not None:
+        args.append(user_id)
+        sql += f" AND user_id = ${len(args)}"
+    if channels is not None:
+        args.append(sorted({int(c) for c in channels}))
+        visible = f"channel_id = ANY(${len(args)}::bigint[])"
+        if own is not None:
+            args.append(own)
+            visible = f"({visible} OR user_id = ${len(args)})"
+        sql += f" AND {visible}"
+    return sql, args
 
 
 def _safe(version: str) -> str:

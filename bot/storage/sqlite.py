@@ -10,7 +10,10 @@ transaction, when the database is opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+from collections.abc import Collection
 from pathlib import Path
 
 import aiosqlite
@@ -20,6 +23,7 @@ from ..modelstore import ModelStore
 from .base import (
     DEFAULT_MODE,
     MODES,
+    NEVER,
     NEW_DETECTION_COLUMNS,
     Detection,
     KeptClip,
@@ -27,10 +31,12 @@ from .base import (
     Storage,
     check_feedback,
     check_mode,
+    content_digest,
     detection_from_row,
     detection_values,
     now,
     profile_from_json,
+    valid_id,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -89,6 +95,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE guild_settings ADD COLUMN auto_role_id INTEGER;
     """,
+    # 5 → 6: when each person last asked to be forgotten (a note in flight then is not stored); small state
+    # of the bot's own (the end of the last retraining run); results by channel (history by visibility)
+    """
+    CREATE TABLE forgotten (
+        user_id INTEGER PRIMARY KEY,
+        at REAL NOT NULL
+    );
+    CREATE TABLE bot_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX detections_guild_channel ON detections (guild_id, channel_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -108,6 +127,10 @@ class SqliteStorage(Storage):
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Readable by the bot's user only; SQLite gives its -wal and -shm files the database's mode.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
         db = await aiosqlite.connect(str(path))
         try:
             await db.execute("PRAGMA journal_mode=WAL")
@@ -126,17 +149,21 @@ class SqliteStorage(Storage):
         return await _version(self._db)
 
     # ------------------------------------------------------------------ detections
-    async def add_detection(self, d: Detection) -> int:
-        """Insert ``d``; return its row id (the feedback buttons carry it)."""
+    async def add_detection(self, d: Detection, *, since: float | None = None) -> int | None:
+        """Insert ``d``; return its row id (the feedback buttons carry it), or None when its user asked to be
+        forgotten at or after ``since`` (the analysis began before that: nothing of it is kept)."""
         cur = await self._db.execute(
             f"INSERT INTO detections ({', '.join(NEW_DETECTION_COLUMNS)})"
-            f" VALUES ({', '.join('?' * len(NEW_DETECTION_COLUMNS))})",
-            detection_values(d),
+            f" SELECT {', '.join('?' * len(NEW_DETECTION_COLUMNS))}"
+            " WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE user_id = ? AND at >= ?)",
+            (*detection_values(d), d.user_id, NEVER if since is None else since),
         )
         await self._db.commit()
-        return int(cur.lastrowid)
+        return int(cur.lastrowid) if cur.rowcount == 1 else None
 
     async def get(self, detection_id: int) -> Detection | None:
+        if not valid_id(detection_id):
+            return None
         rows = await self._select("SELECT * FROM detections WHERE id = ?", [detection_id])
         return rows[0] if rows else None
 
@@ -193,8 +220,23 @@ class SqliteStorage(Storage):
             except ValueError:
                 continue
             if path.is_file():
-                out.append({"path": str(path), "emotion": c.label, "speaker": str(c.user_id)})
+                out.append(
+                    {"path": str(path), "emotion": c.label, "speaker": str(c.user_id), "guild": c.guild_id}
+                )
         return out
+
+    async def kept_clip_digests(self, user_id: int) -> list[str]:
+        data_dir = self.data_dir
+
+        def digests(clips: list[KeptClip]) -> list[str]:
+            out = []
+            for c in clips:
+                with contextlib.suppress(ValueError, OSError):
+                    out.append(content_digest(feedback.resolve_clip(data_dir, c.path).read_bytes()))
+            return out
+
+        clips = await self.kept_clips(user_id=user_id)
+        return await asyncio.get_running_loop().run_in_executor(None, digests, clips)
 
     async def set_clip(self, detection_id: int, *, user_id: int, path: str | None) -> bool:
         cur = await self._db.execute(
@@ -205,14 +247,20 @@ class SqliteStorage(Storage):
 
     async def kept_clips(self, *, user_id: int | None = None) -> list[KeptClip]:
         """Consented clips with a known true label (all users, or one), oldest first."""
-        sql = "SELECT id, user_id, clip_path, true_label FROM detections WHERE clip_path IS NOT NULL"
+        sql = (
+            "SELECT id, user_id, clip_path, true_label, guild_id FROM detections WHERE clip_path IS NOT NULL"
+        )
         args: list = []
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
         async with self._db.execute(sql + " ORDER BY id", args) as cur:
             rows = await cur.fetchall()
-        return [KeptClip(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows if r[3]]
+        return [
+            KeptClip(int(r[0]), int(r[1]), str(r[2]), str(r[3]), None if r[4] is None else int(r[4]))
+            for r in rows
+            if r[3]
+        ]
 
     # ------------------------------------------------------------------ voice profiles
     async def get_profile(self, user_id: int) -> dict | None:
@@ -222,39 +270,52 @@ class SqliteStorage(Storage):
             row = await c.fetchone()
         return profile_from_json(row[0] if row else None)
 
-    async def save_profile(self, user_id: int, profile: dict) -> None:
-        await self._db.execute(
-            "INSERT INTO speaker_profiles (user_id, profile, updated_at) VALUES (?, ?, ?)"
+    async def save_profile(self, user_id: int, profile: dict, *, since: float | None = None) -> bool:
+        cur = await self._db.execute(
+            "INSERT INTO speaker_profiles (user_id, profile, updated_at) SELECT ?, ?, ?"
+            " WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE user_id = ? AND at >= ?)"
             " ON CONFLICT(user_id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
-            (user_id, json.dumps(profile), now()),
+            (user_id, json.dumps(profile), now(), user_id, NEVER if since is None else since),
         )
         await self._db.commit()
+        return cur.rowcount == 1
 
     async def history(
-        self, guild_id: int | None, *, user_id: int | None = None, limit: int = 10
+        self,
+        guild_id: int | None,
+        *,
+        user_id: int | None = None,
+        limit: int = 10,
+        channels: Collection[int] | None = None,
+        own: int | None = None,
     ) -> list[Detection]:
-        """The latest detections in ``guild_id`` (None: direct messages) of ``user_id`` if given, newest
-        first. A server's rows never include direct messages, and direct messages never a server's."""
-        sql = "SELECT * FROM detections WHERE guild_id IS ?"
-        args: list = [guild_id]
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        args.append(limit)
-        return await self._select(sql, args)
+        where, args = _scope(guild_id, user_id, channels, own)
+        return await self._select(
+            f"SELECT * FROM detections WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            [*args, limit],
+        )
 
     async def since(
-        self, guild_id: int | None, since: float, *, user_id: int | None = None
+        self,
+        guild_id: int | None,
+        since: float,
+        *,
+        user_id: int | None = None,
+        channels: Collection[int] | None = None,
+        own: int | None = None,
     ) -> list[Detection]:
-        """Detections in ``guild_id`` (None: direct messages) at or after ``since`` (unix time), oldest first."""
-        sql = "SELECT * FROM detections WHERE guild_id IS ? AND created_at >= ?"
-        args: list = [guild_id, since]
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        sql += " ORDER BY created_at, id"
-        return await self._select(sql, args)
+        where, args = _scope(guild_id, user_id, channels, own)
+        return await self._select(
+            f"SELECT * FROM detections WHERE {where} AND created_at >= ? ORDER BY created_at, id",
+            [*args, since],
+        )
+
+    async def channels(self, guild_id: int) -> list[int]:
+        async with self._db.execute(
+            "SELECT DISTINCT channel_id FROM detections WHERE guild_id = ? AND channel_id IS NOT NULL",
+            (guild_id,),
+        ) as cur:
+            return [int(r[0]) for r in await cur.fetchall()]
 
     async def count(self, *, user_id: int | None = None) -> int:
         if user_id is None:
@@ -267,6 +328,10 @@ class SqliteStorage(Storage):
 
     async def forget_user(self, user_id: int) -> tuple[int, int]:
         clips = await self.kept_clips(user_id=user_id)
+        await self._db.execute(
+            "INSERT INTO forgotten (user_id, at) VALUES (?, ?) ON CONFLICT(user_id) DO UPDATE SET at = excluded.at",
+            (user_id, now()),
+        )
         cur = await self._db.execute("DELETE FROM detections WHERE user_id = ?", (user_id,))
         await self._db.execute("DELETE FROM speaker_profiles WHERE user_id = ?", (user_id,))
         await self._db.commit()
@@ -347,6 +412,20 @@ class SqliteStorage(Storage):
         async with self._db.execute("SELECT 1 FROM optouts WHERE user_id = ?", (user_id,)) as c:
             return await c.fetchone() is not None
 
+    # ------------------------------------------------------------------ the bot's own state
+    async def get_state(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as c:
+            row = await c.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_state(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+        await self._db.commit()
+
     # ------------------------------------------------------------------ the live model (files)
     async def model_pointer(self) -> ModelPointer | None:
         ptr = await asyncio.get_running_loop().run_in_executor(None, self.models.read)
@@ -369,6 +448,25 @@ class SqliteStorage(Storage):
 
     async def model_file(self, ref: str | None) -> Path | None:
         return _path(ref)
+
+
+def _scope(
+    guild_id: int | None, user_id: int | None, channels: Collection[int] | None, own: int | None
+) -> tuple[str, list]:
+    """The WHERE clause (and its arguments) of ``Storage.history``/``since``'s rows."""
+    sql, args = "guild_id IS ?", [guild_id]
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        args.append(user_id)
+    if channels is not None:
+        ids = sorted({int(c) for c in channels})
+        visible = f"channel_id IN ({', '.join('?' * len(ids))})" if ids else "0"
+        if own is not None:
+            visible = f"({visible} OR user_id = ?)"
+            ids.append(own)
+        sql += f" AND {visible}"
+        args += ids
+    return sql, args
 
 
 def _ref(path: Path | None) -> str | None:
