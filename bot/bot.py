@@ -59,7 +59,8 @@ async def build_bot(
 ) -> EmotionBot:
     """Open the storage (SQLite in ``SER_DATA_DIR``, or ``SER_DATABASE_URL``), load the live model and
     assemble the bot. ``model``: serve this already loaded model (it must be the file ``SER_MODEL_PATH``
-    names); ``service``: ``worker``, ``rate_limiter`` or ``clip_cache`` for ``Analyses``."""
+    names); ``service``: ``worker``, ``charts``, ``rate_limiter``, ``command_limiter`` or ``clip_cache`` for
+    ``Analyses``."""
     if storage is None:
         storage = await Storage.open(settings.database_url or settings.db_path)
     models = ModelManager(storage, fixed=settings.model_path)
@@ -244,7 +245,7 @@ class EmotionBot(commands.AutoShardedBot):
         retrainer = getattr(self, "retrainer", None)
         if retrainer is not None:
             await retrainer.cancel()
-        await self.analyses.worker.close(timeout=2.0)
+        await self.analyses.close()
         await super().close()
         await self.storage.close()
         log.info("shut down cleanly")

@@ -105,9 +105,34 @@ def can_manage_modes(permissions: int) -> bool:
     return bool(permissions & (ADMINISTRATOR | MANAGE_GUILD))
 
 
-def can_retrain(user_id: int, permissions: int, admin_ids: Iterable[int]) -> bool:
-    """Retraining needs Administrator in the server, or being listed in ``SER_ADMIN_IDS``."""
-    return bool(permissions & ADMINISTRATOR) or user_id in set(admin_ids)
+def is_operator(user_id: int, admin_ids: Iterable[int], owner_ids: Iterable[int]) -> bool:
+    """Retraining and rollback change the model every server shares, so they belong to the bot's operators:
+    ``SER_ADMIN_IDS`` and the application's owner (or its team's admins and developers). A server's
+    Administrator permission says nothing about the other servers and does not count."""
+    return user_id in set(admin_ids) or user_id in set(owner_ids)
+
+
+# ---------------------------------------------------------------------------------------------- channels
+def mode_channel_id(channel, channel_id: int) -> int:
+    """The channel whose mode applies to ``channel`` (id ``channel_id``): a thread follows its parent."""
+    parent = getattr(channel, "parent_id", None)
+    return int(parent) if parent else int(channel_id)
+
+
+def visible_channels(guild, member, channel_ids: Iterable[int]) -> set[int]:
+    """The channels (and threads) of ``channel_ids`` in which ``member`` may read the messages, by
+    ``guild``'s cached channels and roles (``discord.Guild``/``Member``). A channel the bot no longer sees
+    (deleted, an archived thread) and a private thread count as unreadable: their results are shown to their
+    authors only."""
+    out = set()
+    for cid in channel_ids:
+        channel = guild.get_channel_or_thread(int(cid))
+        if channel is None or getattr(channel, "is_private", lambda: False)():
+            continue
+        perms = channel.permissions_for(member)
+        if perms.view_channel and perms.read_message_history:
+            out.add(int(cid))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- stats

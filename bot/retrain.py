@@ -98,6 +98,69 @@ def decide(new: float | None, live: float | None, *, force: bool = False) -> tup
     return False, f"{new:.1%} is more than 1 point below the live model's {live:.1%}"
 
 
+#: What the training process may see of the bot's environment: where Python and the caches are, the locale
+#: and the thread settings, and nothing else: not the token, not SER_DATABASE_URL or PGPASSWORD, no cloud keys.
+TRAINING_ENV_KEYS = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TMPDIR",
+    "TZ",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "SER_CACHE_DIR",
+    "SER_FIT_JOBS",
+    "SER_FFMPEG",
+    "NUMBA_CACHE_DIR",
+    "XDG_CACHE_HOME",
+)
+
+
+def training_env(environ) -> dict[str, str]:
+    """The training child's environment: ``TRAINING_ENV_KEYS`` and ``LC_*`` of ``environ``, one thread per BLAS
+    and OpenMP pool, this checkout first on the import path."""
+    env = {k: v for k, v in environ.items() if k in TRAINING_ENV_KEYS or k.startswith("LC_")}
+    env.update(
+        {
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")])),
+        }
+    )
+    return env
+
+
+def cap_kept_clips(clips: Sequence[dict], *, per_user: int, per_server: int) -> tuple[list[dict], int]:
+    """The kept clips a retrain may use: the newest ``per_user`` of each person and ``per_server`` of each
+    server (direct messages count as one), so no one voice or community steers the model all servers share.
+    ``clips`` oldest first (as ``Storage.training_clips``); returns (the clips kept, oldest first; how many
+    were left out)."""
+    users: dict[str, int] = {}
+    servers: dict[object, int] = {}
+    kept = []
+    for c in reversed(clips):
+        user, server = str(c["speaker"]), c.get("guild")
+        if users.get(user, 0) >= per_user or servers.get(server, 0) >= per_server:
+            continue
+        users[user] = users.get(user, 0) + 1
+        servers[server] = servers.get(server, 0) + 1
+        kept.append(c)
+    kept.reverse()
+    return kept, len(clips) - len(kept)
+
+
+def cooldown_left(last_ended: float | None, cooldown_s: float, now: float) -> float:
+    """Seconds until another retrain may start after one that ended at ``last_ended`` (unix time)."""
+    if last_ended is None or cooldown_s <= 0:
+        return 0.0
+    return max(0.0, last_ended + cooldown_s - now)
+
+
 def new_version() -> str:
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
@@ -143,15 +206,7 @@ class Retrainer:
             "extra": list(extra),
         }
         job_file.write_text(json.dumps(job), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}  # training needs no secrets
-        env.update(
-            {
-                "OMP_NUM_THREADS": "1",
-                "OPENBLAS_NUM_THREADS": "1",
-                "MKL_NUM_THREADS": "1",
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")])),
-            }
-        )
+        env = training_env(os.environ)
         try:
             self.process = await asyncio.create_subprocess_exec(
                 self.python,
@@ -220,11 +275,16 @@ class Retrainer:
         return final
 
     async def _kill(self) -> None:
+        """Kill the training process and every process it started (its feature workers): the child leads
+        its own process group (``start_new_session``), so one signal reaches them all."""
         proc = self.process
-        if proc is None or proc.returncode is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # even after the leader exited, its workers may be left
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(proc.wait(), 5)
 

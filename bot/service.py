@@ -10,10 +10,12 @@ import dataclasses
 import io
 import logging
 import math
+import urllib.parse
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 import discord
 
 from ser_core import AudioError, Limits, Model, Prediction
@@ -29,7 +31,14 @@ from .worker import Busy, Closed, Worker
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 30.0
+#: Downloads at once, across every request: a burst of presses on a large note cannot fill the memory.
+MAX_DOWNLOADS = 4
+#: Where Discord serves attachments; a URL anywhere else is not downloaded.
+CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 BUSY_TEXT = "I'm busy with other notes right now. Try again in a few seconds."
+DOWNLOAD_FAILED_TEXT = "I could not download the file from Discord. Try again."
+OFF_TEXT = "Emotion analysis is off in this channel. Someone with Manage Server can change that with `/emotion mode`."
+FORGOTTEN_NOTE = "you asked me to forget you meanwhile: nothing was stored"
 CLOSING_TEXT = "I'm restarting right now. Send the note again in a minute."
 APOLOGY_TEXT = "Sorry, something went wrong on my side while analysing this. The error was logged."
 STORAGE_DOWN_TEXT = (
@@ -81,13 +90,21 @@ class Analyses:
         worker: Worker | None = None,
         rate_limiter: logic.RateLimiter | None = None,
         clip_cache: ClipCache | None = None,
+        charts: Worker | None = None,
+        command_limiter: logic.RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
         self.storage = storage
         self.worker = worker or Worker()
+        #: Charts have a worker and a bound of their own: a flood of ``/emotion stats`` never starves notes.
+        self.charts = charts or Worker(workers=1, max_pending=4)
         self.rate_limiter = rate_limiter or logic.RateLimiter(capacity=settings.rate_limit)
+        #: Commands that queue work but are not notes (``/emotion stats``): their own budget per person.
+        self.command_limiter = command_limiter or logic.RateLimiter(capacity=5, per=60.0)
         self.clip_cache = clip_cache if clip_cache is not None else ClipCache()
+        self._downloads = asyncio.Semaphore(MAX_DOWNLOADS)
+        self._http: aiohttp.ClientSession | None = None
         #: Set when shutdown begins: new analyses are refused with ``CLOSING_TEXT``.
         self.closing = False
         self._profile_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -100,6 +117,42 @@ class Analyses:
     @property
     def limits(self) -> Limits:
         return Limits(max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds)
+
+    async def close(self) -> None:
+        """Stop the workers (in-flight jobs get 2 s) and close the download session."""
+        await self.worker.close(timeout=2.0)
+        await self.charts.close(timeout=2.0)
+        if self._http is not None:
+            await self._http.close()
+
+    # ------------------------------------------------------------------ downloads
+    async def download(self, attachment) -> bytes:
+        """The attachment's bytes, from Discord's CDN only, never more than it declared (nor the size limit),
+        at most ``MAX_DOWNLOADS`` at once. ``DownloadRefused`` with a sentence for the user otherwise."""
+        url = str(attachment.url)
+        if not allowed_attachment_url(url):
+            log.warning("refused to download an attachment from %s", safe_url(url))
+            raise DownloadRefused(DOWNLOAD_FAILED_TEXT)
+        declared = attachment.size if attachment.size and attachment.size > 0 else None
+        cap = min(declared or self.settings.max_bytes, self.settings.max_bytes)
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_S))
+        async with self._downloads:
+            try:
+                async with self._http.get(url, allow_redirects=False) as resp:
+                    if resp.status != 200:
+                        raise DownloadRefused(DOWNLOAD_FAILED_TEXT)
+                    data = await _read_at_most(resp.content, cap + 1)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.warning("download of %s failed: %r", safe_url(url), exc)
+                raise DownloadRefused(DOWNLOAD_FAILED_TEXT) from None
+        if len(data) > cap:  # the metadata lied, or there was none and the file is over the limit
+            if declared is not None and declared <= self.settings.max_bytes:
+                raise DownloadRefused(
+                    "The file is larger than Discord says it is, so I did not read it. Upload it again."
+                )
+            raise DownloadRefused(logic.precheck_size(len(data), self.settings.max_bytes))
+        return data
 
     # ------------------------------------------------------------------ storage that may fail
     async def stored(self, what: str, call: Callable[[], Awaitable], *, write: bool, default=None):
@@ -162,20 +215,32 @@ class Analyses:
     ) -> str | None:
         """Why an explicit request (menu, ``/emotion analyze``) cannot be served here, or None.
 
-        Refused: a channel whose mode is off, and someone else's note when its speaker opted out.
+        Refused: a channel whose mode is off (a thread follows its parent), and someone else's note when its
+        speaker opted out.
         """
-        in_server = interaction.guild_id is not None and interaction.channel_id is not None
-        if in_server and await self.channel_mode(interaction.channel_id, interaction.guild_id) == "off":
-            return (
-                "Emotion analysis is off in this channel. Someone with Manage Server can change that "
-                "with `/emotion mode`."
-            )
+        if await self.is_off(interaction):
+            return OFF_TEXT
         if speaker.id != interaction.user.id and await self.opted_out(speaker.id):
+            name = discord.utils.escape_markdown(speaker.display_name)
             return (
-                f"{speaker.display_name} has opted out of emotion analysis, so I won't analyse their notes. "
+                f"{name} has opted out of emotion analysis, so I won't analyse their notes. "
                 "Thanks for understanding."
             )
         return None
+
+    async def is_off(self, interaction: discord.Interaction) -> bool:
+        """Whether the interaction's channel (a thread: its parent's) is in mode off."""
+        if interaction.guild_id is None or interaction.channel_id is None:
+            return False
+        channel = logic.mode_channel_id(interaction.channel, interaction.channel_id)
+        return await self.channel_mode(channel, interaction.guild_id) == "off"
+
+    def command_refused(self, user_id: int) -> str | None:
+        """The sentence for a person over their budget of work-queuing commands, or None."""
+        wait = self.command_limiter.hit(user_id)
+        if not wait:
+            return None
+        return f"You asked for that several times in a row. Try again in {math.ceil(wait)} s."
 
     # ------------------------------------------------------------------ the one analysis path
     async def analyze(
@@ -208,88 +273,173 @@ class Analyses:
         refused = self._rate_limited(requester_id if requester_id is not None else user_id)
         if refused:
             return refused
+        started = now()  # a /emotion forget from now on wins: nothing of this note is stored
         try:
             async with self.worker.reserve():
-                try:
-                    data = await asyncio.wait_for(attachment.read(), DOWNLOAD_TIMEOUT_S)
-                except (discord.HTTPException, asyncio.TimeoutError) as exc:
-                    log.warning("download of %s failed: %r", attachment.url, exc)
-                    return Outcome(
-                        error="I could not download the file from Discord. Try again.", filename=name
-                    )
-                if len(data) > self.settings.max_bytes:  # the metadata lied or was missing
-                    return Outcome(
-                        error=logic.precheck_size(len(data), self.settings.max_bytes), filename=name
-                    )
+                data = await self.download(attachment)
                 if private is None:  # the caller may have read it already (one round trip less)
                     private = await self.opted_out(user_id)
                 model = self.models.model
                 async with self._profile_lock(user_id):
                     profile = SpeakerProfile() if private else await self._profile(user_id, model)
                     pred, picture = await self.worker.run(self._predict_and_draw, model, data, profile)
-                    note = None
-                    if pred.features is not None and not private:
-                        profile.update(pred.features)
-                        await self.stored(
-                            "saving a voice profile",
-                            lambda: self.storage.save_profile(user_id, profile.to_dict()),
-                            write=True,
-                        )
-                        if model.supports_adaptation:
-                            note = views.profile_note(
-                                adapted=pred.speaker_adapted, n=profile.n, needed=model.min_speaker_clips
-                            )
                     if private:
-                        note = "you opted out: nothing was stored"
-                row_id = None
-                if not private:
-                    detection = Detection(
-                        guild_id=guild_id,
-                        channel_id=channel_id,
-                        user_id=user_id,
-                        message_id=message_id,
-                        created_at=now(),
-                        label=pred.label,
-                        confidence=pred.confidence,
-                        probabilities=pred.probabilities,
-                        duration_s=pred.duration_s,
-                        model_version=pred.model_version,
+                        return Outcome(
+                            prediction=pred,
+                            filename=name,
+                            profile="you opted out: nothing was stored",
+                            picture=picture,
+                        )
+                    row_id, note = await self._store(
+                        pred, model, profile, data, started, user_id, guild_id, channel_id, message_id
                     )
-                    # Not saved (storage down): the reply still comes, without the buttons.
-                    row_id = await self.stored(
-                        "saving a result", lambda: self.storage.add_detection(detection), write=True
-                    )
-                    if row_id is not None:
-                        self.clip_cache.put(row_id, data, owner=user_id)
                 return Outcome(prediction=pred, filename=name, row_id=row_id, profile=note, picture=picture)
         except Exception as exc:
-            return _failed(exc, f"analysis of {name} ({attachment.url})", filename=name)
+            return _failed(exc, f"analysis of {name} ({safe_url(str(attachment.url))})", filename=name)
 
-    async def rerun(self, row: Detection, data: bytes, *, requester_id: int) -> Outcome:
+    async def _store(
+        self,
+        pred: Prediction,
+        model: Model,
+        profile: SpeakerProfile,
+        data: bytes,
+        started: float,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        message_id: int | None,
+    ) -> tuple[int | None, str | None]:
+        """Fold the note into the voice profile and store the result, unless the speaker was forgotten since
+        ``started``; (the row id or None, the footer's note). Called under the speaker's profile lock."""
+        note = None
+        if pred.features is not None:
+            profile.update(pred.features)
+            saved = await self.stored(
+                "saving a voice profile",
+                lambda: self.storage.save_profile(user_id, profile.to_dict(), since=started),
+                write=True,
+                default=True,
+            )
+            if not saved:
+                return None, FORGOTTEN_NOTE
+            if model.supports_adaptation:
+                note = views.profile_note(
+                    adapted=pred.speaker_adapted, n=profile.n, needed=model.min_speaker_clips
+                )
+        detection = Detection(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            message_id=message_id,
+            created_at=now(),
+            label=pred.label,
+            confidence=pred.confidence,
+            probabilities=pred.probabilities,
+            duration_s=pred.duration_s,
+            model_version=pred.model_version,
+        )
+        # Not saved (storage down): the reply still comes, without the buttons.
+        row_id = await self.stored(
+            "saving a result",
+            lambda: self.storage.add_detection(detection, since=started),
+            write=True,
+            default=_DOWN,
+        )
+        if row_id is _DOWN:
+            return None, note
+        if row_id is None:
+            return None, FORGOTTEN_NOTE
+        self.clip_cache.put(row_id, data, owner=user_id)
+        return row_id, note
+
+    async def refuse_rerun(
+        self,
+        row: Detection,
+        *,
+        requester_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        mode_channel: int | None,
+    ) -> str | None:
+        """Why 🔁 on ``row`` cannot be served here, or None: a press in another server or channel than the
+        result's (a custom id is the client's to forge), a channel in mode off (``mode_channel``: the channel,
+        or a thread's parent), or someone else's note when its author opted out."""
+        if row.guild_id != guild_id or row.channel_id != channel_id:
+            return NOT_HERE_TEXT
+        off = guild_id is not None and mode_channel is not None
+        if off and await self.channel_mode(mode_channel, guild_id) == "off":
+            return OFF_TEXT
+        if requester_id != row.user_id and await self.opted_out(row.user_id):
+            return "The author of this note has opted out of emotion analysis, so I won't analyse it again."
+        return None
+
+    async def rerun(
+        self,
+        row: Detection,
+        *,
+        requester_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        mode_channel: int | None,
+        fetch: Callable[[], Awaitable[bytes | None]],
+    ) -> Outcome:
         """Analyse a stored result's note again with the live model and replace the stored answer (same row,
-        so its buttons keep working). The voice profile is read, not updated: it is the same note."""
+        so its buttons keep working). The voice profile is read, not updated: it is the same note.
+
+        Refused as ``refuse_rerun`` says, and over the rate limit, before any download. The audio is the one
+        held in memory, else ``fetch()`` (None: gone). An author who opted out is answered, nothing stored.
+        """
+        refusal = await self.refuse_rerun(
+            row,
+            requester_id=requester_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            mode_channel=mode_channel,
+        )
+        if refusal:
+            return Outcome(error=refusal)
+        private = await self.opted_out(row.user_id)
         refused = self._rate_limited(requester_id)
         if refused:
             return refused
         assert row.id is not None
         try:
             async with self.worker.reserve():
+                data = self.clip_cache.get(row.id) or await fetch()
+                if data is None:
+                    return Outcome(error=AUDIO_GONE_TEXT)
                 model = self.models.model
-                profile = await self._profile(row.user_id, model)
+                profile = SpeakerProfile() if private else await self._profile(row.user_id, model)
                 pred, picture = await self.worker.run(self._predict_and_draw, model, data, profile)
-                answer = dataclasses.replace(
-                    row,
-                    label=pred.label,
-                    confidence=pred.confidence,
-                    probabilities=pred.probabilities,
-                    model_version=pred.model_version,
-                )
-                await self.stored(
-                    "saving a re-run", lambda: self.storage.replace_result(row.id, answer), write=True
-                )
+                if not private:
+                    answer = dataclasses.replace(
+                        row,
+                        label=pred.label,
+                        confidence=pred.confidence,
+                        probabilities=pred.probabilities,
+                        model_version=pred.model_version,
+                    )
+                    await self.stored(
+                        "saving a re-run", lambda: self.storage.replace_result(row.id, answer), write=True
+                    )
                 return Outcome(prediction=pred, row_id=row.id, picture=picture, rerun_of=row.model_version)
         except Exception as exc:
             return _failed(exc, f"re-run of result {row.id}")
+
+    async def forget(self, user_id: int) -> tuple[int, int]:
+        """``/emotion forget``: every stored result, kept clip (and the features the training cache derived
+        from it) and the voice profile of ``user_id``, and the notes held in memory; a note being analysed
+        now is not stored after this (``add_detection``'s ``since``). Returns (results, clips) deleted."""
+        from ser_core import cache
+
+        digests = await self.storage.kept_clip_digests(user_id)
+        # No waiting for that person's note in flight: the storage's forget mark makes its stores skip.
+        n, files = await self.storage.forget_user(user_id)
+        self.clip_cache.forget_owner(user_id)
+        gone = await asyncio.get_running_loop().run_in_executor(None, cache.forget, digests)
+        if gone:
+            log.info("forget: removed %d cached feature vectors of kept clips", gone)
+        return n, files
 
     def _rate_limited(self, key: int) -> Outcome | None:
         wait = self.rate_limiter.hit(key)
@@ -336,6 +486,49 @@ class Analyses:
         return lock
 
 
+class DownloadRefused(Exception):
+    """A download that was not made or not finished; the message is for the user."""
+
+
+#: ``stored``'s default for a storage that is down (None means "not stored: forgotten").
+_DOWN = object()
+NOT_HERE_TEXT = "This result belongs to another channel, so I won't re-run it here."
+AUDIO_GONE_TEXT = (
+    "I no longer have this note's audio (I hold notes in memory only for a few minutes). "
+    "Right-click the note → Apps → **Detect emotion** to analyse it again."
+)
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes if it is longer (the rest is never read)."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = await stream.read(min(limit - size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def allowed_attachment_url(url: str) -> bool:
+    """Whether ``url`` is an attachment on Discord's CDN (HTTPS), or on the API host the bot is pointed at
+    (the loopback fake Discord of the tests and the demo serves its files there)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" and parts.hostname in CDN_HOSTS and parts.port in (None, 443):
+        return True
+    api = urllib.parse.urlsplit(discord.http.Route.BASE)
+    if api.hostname in ("discord.com", "discordapp.com"):
+        return False
+    return (parts.scheme, parts.hostname, parts.port) == (api.scheme, api.hostname, api.port)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its query string (Discord signs attachment URLs there: ``?ex=…&hm=…``), for logs."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
 def _failed(exc: Exception, what: str, *, filename: str | None = None) -> Outcome:
     """The reply when ``what`` raised ``exc``: busy, closing or the audio's own sentence for the user; anything
     else is our fault, logged with its traceback and answered with an apology."""
@@ -343,7 +536,7 @@ def _failed(exc: Exception, what: str, *, filename: str | None = None) -> Outcom
         return Outcome(error=BUSY_TEXT)
     if isinstance(exc, Closed):
         return Outcome(error=CLOSING_TEXT)
-    if isinstance(exc, AudioError):
+    if isinstance(exc, AudioError | DownloadRefused):
         return Outcome(error=str(exc), filename=filename)
     log.error("%s failed", what, exc_info=exc)
     return Outcome(error=APOLOGY_TEXT, filename=filename)

@@ -20,9 +20,17 @@ class Settings:
     dev_guild_id: int | None = None
     max_file_mb: float = 25.0
     max_seconds: float = 120.0
+    #: The bot's operators besides the application's owner or team: they alone retrain and roll back the
+    #: model every server shares (a server's administrators do not).
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     #: Notes analysed per minute per person (a token bucket); 0 turns the limit off.
     rate_limit: int = 5
+    #: Minutes between the end of one retraining run and the start of the next (0: none).
+    retrain_cooldown_min: float = 15.0
+    #: Kept clips one person (and one server) may put into a retrain: one voice or one community cannot
+    #: steer the model every server shares. The newest are used.
+    clips_per_user: int = 20
+    clips_per_server: int = 100
     #: ``postgresql://…``: shared storage for several shard processes; None: SQLite in ``data_dir``.
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     #: Discord shards in all (None: as Discord recommends) and the ones this process runs (None: all).
@@ -82,6 +90,11 @@ class Settings:
             max_seconds=_number("SER_MAX_SECONDS", get("SER_MAX_SECONDS"), 120.0, 1.0, 3600.0),
             admin_ids=_id_list("SER_ADMIN_IDS", get("SER_ADMIN_IDS")),
             rate_limit=_whole("SER_RATE_LIMIT", get("SER_RATE_LIMIT"), 5, 0, 10_000),
+            retrain_cooldown_min=_number(
+                "SER_RETRAIN_COOLDOWN_MIN", get("SER_RETRAIN_COOLDOWN_MIN"), 15.0, 0.0, 7 * 24 * 60
+            ),
+            clips_per_user=_whole("SER_CLIPS_PER_USER", get("SER_CLIPS_PER_USER"), 20, 0, 100_000),
+            clips_per_server=_whole("SER_CLIPS_PER_SERVER", get("SER_CLIPS_PER_SERVER"), 100, 0, 1_000_000),
             database_url=_url("SER_DATABASE_URL", get("SER_DATABASE_URL"), ("postgresql://", "postgres://")),
             **_shards(get("SER_SHARD_COUNT"), get("SER_SHARD_IDS")),
             ravdess_dir=ravdess_dir,
@@ -171,5 +184,17 @@ def _url(name: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
     if value is None:
         return None
     if not value.startswith(schemes):
-        raise SettingsError(f"{name}={value!r} must start with {' or '.join(schemes)}.")
+        raise SettingsError(f"{name}={mask_url(value)!r} must start with {' or '.join(schemes)}.")
     return value.rstrip("/")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***`` (for messages and logs)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    auth, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = auth.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"

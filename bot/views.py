@@ -144,7 +144,7 @@ def error_text(reason: str) -> str:
 
 
 def history_embed(rows: Sequence[Detection], *, who: str) -> discord.Embed:
-    embed = discord.Embed(title=f"Latest detections — {who}", colour=0x5865F2)
+    embed = discord.Embed(title=f"Latest detections — {discord.utils.escape_markdown(who)}", colour=0x5865F2)
     if not rows:
         embed.description = "Nothing stored yet."
         return embed
@@ -161,7 +161,9 @@ def history_embed(rows: Sequence[Detection], *, who: str) -> discord.Embed:
 
 
 def stats_embed(stats: Stats, *, who: str, days: int, chart_name: str | None) -> discord.Embed:
-    embed = discord.Embed(title=f"Emotions over the last {days} days — {who}", colour=0x5865F2)
+    embed = discord.Embed(
+        title=f"Emotions over the last {days} days — {discord.utils.escape_markdown(who)}", colour=0x5865F2
+    )
     if stats.total == 0:
         embed.description = "No detections in this period."
         return embed
@@ -260,7 +262,7 @@ def render_chart(stats: Stats, *, title: str) -> bytes:
     step = max(1, len(x) // 10)
     ax.set_xticks(x[::step], [d.strftime("%m-%d") for d in stats.days][::step])
     ax.set_ylabel("notes")
-    ax.set_title(title)
+    ax.set_title(title, parse_math=False)  # a display name may hold "$": text, never mathtext
     if stats.total:
         ax.legend(loc="upper left", fontsize="small", ncols=4)
     fig.tight_layout()

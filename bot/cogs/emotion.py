@@ -19,7 +19,15 @@ from ser_core import EMOTIONS, ModelError
 
 from .. import logic, views
 from ..bot import STORAGE_DOWN_TEXT, EmotionBot
-from ..retrain import Progress, RetrainError, decide, format_elapsed, live_accuracy
+from ..retrain import (
+    Progress,
+    RetrainError,
+    cap_kept_clips,
+    cooldown_left,
+    decide,
+    format_elapsed,
+    live_accuracy,
+)
 from ..worker import Busy, Closed
 
 log = logging.getLogger(__name__)
@@ -37,7 +45,10 @@ Preset = Literal[
     "compact-trim",
     "seed",
 ]
-ADMIN_ONLY = "Only server administrators or the bot's admins (SER_ADMIN_IDS) can {what}."
+ADMIN_ONLY = (
+    "Only the bot's operators (its owner or team in the Developer Portal, or SER_ADMIN_IDS) can {what}: "
+    "the model is shared by every server the bot is in, so a server's administrators cannot."
+)
 BUSY_ELSEWHERE = (
     "A retraining run is already in progress in another process ({preset}): {line}. Wait for it to finish."
 )
@@ -67,11 +78,16 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         for task in self._tasks:
             task.cancel()
 
-    def _is_admin(self, interaction: discord.Interaction) -> bool:
-        # Visible to everyone (a subcommand cannot be hidden), so the check is here, server-side.
-        return logic.can_retrain(
-            interaction.user.id, interaction.permissions.value, self.bot.settings.admin_ids
-        )
+    async def _is_operator(self, interaction: discord.Interaction) -> bool:
+        # Visible to everyone (a subcommand cannot be hidden), so the check is here, server-side, and it asks
+        # who operates the bot, never what the member may do in this one server.
+        owners: set[int] = set()
+        try:
+            if await self.bot.is_owner(interaction.user):
+                owners.add(interaction.user.id)
+        except discord.HTTPException:
+            log.warning("could not read the application's owner; only SER_ADMIN_IDS count now")
+        return logic.is_operator(interaction.user.id, self.bot.settings.admin_ids, owners)
 
     @app_commands.command()
     @app_commands.describe(file="A voice note or audio file (OGG, MP3, WAV, FLAC, M4A)")
@@ -97,9 +113,13 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         guild_id = interaction.guild_id
         if guild_id is None:  # direct messages are private: only the person's own, never another's
             user = interaction.user
+        scope = await self._readable(interaction)
+        if scope is _DOWN:
+            await interaction.response.send_message(STORAGE_DOWN_TEXT, ephemeral=True)
+            return
         rows = await self.bot.stored(
             "reading the history",
-            lambda: self.bot.storage.history(guild_id, user_id=user.id if user else None, limit=10),
+            lambda: self.bot.storage.history(guild_id, user_id=user.id if user else None, limit=10, **scope),
             write=False,
         )
         if rows is None or not self.bot.storage_ok:
@@ -107,6 +127,27 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             return
         embed = views.history_embed(rows, who=user.display_name if user else "everyone")
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    async def _readable(self, interaction: discord.Interaction):
+        """``channels``/``own`` for a server's history or stats: the channels the asker can read, and their
+        own results anywhere in it ({} in a DM: every row there is the asker's own)."""
+        guild = interaction.guild
+        if interaction.guild_id is None:
+            return {}
+        if guild is None or not isinstance(interaction.user, discord.Member):
+            return {"channels": (), "own": interaction.user.id}  # nothing to check against: own results only
+        ids = await self.bot.stored(
+            "reading the channels with results",
+            lambda: self.bot.storage.channels(interaction.guild_id),
+            write=False,
+            default=_DOWN,
+        )
+        if ids is _DOWN:
+            return _DOWN
+        return {
+            "channels": logic.visible_channels(guild, interaction.user, ids),
+            "own": interaction.user.id,
+        }
 
     @app_commands.command()
     @app_commands.describe(user="Only this person's notes", days="How many days back (default 30)")
@@ -120,16 +161,25 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         guild_id = interaction.guild_id
         if guild_id is None:  # in a direct message: the person's own direct-message notes
             user = interaction.user
-        await interaction.response.defer(thinking=True)
+        refused = self.bot.analyses.command_refused(interaction.user.id)
+        if refused:
+            await interaction.response.send_message(refused, ephemeral=True)
+            return
+        # Only your own statistics are posted for the channel to see; anyone else's (or everyone's) only to you.
+        private = user is None or user.id != interaction.user.id
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        scope = await self._readable(interaction)
         since = time.time() - days * 86400
-        rows = await self.bot.stored(
-            "reading statistics",
-            lambda: self.bot.storage.since(guild_id, since, user_id=user.id if user else None),
-            write=False,
-        )
+        rows = None
+        if scope is not _DOWN:
+            rows = await self.bot.stored(
+                "reading statistics",
+                lambda: self.bot.storage.since(guild_id, since, user_id=user.id if user else None, **scope),
+                write=False,
+            )
         # Failing writes (a read-only or full disk) make the numbers stale: say so rather than show them.
         if rows is None or not self.bot.storage_ok:
-            await interaction.followup.send(STORAGE_DOWN_TEXT)
+            await interaction.followup.send(STORAGE_DOWN_TEXT, ephemeral=True)
             return
         stats = logic.aggregate(
             ((r.created_at, r.label, r.confidence) for r in rows), days=days, labels=self.bot.model.labels
@@ -138,16 +188,18 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         chart = None
         if stats.total:
             try:
-                chart = await self.bot.analyses.worker.submit(
+                chart = await self.bot.analyses.charts.submit(
                     views.render_chart, stats, title=f"Emotions — {who}"
                 )
             except (Busy, Closed):
                 chart = None
         embed = views.stats_embed(stats, who=who, days=days, chart_name=CHART_NAME if chart else None)
         if chart:
-            await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(chart), CHART_NAME))
+            await interaction.followup.send(
+                embed=embed, file=discord.File(io.BytesIO(chart), CHART_NAME), ephemeral=private
+            )
         else:
-            await interaction.followup.send(embed=embed)
+            await interaction.followup.send(embed=embed, ephemeral=private)
 
     @app_commands.command()
     async def model(self, interaction: discord.Interaction) -> None:
@@ -175,6 +227,8 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
                 SERVER_ONLY + " In direct messages I analyse every note you send me.", ephemeral=True
             )
             return
+        # A thread follows its parent channel's mode, so in a thread this shows and sets the parent's.
+        channel_id = logic.mode_channel_id(interaction.channel, channel_id)
         storage = self.bot.storage
         if mode is not None:
             # Discord cannot hide single subcommands (default_permissions applies to the whole group), so
@@ -257,9 +311,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.command()
     async def forget(self, interaction: discord.Interaction) -> None:
         """Delete every result, kept clip and voice profile stored about you (in every server)."""
-        uid = interaction.user.id
-        n, files = await self.bot.storage.forget_user(uid)
-        self.bot.clip_cache.forget_owner(uid)
+        n, files = await self.bot.analyses.forget(interaction.user.id)
         await interaction.response.send_message(
             f"Deleted {n} stored result{'s' if n != 1 else ''}, {files} kept clip{'s' if files != 1 else ''} "
             "and your voice profile.",
@@ -274,8 +326,8 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     async def retrain(
         self, interaction: discord.Interaction, preset: Preset | None = None, force: bool = False
     ) -> None:
-        """Retrain the model on the data set and consented clips (bot admins only)."""
-        if not self._is_admin(interaction):
+        """Retrain the model on the data set and consented clips (the bot's operators only)."""
+        if not await self._is_operator(interaction):
             await interaction.response.send_message(
                 ADMIN_ONLY.format(what="retrain the model"), ephemeral=True
             )
@@ -293,6 +345,17 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         )
         if elsewhere:
             await interaction.response.send_message(BUSY_ELSEWHERE.format(**elsewhere), ephemeral=True)
+            return
+        ended = await self.bot.stored(
+            "reading the last retraining", lambda: storage.get_state(RETRAIN_ENDED), write=False
+        )
+        wait = cooldown_left(_float(ended), self.bot.settings.retrain_cooldown_min * 60, time.time())
+        if wait:
+            await interaction.response.send_message(
+                f"The last retraining run ended less than {self.bot.settings.retrain_cooldown_min:g} minutes ago "
+                f"(SER_RETRAIN_COOLDOWN_MIN); try again in {format_elapsed(wait)}.",
+                ephemeral=True,
+            )
             return
         data = self.bot.settings.ravdess_dir
         if data is None or not data.is_dir():
@@ -339,16 +402,22 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         text = f"❌ Retraining stopped; the bot keeps using model `{old.version}`."
         clips_dir = bot.retrainer.models_dir / f".clips-{time.time_ns()}"
         try:
-            extra = await self._kept_clips(clips_dir)
+            extra, left_out = await self._kept_clips(clips_dir)
             assert bot.settings.ravdess_dir is not None
             cand = await bot.retrainer.run(bot.settings.training_data, extra)
             live = live_accuracy(old.card)
             ok, why = decide(cand.accuracy, live, force=force)
             took = format_elapsed(cand.seconds)
+            capped = (
+                f" ({left_out} more left out: at most {bot.settings.clips_per_user} a person and "
+                f"{bot.settings.clips_per_server} a server)"
+                if left_out
+                else ""
+            )
             if ok:
                 new = await bot.models.install(cand.path, cand.version)
                 text = (
-                    f"✅ Retrained in {took} on {len(extra)} kept clip(s) plus the data set: model "
+                    f"✅ Retrained in {took} on {len(extra)} kept clip(s){capped} plus the data set: model "
                     f"`{new.version}` is now live instead of `{old.version}` ({why}); `/emotion rollback` "
                     "restores the previous one."
                 )
@@ -372,6 +441,11 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
             await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, clips_dir, True)
+            await bot.stored(
+                "recording the end of a retraining run",
+                lambda: bot.storage.set_state(RETRAIN_ENDED, repr(time.time())),
+                write=True,
+            )
             bot.retrainer.finish()
             await self._release_slot()
             await self._show_result(interaction, text)
@@ -417,16 +491,18 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             except (discord.HTTPException, asyncio.TimeoutError) as exc:
                 log.warning("could not post the retraining result: %r", exc)
 
-    async def _kept_clips(self, folder: Path) -> list[dict]:
+    async def _kept_clips(self, folder: Path) -> tuple[list[dict], int]:
         """Consented feedback clips as training clips (files in ``folder`` if the storage keeps them
-        elsewhere): the user id is the speaker."""
-        clips = await self.bot.storage.training_clips(folder)
-        return [c for c in clips if c["emotion"] in EMOTIONS]
+        elsewhere; the user id is the speaker), capped per person and per server (``cap_kept_clips``); and how
+        many the caps left out."""
+        clips = [c for c in await self.bot.storage.training_clips(folder) if c["emotion"] in EMOTIONS]
+        settings = self.bot.settings
+        return cap_kept_clips(clips, per_user=settings.clips_per_user, per_server=settings.clips_per_server)
 
     @app_commands.command()
     async def rollback(self, interaction: discord.Interaction) -> None:
-        """Serve the previous model again (bot admins only)."""
-        if not self._is_admin(interaction):
+        """Serve the previous model again (the bot's operators only)."""
+        if not await self._is_operator(interaction):
             await interaction.response.send_message(
                 ADMIN_ONLY.format(what="roll the model back"), ephemeral=True
             )
@@ -450,6 +526,18 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
 
 async def setup(bot: EmotionBot) -> None:
     await bot.add_cog(Emotion(bot))
+
+
+#: ``Storage.get_state`` key: when the last retraining run ended (unix time).
+RETRAIN_ENDED = "retrain_ended"
+_DOWN = object()
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _mode_name(mode: str) -> str:

@@ -8,7 +8,6 @@ model's answer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
@@ -17,7 +16,8 @@ from discord.ext import commands
 from ser_core import EMOTIONS
 
 from .. import logic, views
-from ..bot import DOWNLOAD_TIMEOUT_S, EmotionBot
+from ..bot import EmotionBot
+from ..service import NOT_HERE_TEXT, DownloadRefused
 from ..storage import Detection
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,23 @@ class Feedback(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(views.FeedbackButton, views.TrueLabelSelect)
 
-    async def _own_row(self, interaction: discord.Interaction, row_id: int) -> Detection | None:
-        """The result row if the clicking user is its author; otherwise answer them and return None."""
+    async def _row(self, interaction: discord.Interaction, row_id: int) -> Detection | None:
+        """The result row the button names, if it is stored and was answered where the button was pressed
+        (a custom id is the client's to forge: a DM's result cannot be pressed in a server); otherwise answer
+        and return None."""
         row = await self.bot.storage.get(row_id)
         if row is None:
             await interaction.response.send_message(NOT_STORED, ephemeral=True)
+            return None
+        if row.guild_id != interaction.guild_id or row.channel_id != interaction.channel_id:
+            await interaction.response.send_message(NOT_HERE_TEXT, ephemeral=True)
+            return None
+        return row
+
+    async def _own_row(self, interaction: discord.Interaction, row_id: int) -> Detection | None:
+        """The result row if the clicking user is its author; otherwise answer them and return None."""
+        row = await self._row(interaction, row_id)
+        if row is None:
             return None
         if row.user_id != interaction.user.id:
             await interaction.response.send_message(NOT_AUTHOR, ephemeral=True)
@@ -117,27 +129,24 @@ class Feedback(commands.Cog):
     async def _rerun(self, interaction: discord.Interaction, row_id: int) -> None:
         """Analyse the note again with the live model and edit the result message to show the new answer."""
         bot = self.bot
-        row = await bot.storage.get(row_id)
+        row = await self._row(interaction, row_id)
         if row is None:
-            await interaction.response.send_message(NOT_STORED, ephemeral=True)
             return
-        if row.user_id != interaction.user.id and await bot.analyses.opted_out(row.user_id):
-            await interaction.response.send_message(
-                "The author of this note has opted out of emotion analysis, so I won't analyse it again.",
-                ephemeral=True,
-            )
+        where = {
+            "requester_id": interaction.user.id,
+            "guild_id": interaction.guild_id,
+            "channel_id": interaction.channel_id,
+            "mode_channel": logic.mode_channel_id(interaction.channel, interaction.channel_id)
+            if interaction.channel_id
+            else None,
+        }
+        refusal = await bot.analyses.refuse_rerun(row, **where)  # at once, before deferring
+        if refusal:
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         await interaction.response.defer()  # the analysis can outlast Discord's 3 s
         async with bot.job():
-            data = bot.clip_cache.get(row_id) or await self._fetch_note(row)
-            if data is None:
-                await interaction.followup.send(
-                    "I no longer have this note's audio (I hold notes in memory only for a few minutes). "
-                    "Right-click the note → Apps → **Detect emotion** to analyse it again.",
-                    ephemeral=True,
-                )
-                return
-            outcome = await bot.analyses.rerun(row, data, requester_id=interaction.user.id)
+            outcome = await bot.analyses.rerun(row, **where, fetch=lambda: self._fetch_note(row))
             if outcome.prediction is None:
                 await interaction.followup.send(**outcome.reply_kwargs(), ephemeral=True)
                 return
@@ -152,12 +161,16 @@ class Feedback(commands.Cog):
             return None
         try:
             message = await self.bot.get_partial_messageable(row.channel_id).fetch_message(row.message_id)
-            attachment = logic.pick_audio(message.attachments)
-            if attachment is None or attachment.size > self.bot.settings.max_bytes:
-                return None
-            return await asyncio.wait_for(attachment.read(), DOWNLOAD_TIMEOUT_S)
-        except (discord.HTTPException, asyncio.TimeoutError) as exc:
+        except discord.HTTPException as exc:
             log.info("cannot fetch note %s for a re-run: %r", row.message_id, exc)
+            return None
+        attachment = logic.pick_audio(message.attachments)
+        if attachment is None or attachment.size > self.bot.settings.max_bytes:
+            return None
+        try:
+            return await self.bot.analyses.download(attachment)
+        except DownloadRefused as exc:
+            log.info("cannot download note %s for a re-run: %s", row.message_id, exc)
             return None
 
 

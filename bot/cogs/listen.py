@@ -39,7 +39,9 @@ class Listen(commands.Cog):
             # who is told that nothing was stored.
         else:
             analyses = self.bot.analyses
-            if await analyses.channel_mode(message.channel.id, message.guild.id) != "auto":
+            # A thread follows its parent channel's mode: an "off" channel's threads are off too.
+            channel = logic.mode_channel_id(message.channel, message.channel.id)
+            if await analyses.channel_mode(channel, message.guild.id) != "auto":
                 return
             if await analyses.opted_out(message.author.id):
                 return
