@@ -123,7 +123,10 @@ class Record:
 
 @dataclass(frozen=True)
 class FakeGuild:
-    """One guild of the fake: its id, its two text channels and the shard that serves it."""
+    """One guild of the fake: its id, its text channels and the shard that serves it.
+
+    Besides "general" and "voice-notes": a public thread of #general (``thread_id``, "a-thread") and a
+    channel only the "staff" role may see (``staff_channel_id``, "staff-only")."""
 
     id: int
     channel_id: int  # "general"
@@ -132,12 +135,35 @@ class FakeGuild:
     shard: int
 
     def channel_name(self, channel_id: int) -> str:
-        return "general" if channel_id == self.channel_id else "voice-notes"
+        return {
+            self.channel_id: "general",
+            self.thread_id: "a-thread",
+            self.staff_channel_id: "staff-only",
+        }.get(channel_id, "voice-notes")
 
     @property
     def role_id(self) -> int:
-        """The guild's one role besides @everyone ("speakers"), for role-gated settings."""
+        """The guild's "speakers" role, for role-gated settings."""
         return self.id + 7_000_000
+
+    @property
+    def staff_role_id(self) -> int:
+        """The role that may see #staff-only."""
+        return self.id + 7_000_001
+
+    @property
+    def thread_id(self) -> int:
+        """A public thread in #general."""
+        return self.id + 8_000_000
+
+    @property
+    def staff_channel_id(self) -> int:
+        """A text channel that @everyone may not see, the staff role may."""
+        return self.id + 9_000_000
+
+    @property
+    def channel_ids(self) -> tuple[int, ...]:
+        return (self.channel_id, self.other_channel_id, self.thread_id, self.staff_channel_id)
 
 
 class Undelivered(NamedTuple):
@@ -188,7 +214,7 @@ class FakeDiscord:
             name = "Fake Guild" if k == 0 else f"Fake Guild {k + 1}"
             self.guilds.append(FakeGuild(gid, self.new_id(), self.new_id(), name, self.shard_of(gid)))
         self._guild_by_id = {g.id: g for g in self.guilds}
-        self._guild_by_channel = {c: g for g in self.guilds for c in (g.channel_id, g.other_channel_id)}
+        self._guild_by_channel = {c: g for g in self.guilds for c in g.channel_ids}
         first = self.guilds[0]
         self.guild_id = first.id
         self.channel_id = first.channel_id
@@ -366,8 +392,15 @@ class FakeDiscord:
             "public_flags": 0,
         }
 
-    def member(self, user: dict, permissions: int | None = None) -> dict:
-        m = {"user": user, "roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
+    def member(self, user: dict, permissions: int | None = None, roles: Iterable[int] = ()) -> dict:
+        m = {
+            "user": user,
+            "roles": [str(r) for r in roles],
+            "joined_at": _now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
         if permissions is not None:
             m["permissions"] = str(permissions)
         return m
@@ -522,10 +555,11 @@ class FakeDiscord:
         channel_id: int | None = None,
         dm: bool = False,
         guild_id: int | None = None,
+        roles: Iterable[int] = (),
     ) -> dict:
-        """Invoke ``/name [subcommand] options`` as ``user`` with ``permissions`` (INTERACTION_CREATE), in
-        ``channel_id`` (default: #general of ``guild_id``, itself defaulting to the first guild) or, with
-        ``dm``, in the user's direct messages with the bot."""
+        """Invoke ``/name [subcommand] options`` as ``user`` with ``permissions`` and ``roles``
+        (INTERACTION_CREATE), in ``channel_id`` (default: #general of ``guild_id``, itself defaulting to the
+        first guild) or, with ``dm``, in the user's direct messages with the bot."""
         opts = options or []
         if subcommand:
             opts = [{"type": 1, "name": subcommand, "options": opts}]
@@ -533,7 +567,13 @@ class FakeDiscord:
         if resolved:
             data["resolved"] = resolved
         return await self.interact(
-            data, user=user, permissions=permissions, channel_id=channel_id, dm=dm, guild_id=guild_id
+            data,
+            user=user,
+            permissions=permissions,
+            channel_id=channel_id,
+            dm=dm,
+            guild_id=guild_id,
+            roles=roles,
         )
 
     async def context_menu(
@@ -612,12 +652,14 @@ class FakeDiscord:
         channel_id: int | None = None,
         dm: bool = False,
         guild_id: int | None = None,
+        roles: Iterable[int] = (),
     ) -> dict:
         """Dispatch an INTERACTION_CREATE of ``type_`` with ``data`` in ``channel_id`` (default: #general of
         ``guild_id``, itself defaulting to the first guild) or in the user's DMs (``dm``)."""
         user = user or self.owner
         channel_id, guild = self._place(channel_id, guild_id, dm)
         gid = str(guild.id if guild else 0)
+        channel = self.channel_payload(guild, channel_id) if guild else {}
         payload = {
             "id": str(self.new_id()),
             "application_id": str(self.app_id),
@@ -625,16 +667,8 @@ class FakeDiscord:
             "data": data,
             "guild_id": gid,
             "channel_id": str(channel_id),
-            "channel": {
-                "id": str(channel_id),
-                "type": 0,
-                "guild_id": gid,
-                "name": guild.channel_name(channel_id) if guild else "",
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": False,
-            },
-            "member": self.member(user, permissions),
+            "channel": channel,
+            "member": self.member(user, permissions, roles),
             "token": f"itoken-{self.new_id()}",
             "version": 1,
             "app_permissions": str(ALL_PERMISSIONS),
@@ -890,6 +924,46 @@ class FakeDiscord:
         self.ready_shards.add(session.shard_id)
         await self._gateway_event()
 
+    def channel_payload(self, guild: FakeGuild, channel_id: int) -> dict:
+        """A channel (or the thread) of ``guild`` as Discord describes it."""
+        gid = str(guild.id)
+        if channel_id == guild.thread_id:
+            return {
+                "id": str(channel_id),
+                "type": 11,  # a public thread
+                "guild_id": gid,
+                "parent_id": str(guild.channel_id),
+                "name": "a-thread",
+                "owner_id": self.owner["id"],
+                "message_count": 0,
+                "member_count": 1,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": _now_iso(),
+                    "locked": False,
+                },
+            }
+        overwrites = []
+        if channel_id == guild.staff_channel_id:
+            view = str(1 << 10)
+            overwrites = [
+                {"id": gid, "type": 0, "allow": "0", "deny": view},  # @everyone may not see it
+                {"id": str(guild.staff_role_id), "type": 0, "allow": view, "deny": "0"},
+            ]
+        order = [guild.channel_id, guild.other_channel_id, guild.staff_channel_id]
+        return {
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": gid,
+            "name": guild.channel_name(channel_id),
+            "position": order.index(channel_id) if channel_id in order else 0,
+            "permission_overwrites": overwrites,
+            "nsfw": False,
+        }
+
     def guild_payload(self, guild: FakeGuild | None = None) -> dict:
         """GUILD_CREATE's payload for ``guild`` (default: the first guild)."""
         guild = guild or self.guilds[0]
@@ -913,24 +987,18 @@ class FakeDiscord:
             "member_count": 2,
             "large": False,
             "features": [],
-            "roles": [everyone, {**everyone, "id": str(guild.role_id), "name": "speakers", "position": 1}],
+            "roles": [
+                everyone,
+                {**everyone, "id": str(guild.role_id), "name": "speakers", "position": 1},
+                {**everyone, "id": str(guild.staff_role_id), "name": "staff", "position": 2},
+            ],
             "emojis": [],
             "stickers": [],
             "channels": [
-                {
-                    "id": str(cid),
-                    "type": 0,
-                    "name": name,
-                    "position": i,
-                    "permission_overwrites": [],
-                    "nsfw": False,
-                    "guild_id": gid,
-                }
-                for i, (cid, name) in enumerate(
-                    [(guild.channel_id, "general"), (guild.other_channel_id, "voice-notes")]
-                )
+                self.channel_payload(guild, c)
+                for c in (guild.channel_id, guild.other_channel_id, guild.staff_channel_id)
             ],
-            "threads": [],
+            "threads": [self.channel_payload(guild, guild.thread_id)],
             "members": [self.member(self.bot_user), self.member(self.owner)],
             "voice_states": [],
             "presences": [],

@@ -62,6 +62,7 @@ def settings(tmp_path, model_path, database_url) -> Settings:
         model_path=model_path,
         admin_ids=frozenset({42}),
         database_url=database_url,
+        retrain_cooldown_min=0.0,  # the cooldown has a test of its own
     )
 
 

@@ -145,24 +145,33 @@ async def test_context_menu_without_audio_says_so(fake, bot):
 
 
 @pytest.mark.parametrize(
-    ("permissions", "user_id", "allowed"),
+    ("permissions", "who", "allowed"),
     [
-        (0, None, False),  # an ordinary member who can see the command
-        (MANAGE_GUILD, None, False),  # Manage Server is not Administrator
-        (ADMINISTRATOR, None, True),
-        (0, 42, True),  # listed in SER_ADMIN_IDS
+        (0, "member", False),  # an ordinary member who can see the command
+        (MANAGE_GUILD, "member", False),
+        (ADMINISTRATOR, "member", False),  # a server's admin: the model is every server's
+        (0, "admin-id", True),  # listed in SER_ADMIN_IDS
+        (0, "owner", True),  # the application's owner (Developer Portal)
     ],
 )
-async def test_retrain_is_for_admins_only(fake, bot, permissions, user_id, allowed):
-    user = fake.user(user_id, "someone") if user_id else fake.user(fake.new_id(), "member")
-    inter = await fake.slash("emotion", "retrain", user=user, permissions=permissions)
-    rec = await fake.wait_interaction(inter, kinds=("callback",))
-    if allowed:  # an admin gets past the check; without SER_RAVDESS_DIR there is nothing to train on
-        assert "SER_RAVDESS_DIR is not set" in rec.content
-    else:
-        assert "Only server administrators" in rec.content
+async def test_retrain_and_rollback_are_for_the_bots_operators_only(fake, bot, permissions, who, allowed):
+    user = {
+        "member": fake.user(fake.new_id(), "member"),
+        "admin-id": fake.user(42, "op"),
+        "owner": fake.owner,
+    }
+    for command in ("retrain", "rollback"):
+        inter = await fake.slash("emotion", command, user=user[who], permissions=permissions)
+        rec = await fake.wait_interaction(inter, kinds=("callback",))
+        if not allowed:
+            assert "Only the bot's operators" in rec.content and "administrators cannot" in rec.content
+            assert rec.flags & EPHEMERAL_FLAG
+        elif command == "retrain":  # past the check; without SER_RAVDESS_DIR there is nothing to train on
+            assert "SER_RAVDESS_DIR is not set" in rec.content and rec.flags & EPHEMERAL_FLAG
+        else:  # past the check: a deferred answer; nothing to roll back to
+            done = await fake.wait_interaction(inter, kinds=("followup",))
+            assert "no previous model" in done.content
     assert not bot.retrainer.running
-    assert rec.flags & EPHEMERAL_FLAG
 
 
 async def test_stats_attaches_a_chart_and_history_lists(fake, bot, voice_ogg):

@@ -57,8 +57,11 @@ async def test_wrong_then_select_stores_the_correction_and_only_the_author_may(f
 
 
 async def test_right_consent_keeps_the_clip_at_a_safe_path_and_forget_removes_everything(
-    fake, bot, settings, voice_ogg, tmp_path
+    fake, bot, settings, voice_ogg, tmp_path, monkeypatch
 ):
+    from ser_core.cache import content_hash
+
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
     owner = int(fake.owner["id"])
     _, reply = await note_and_reply(fake, voice_ogg, filename="../../x.ogg")  # a hostile name
     row_id = row_id_of(reply)
@@ -74,8 +77,8 @@ async def test_right_consent_keeps_the_clip_at_a_safe_path_and_forget_removes_ev
 
     row = await bot.storage.get(row_id)
     assert row.true_label == row.label
-    kept = await bot.get_cog("Emotion")._kept_clips(tmp_path / "clips")  # what retraining would get
-    assert [(k["emotion"], k["speaker"]) for k in kept] == [(row.label, str(owner))]
+    kept, left_out = await bot.get_cog("Emotion")._kept_clips(tmp_path / "clips")  # what retraining would get
+    assert [(k["emotion"], k["speaker"]) for k in kept] == [(row.label, str(owner))] and left_out == 0
     assert Path(kept[0]["path"]).read_bytes() == voice_ogg
     expected = settings.data_dir / "feedback" / str(owner) / f"{row_id}.ogg"
     if bot.storage.shared:  # PostgreSQL keeps the clip as a row; retraining gets it as a file of its own
@@ -88,10 +91,22 @@ async def test_right_consent_keeps_the_clip_at_a_safe_path_and_forget_removes_ev
     assert set(audio_files) <= {expected, Path(kept[0]["path"])}  # nothing landed where the name pointed
     assert (await bot.storage.get_profile(owner))["n"] == 1
 
+    # what a retrain derived from the kept clip: its vectors in the feature cache (two presets, a noisy copy)
+    digest, other = content_hash(voice_ogg), content_hash(b"someone else's clip")
+    derived = [
+        tmp_path / "cache" / key / digest[:2] / f"{digest}{tag}.npy"
+        for key, tag in (("whisper-mid-abc", ""), ("whisper-mid-abc", ".noise-a1"), ("seed-def", ""))
+    ]
+    kept_apart = tmp_path / "cache" / "whisper-mid-abc" / other[:2] / f"{other}.npy"
+    for f in (*derived, kept_apart):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"vector")
+
     forget = await fake.slash("emotion", "forget")
     text = (await fake.wait_interaction(forget, kinds=("callback",))).content
     assert "Deleted 1 stored result, 1 kept clip and your voice profile" in text
     assert not expected.exists() and not expected.parent.exists()
+    assert not any(f.exists() for f in derived) and kept_apart.exists()
     assert await bot.storage.count(user_id=owner) == 0
     assert await bot.storage.get_profile(owner) is None
     assert await bot.storage.kept_clips() == []

@@ -83,10 +83,52 @@ def test_permission_checks():
     assert logic.can_manage_modes(logic.MANAGE_GUILD)
     assert logic.can_manage_modes(logic.ADMINISTRATOR)
     assert not logic.can_manage_modes((1 << 11) | (1 << 10))
-    assert logic.can_retrain(1, logic.ADMINISTRATOR, [])
-    assert not logic.can_retrain(1, logic.MANAGE_GUILD, [])
-    assert logic.can_retrain(5, 0, [5])
-    assert not logic.can_retrain(6, 0, [5])
+    assert logic.is_operator(5, [5], [])  # SER_ADMIN_IDS
+    assert logic.is_operator(7, [5], [7])  # the application's owner
+    assert not logic.is_operator(6, [5], [7])  # a server's Administrator is neither
+
+
+def test_kept_clips_are_capped_per_person_and_per_server_newest_first():
+    from bot.retrain import cap_kept_clips
+
+    clips = [{"path": f"{i}", "speaker": str(i % 3), "guild": 1 if i < 9 else None} for i in range(12)]
+    # newest first: 11-9 (DMs, one bucket), then guild 1's 8, 7, 6; 5 would be speaker 2's third clip
+    kept, left_out = cap_kept_clips(clips, per_user=2, per_server=4)
+    assert [c["path"] for c in kept] == ["6", "7", "8", "9", "10", "11"] and left_out == 6
+    # a server's cap: one community with many voices
+    many = [{"path": f"{i}", "speaker": str(i), "guild": 5} for i in range(10)]
+    kept, left_out = cap_kept_clips(many, per_user=20, per_server=3)
+    assert [c["path"] for c in kept] == ["7", "8", "9"] and left_out == 7
+    assert cap_kept_clips(clips, per_user=0, per_server=10) == ([], 12)
+
+
+def test_cooldown_counts_from_the_end_of_the_last_run():
+    from bot.retrain import cooldown_left
+
+    assert cooldown_left(None, 900, 1000.0) == 0.0
+    assert cooldown_left(1000.0, 900, 1600.0) == 300.0
+    assert cooldown_left(1000.0, 900, 2000.0) == 0.0
+    assert cooldown_left(1000.0, 0, 1001.0) == 0.0
+
+
+def test_mode_channel_and_visible_channels_follow_threads_and_permissions():
+    from types import SimpleNamespace as NS
+
+    assert logic.mode_channel_id(NS(parent_id=7), 99) == 7  # a thread: its parent
+    assert logic.mode_channel_id(NS(), 99) == 99 and logic.mode_channel_id(None, 99) == 99
+
+    def channel(view: bool, history: bool = True, private: bool = False):
+        perms = NS(view_channel=view, read_message_history=history)
+        return NS(permissions_for=lambda member: perms, is_private=lambda: private)
+
+    chans = {
+        1: channel(True),
+        2: channel(False),
+        3: channel(True, history=False),
+        4: channel(True, private=True),
+    }
+    guild = NS(get_channel_or_thread=chans.get)
+    assert logic.visible_channels(guild, object(), [1, 2, 3, 4, 5]) == {1}
 
 
 def test_aggregate_counts_by_day_and_label():

@@ -208,8 +208,9 @@ async def test_retrain_without_data_and_rollback_without_history_explain(fake, b
     assert "SER_RAVDESS_DIR is not set" in (await fake.wait_interaction(inter, kinds=("callback",))).content
     back = await fake.slash("emotion", "rollback", **ADMIN)
     assert "no previous model" in (await fake.wait_interaction(back)).content
-    refused = await fake.slash("emotion", "rollback", permissions=0)
-    assert "Only server administrators" in (await fake.wait_interaction(refused, kinds=("callback",))).content
+    stranger = fake.user(fake.new_id(), "admin-of-this-server-only")
+    refused = await fake.slash("emotion", "rollback", user=stranger, permissions=ADMINISTRATOR)
+    assert "Only the bot's operators" in (await fake.wait_interaction(refused, kinds=("callback",))).content
 
 
 # ---------------------------------------------------------------------------------------------- start-up

@@ -177,12 +177,13 @@ NOT_ADMIN = ALL_PERMISSIONS & ~ADMINISTRATOR  # every permission but Administrat
 @pytest.mark.parametrize(
     ("command", "permissions", "user_id", "allowed", "answer"),
     [
-        ("rollback", MANAGE_GUILD, None, False, "Only server administrators"),
-        ("rollback", NOT_ADMIN, None, False, "Only server administrators"),
+        ("rollback", MANAGE_GUILD, None, False, "Only the bot's operators"),
+        ("rollback", NOT_ADMIN, None, False, "Only the bot's operators"),
         ("rollback", 0, 42, True, "no previous model"),  # SER_ADMIN_IDS
-        ("rollback", ADMINISTRATOR, None, True, "no previous model"),
-        ("retrain", NOT_ADMIN, None, False, "Only server administrators"),
-        ("retrain", 0, 43, False, "Only server administrators"),  # an id not in SER_ADMIN_IDS
+        ("rollback", ADMINISTRATOR, None, False, "Only the bot's operators"),  # one server's admin
+        ("retrain", ADMINISTRATOR, None, False, "Only the bot's operators"),
+        ("retrain", NOT_ADMIN, None, False, "Only the bot's operators"),
+        ("retrain", 0, 43, False, "Only the bot's operators"),  # an id not in SER_ADMIN_IDS
     ],
 )
 async def test_admin_commands_check_rights_server_side(

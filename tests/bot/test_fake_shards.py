@@ -126,7 +126,7 @@ async def test_each_shard_client_sees_only_its_guilds_and_gets_only_its_events(f
 
     assert guild_ids(c0) == shard_guild_ids(fake, 0) == {fake.guilds[0].id, fake.guilds[2].id}
     assert guild_ids(c1) == shard_guild_ids(fake, 1) == {fake.guilds[1].id, fake.guilds[3].id}
-    assert {c.name for g in c1.guilds for c in g.text_channels} == {"general", "voice-notes"}
+    assert {c.name for g in c1.guilds for c in g.text_channels} == {"general", "voice-notes", "staff-only"}
 
     g1, g2 = fake.guilds[1], fake.guilds[2]  # on shard 1, on shard 0
     m1 = await fake.send_message(content="to shard 1", guild_id=g1.id)

@@ -10,7 +10,7 @@ import pg
 import pytest
 from bot_helpers import det
 
-from bot.storage import Detection, Storage
+from bot.storage import Detection, Storage, postgres
 from bot.storage.postgres import PostgresStorage
 
 pytestmark = pytest.mark.timeout(60)
@@ -173,9 +173,9 @@ async def test_postgres_two_processes_share_models_and_one_retrain(postgres_url,
 async def test_postgres_migrations_run_once_when_processes_start_together(postgres_url):
     stores = await asyncio.gather(*(Storage.open(postgres_url) for _ in range(3)))
     try:
-        assert {await s.schema_version() for s in stores} == {6}
+        assert {await s.schema_version() for s in stores} == {postgres.SCHEMA_VERSION}
         rows = await stores[0]._fetch("SELECT version FROM schema_version ORDER BY version")
-        assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6]
+        assert [r[0] for r in rows] == list(range(1, postgres.SCHEMA_VERSION + 1))
     finally:
         for s in stores:
             await s.close()
@@ -227,3 +227,84 @@ async def test_a_sqlite_deployment_copies_into_postgresql(tmp_path, postgres_url
     with pytest.raises(CopyError, match="is not a file"):
         await copy_sqlite(tmp_path / "no-such.sqlite3", postgres_url)
     assert main([str(src), "sqlite:///nope"]) == 2
+
+
+async def test_history_and_stats_only_from_readable_channels_plus_ones_own(st):
+    import dataclasses
+
+    rows = {}
+    for user, channel in [(10, 2), (11, 3), (11, 2), (10, 4)]:  # channel 3: staff-only for user 10
+        d = dataclasses.replace(det(user, 1000.0 + len(rows)), channel_id=channel)
+        rows[(user, channel)] = await st.add_detection(d)
+    assert sorted(await st.channels(1)) == [2, 3, 4]
+    seen = {d.id for d in await st.history(1, channels={2, 4}, own=10)}
+    assert seen == {rows[(10, 2)], rows[(11, 2)], rows[(10, 4)]}  # not 11's note in #staff
+    # one's own results count wherever they are, even in a channel one can no longer read
+    assert {d.id for d in await st.history(1, channels=set(), own=10)} == {rows[(10, 2)], rows[(10, 4)]}
+    assert await st.history(1, channels=set()) == []
+    assert {d.id for d in await st.since(1, 0.0, user_id=11, channels={2}, own=10)} == {rows[(11, 2)]}
+    assert len(await st.since(1, 0.0)) == 4  # no channel filter: everything (the bot's own reads)
+
+
+async def test_a_forget_wins_over_a_store_that_began_before_it(st):
+    began = 1000.0
+    assert await st.add_detection(det(12, 999.0), since=began) is not None
+    assert await st.save_profile(12, {"n": 1, "mean": [0.0], "m2": [0.0]}, since=began)
+    await st.forget_user(12)  # forgotten now (after ``began``)
+    assert await st.add_detection(det(12, 1001.0), since=began) is None  # in flight: not kept
+    assert not await st.save_profile(12, {"n": 2, "mean": [0.0], "m2": [0.0]}, since=began)
+    assert await st.count(user_id=12) == 0 and await st.get_profile(12) is None
+    import time
+
+    later = time.time() + 1  # a note that arrived after the forget is stored as usual
+    assert await st.add_detection(det(12, later), since=later) is not None
+    assert await st.save_profile(12, {"n": 1, "mean": [0.0], "m2": [0.0]}, since=later)
+    assert await st.add_detection(det(13, 5.0)) is not None  # untimed stores are never held back
+
+
+async def test_state_ids_out_of_range_and_what_a_forget_must_find(st, tmp_path):
+    from ser_core.cache import content_hash
+
+    assert await st.get_state("retrain_ended") is None
+    await st.set_state("retrain_ended", "123.5")
+    await st.set_state("retrain_ended", "124.5")
+    assert await st.get_state("retrain_ended") == "124.5"
+    for bad in (0, -1, 2**63, 10**19 - 1):  # a forged custom id: no row, no OverflowError
+        assert await st.get(bad) is None
+    rid = await st.add_detection(det(14, 1000.0, guild=7))
+    await st.set_feedback(rid, user_id=14, feedback="right", true_label="sad")
+    data = b"OggS" + bytes(80)
+    await st.keep_clip(rid, user_id=14, data=data)
+    assert await st.kept_clip_digests(14) == [content_hash(data)] and await st.kept_clip_digests(15) == []
+    (clip,) = await st.training_clips(tmp_path / "clips")
+    assert clip["guild"] == 7
+
+
+async def test_the_sqlite_file_is_readable_by_the_bot_alone(tmp_path):
+    path = tmp_path / "data" / "ser-bot.sqlite3"
+    storage = await Storage.open(path)
+    try:
+        await storage.add_detection(det(1, 1.0))
+        for f in path.parent.iterdir():
+            if f.name.startswith("ser-bot.sqlite3"):
+                assert f.stat().st_mode & 0o077 == 0, f
+    finally:
+        await storage.close()
+
+
+async def test_a_cached_postgres_model_file_is_checked_against_its_sha256(postgres_url, model_path, tmp_path):
+    from ser_core import load_model
+
+    st = await Storage.open(postgres_url)
+    try:
+        st._cache = tmp_path / "models-cache"
+        version = load_model(model_path).version
+        await st.publish_model(model_path, version, previous=None)
+        path = await st.model_file(version)
+        assert load_model(path).version == version
+        path.write_bytes(b"planted by someone else")  # the cache is a temp folder others may write to
+        again = await st.model_file(version)
+        assert again.read_bytes() == model_path.read_bytes()
+        assert st._cache.stat().st_mode & 0o077 == 0
+    finally:
+        await st.close()
