@@ -19,7 +19,9 @@
 #
 # Retraining runs in a child process inside the container; if it runs out of memory only that run fails.
 # SER_CACHE_DIR keeps the encoder features of training clips in /data: a retrain encodes only new clips.
-FROM python:3.11-slim
+# The Debian release is pinned: its ffmpeg is what decodes the containers libsndfile cannot (and the decoder
+# forces the demuxer and allows one protocol, so no ffmpeg release can be talked into reading other files).
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
