@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
 import shutil
 import time
 from pathlib import Path
@@ -353,7 +354,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         if wait:
             await interaction.response.send_message(
                 f"The last retraining run ended less than {self.bot.settings.retrain_cooldown_min:g} minutes ago "
-                f"(SER_RETRAIN_COOLDOWN_MIN); try again in {format_elapsed(wait)}.",
+                f"(SER_RETRAIN_COOLDOWN_MIN); try again in {format_elapsed(math.ceil(wait))}.",
                 ephemeral=True,
             )
             return

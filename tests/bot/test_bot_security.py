@@ -389,3 +389,16 @@ async def test_stopping_the_bot_stops_every_training_process(tmp_path):
     while _train_jobs() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert _train_jobs() == []
+
+
+async def test_a_retrain_right_after_another_waits_for_the_cooldown(fake, settings, model, tmp_path):
+    settings = dataclasses.replace(settings, retrain_cooldown_min=15.0, ravdess_dir=tmp_path)
+    bot, task = await start_bot(fake, settings, model)
+    try:
+        await bot.storage.set_state("retrain_ended", repr(time.time() - 60))  # one ended a minute ago
+        inter = await fake.slash("emotion", "retrain")
+        rec = await fake.wait_interaction(inter, kinds=("callback",))
+        assert "less than 15 minutes ago" in rec.content and "try again in 14:" in rec.content
+        assert not bot.retrainer.running
+    finally:
+        await stop_bot(bot, task)
