@@ -18,17 +18,19 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from .adapt import AdaptConfig, VoiceProfile, describe
+from .adapt import offset as _offset
 from .audio import DEFAULT_LIMITS, AudioSource, Limits, cut_short_text, decode_audio, envelope
 from .calibration import ensemble_probs
 from .errors import ModelError, NoSpeechError, TruncatedAudioError
 from .features import FEATURE_VERSION, FeatureConfig, extract_windows
-from .speaker import SpeakerProfile
 from .vad import has_speech
 
 FORMAT = "ser-model"
@@ -75,8 +77,14 @@ class Prediction:
     speaker_adapted: bool = False
     #: The file ended early (an upload cut short): the prediction is of the part that arrived.
     cut_short: bool = False
-    #: The whole clip's feature vector [shape=(d,)], to update a ``SpeakerProfile``; not serialised.
+    #: Which adaptation answered: "none", "neutral reference 3", "profile 12 notes", or both joined by " + ".
+    adaptation: str = "none"
+    #: Below this top probability the answer is "not sure" (the model's, chosen on training corpora).
+    unsure_below: float = 0.0
+    #: The whole clip's feature vector [shape=(d,)], to fold into a ``VoiceProfile``; not serialised.
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: The cold head's probabilities of the whole clip [shape=(c,)], which a profile folds a note in with.
+    cold: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: Peak level in 256 bins over the clip [shape=(256,), in [0, 1]], for pictures; not serialised.
     envelope: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -91,9 +99,10 @@ class Prediction:
 
     @property
     def uncertain(self) -> bool:
-        """True when the top class is not clearly ahead of the second."""
+        """True when the answer is likely wrong: the top class is not clearly ahead of the second, or its
+        probability is below the model's ``unsure_below``."""
         (_, p1), (_, p2) = self.ranked[:2]
-        return p1 - p2 < UNCERTAIN_MARGIN
+        return p1 - p2 < UNCERTAIN_MARGIN or p1 < self.unsure_below
 
     def to_dict(self) -> dict:
         return {
@@ -104,6 +113,7 @@ class Prediction:
             "duration_s": round(self.duration_s, 3),
             "model_version": self.model_version,
             "speaker_adapted": self.speaker_adapted,
+            "adaptation": self.adaptation,
             "cut_short": self.cut_short,
             "timeline": [
                 {
@@ -148,15 +158,29 @@ class Model:
     networks: list[Network]
     temperature: float = 1.0
     card: dict = field(default_factory=dict)
-    #: Optional classifier trained on speaker-normalised features (see ``ser_core.speaker``), the
-    #: population variance used as its variance floor, and how many notes a speaker needs before it is used.
-    speaker_head: Model | None = None
-    pop_var: np.ndarray | None = None
-    min_speaker_clips: int = 5
+    #: The adapted head: a classifier of ``x - offset`` (``ser_core.adapt``), the training population's class
+    #: means [shape=(c, d)] the offset is measured from, and how a profile becomes an offset.
+    adapt_head: Model | None = None
+    class_means: np.ndarray | None = None
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    #: An answer whose probability is below this is "not sure" (``Prediction.uncertain``).
+    unsure_below: float = 0.0
 
     @property
     def supports_adaptation(self) -> bool:
-        return self.speaker_head is not None and self.pop_var is not None
+        return self.adapt_head is not None and self.class_means is not None
+
+    def voice_offset(self, profile: VoiceProfile | None) -> np.ndarray | None:
+        """The offset [shape=(d,)] of the voice ``profile`` describes, or None (no adaptation: too little
+        heard, another feature set, or a model without an adapted head)."""
+        if profile is None or profile.empty or not self.supports_adaptation:
+            return None
+        return _offset(profile, self.class_means, self.labels, self.adapt)
+
+    def adapted_proba(self, X: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """The adapted head's probabilities of rows ``X`` [shape=(n, d)] of a voice whose offset is ``delta``."""
+        assert self.adapt_head is not None
+        return self.adapt_head.predict_proba(np.atleast_2d(X) - delta)
 
     # ------------------------------------------------------------------ inference
     @property
@@ -185,8 +209,11 @@ class Model:
     def _probs_dict(self, p: np.ndarray) -> dict[str, float]:
         return {lab: float(p[i]) for i, lab in enumerate(self.labels)}
 
-    def predict_signal(self, y: np.ndarray, *, sr: int | None = None, speaker=None) -> Prediction:
-        """Predict from a decoded mono signal at the model's rate; ``NoSpeechError`` if it holds no voice."""
+    def predict_signal(
+        self, y: np.ndarray, *, sr: int | None = None, profile: VoiceProfile | None = None
+    ) -> Prediction:
+        """Predict from a decoded mono signal at the model's rate; ``NoSpeechError`` if it holds no voice.
+        With a ``profile`` the model can use, the adapted head answers (``Prediction.adaptation``)."""
         sr = sr or self.features.sr
         if sr != self.features.sr:
             raise ModelError(f"signal is at {sr} Hz; the model needs {self.features.sr} Hz")
@@ -202,16 +229,9 @@ class Model:
                 bounds.append((y.size - win, y.size))
         # One pass of frame features serves the whole clip and every window.
         X = extract_windows(y, self.features, bounds)
-        adapted = bool(
-            speaker is not None
-            and self.supports_adaptation
-            and speaker.n >= self.min_speaker_clips
-            and speaker.mean.shape == (self.features.dim,)  # a profile from another preset is ignored
-        )
-        if adapted:
-            P = self.speaker_head.predict_proba(speaker.normalize(X, self.pop_var))
-        else:
-            P = self.predict_proba(X)
+        cold = self.predict_proba(X)
+        delta = self.voice_offset(profile)
+        P = cold if delta is None else self.adapted_proba(X, delta)
         probs = self._probs_dict(P[0])
         timeline = tuple(
             Segment(round(a / sr, 2), round(b / sr, 2), self.labels[int(np.argmax(p))], self._probs_dict(p))
@@ -223,23 +243,26 @@ class Model:
             duration_s=duration,
             model_version=self.version,
             timeline=timeline,
-            speaker_adapted=adapted,
+            speaker_adapted=delta is not None,
+            adaptation=describe(profile, adapted=delta is not None) if profile is not None else "none",
+            unsure_below=self.unsure_below,
             features=X[0],
+            cold=cold[0],
             envelope=envelope(y),
         )
 
     def predict(
-        self, audio: AudioSource, *, limits: Limits = DEFAULT_LIMITS, speaker: SpeakerProfile | None = None
+        self, audio: AudioSource, *, limits: Limits = DEFAULT_LIMITS, profile: VoiceProfile | None = None
     ) -> Prediction:
         """Decode ``audio`` (bytes, path or binary file) and predict. Raises ``AudioError`` subclasses.
 
-        With a ``speaker`` profile of at least ``min_speaker_clips`` notes and a model that supports it,
-        the speaker-normalised classifier is used (``Prediction.speaker_adapted``). The profile is not
-        changed; fold ``Prediction.features`` into it afterwards.
+        With a ``VoiceProfile`` of enough evidence and a model that has an adapted head, that head answers
+        (``Prediction.adaptation`` says with what). The profile is not changed; fold ``Prediction.features``
+        (and ``Prediction.cold``) into it afterwards.
         """
         decoded = decode_audio(audio, sr=self.features.sr, limits=limits)
         try:
-            pred = self.predict_signal(decoded.samples, speaker=speaker)
+            pred = self.predict_signal(decoded.samples, profile=profile)
         except NoSpeechError:
             if decoded.cut_short:  # "no voice" would blame the speaker for a broken upload
                 raise TruncatedAudioError(cut_short_text(decoded.samples.size / self.features.sr)) from None
@@ -262,9 +285,9 @@ class Model:
             for i, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):
                 arrays[f"net{k}_W{i}"] = W
                 arrays[f"net{k}_b{i}"] = b
-        if self.speaker_head is not None and self.pop_var is not None:
-            arrays["pop_var"] = self.pop_var
-            arrays.update({f"spk_{k}": v for k, v in self.speaker_head._arrays().items()})
+        if self.adapt_head is not None and self.class_means is not None:
+            arrays["adapt_means"] = self.class_means
+            arrays.update({f"adp_{k}": v for k, v in self.adapt_head._arrays().items()})
         return {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in arrays.items()}
 
     def _meta(self, arrays: dict[str, np.ndarray]) -> dict:
@@ -278,13 +301,14 @@ class Model:
             "temperature": self.temperature,
             "checksum": _checksum(arrays),
             "card": self.card,
-            "speaker_head": None
-            if self.speaker_head is None
+            "unsure_below": self.unsure_below,
+            "adapt_head": None
+            if self.adapt_head is None
             else {
-                "n_networks": len(self.speaker_head.networks),
-                "n_layers": len(self.speaker_head.networks[0].weights),
-                "temperature": self.speaker_head.temperature,
-                "min_clips": self.min_speaker_clips,
+                "n_networks": len(self.adapt_head.networks),
+                "n_layers": len(self.adapt_head.networks[0].weights),
+                "temperature": self.adapt_head.temperature,
+                "config": self.adapt.to_dict(),
             },
         }
 
@@ -336,9 +360,9 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
+        if "pickle" in str(exc).lower() and zipfile.is_zipfile(path):
             raise ModelError(f"{path} holds pickled objects; refusing to load it (not a ser model)") from None
-        raise ModelError(f"{path} is not a ser model file ({exc})") from None
+        raise ModelError(f"{path} is not a ser model file") from None
     except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError ...: all mean "not a model file"
         raise ModelError(f"{path} is not a ser model file or is damaged ({type(exc).__name__})") from None
     # np.load hands back a member that is not a .npy file as raw bytes; such a file is not a model.
@@ -366,11 +390,14 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
         labels = tuple(meta["labels"])
         model = _head(arrays, "", meta, labels, features)
         model.card = dict(meta.get("card", {}))
-        spk = meta.get("speaker_head")
-        if spk:
-            model.speaker_head = _head(arrays, "spk_", spk, labels, features)
-            model.pop_var = arrays["pop_var"].astype(np.float64)
-            model.min_speaker_clips = int(spk["min_clips"])
+        model.unsure_below = float(meta.get("unsure_below", 0.0))
+        # An older file's "speaker_head" (z-scored by a profile's own statistics) is not used: its profiles
+        # are not kept either, and such a model answers cold.
+        adp = meta.get("adapt_head")
+        if adp:
+            model.adapt_head = _head(arrays, "adp_", adp, labels, features)
+            model.class_means = arrays["adapt_means"].astype(np.float64)
+            model.adapt = AdaptConfig.from_dict(adp["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path} is incomplete or from an incompatible version ({exc})") from None
     _validate(model, path)
@@ -415,14 +442,19 @@ def _validate(model: Model, path: Path) -> None:
             f"{path} was trained on feature version {model.features.version}; this ser_core computes version "
             f"{FEATURE_VERSION}. Retrain it with `ser train`."
         )
-    if model.speaker_head is not None:
-        _validate(model.speaker_head, path)
+    if model.adapt_head is not None:
+        _validate(model.adapt_head, path)
+        means = model.class_means
         if (
-            model.pop_var is None
-            or model.pop_var.shape != model.scaler_mean.shape
-            or (model.pop_var <= 0).any()
+            means is None
+            or means.shape != (len(model.labels), model.scaler_mean.size)
+            or not np.isfinite(means).all()
         ):
-            raise ModelError(f"{path}: bad speaker-normalisation statistics")
+            raise ModelError(f"{path}: bad class means for the adapted head")
+        if not (model.adapt.tau >= 0 and model.adapt.w_ref > 0 and model.adapt.min_evidence >= 0):
+            raise ModelError(f"{path}: bad adaptation settings {model.adapt}")
+    if not 0 <= model.unsure_below < 1:
+        raise ModelError(f"{path}: implausible 'not sure' threshold {model.unsure_below}")
     d = model.features.dim
     if model.scaler_mean.shape != (d,) or model.scaler_scale.shape != (d,):
         raise ModelError(f"{path}: scaler has {model.scaler_mean.shape} values, features have {d}")

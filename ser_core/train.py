@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, LabelEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from .adapt import AdaptConfig
 from .constants import EMOTIONS
 from .datasets import group_corpus
 from .errors import ConfigError, DatasetError
@@ -262,32 +263,38 @@ def fit_adaptive(
     features: FeatureConfig,
     params: MLPParams = DEFAULT_PARAMS,
     seed: int = 0,
-    min_speaker_clips: int = 5,
     card: dict | None = None,
     init: Model | None = None,
+    adapt: AdaptConfig | None = None,
 ) -> Model:
-    """``fit`` plus a second classifier on speaker-normalised features (speakers = ``groups``), both weighted
-    as ``params.balance`` says; ``init`` (a model with both heads) is where each head's fit starts.
+    """``fit`` plus the adapted head (``ser_core.adapt``): a second classifier of ``x - offset``, each training
+    row's offset drawn from a context of its own speaker's (``groups``) other clips as a profile would hold
+    them. Those clips' class probabilities are their true labels: a profile's notes come with the cold head's
+    probabilities, which on training speakers are too sure to stand in for a new voice's. Both heads are
+    weighted as ``params.balance`` says; ``init`` (a model with both) is where each head's fit starts.
 
-    The returned model predicts speaker-independently by default and switches to the speaker head for a
-    ``SpeakerProfile`` with at least ``min_speaker_clips`` notes.
+    The returned model answers cold by default and with the adapted head for a ``VoiceProfile`` with enough
+    evidence (``AdaptConfig.min_evidence``).
     """
-    from .speaker import normalize_by_speaker
+    from . import adapt as adaptation
 
-    if len(set(np.asarray(groups).tolist())) < 2:  # one speaker: nothing to normalise across
+    cfg = adapt or adaptation.AdaptConfig()
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    if len(set(groups.tolist())) < 2:  # one speaker: nothing to learn across voices
         return fit(X, y, features=features, params=params, seed=seed, card=card, groups=groups, init=init)
-    pop_var = np.asarray(X, dtype=np.float64).var(axis=0) + 1e-12
+    labels = canonical_labels(y.tolist())
+    truth = (y[:, None] == np.array(labels)[None, :]).astype(np.float64)
+    means = adaptation.class_means(X, y, labels)
+    offsets = adaptation.training_offsets(X, y, groups, truth, means, labels, cfg, seed=seed)
     # The two heads are independent fits: side by side.
-    model, speaker_head = run_folds(
+    model, head = run_folds(
         lambda task: fit(
             task[0], y, features=features, params=params, seed=seed, card=task[1], groups=groups, init=task[2]
         ),
-        [
-            (X, card, init),
-            (normalize_by_speaker(X, np.asarray(groups), pop_var), None, init and init.speaker_head),
-        ],
+        [(X, card, init), (np.asarray(X, dtype=np.float64) - offsets, None, init and init.adapt_head)],
     )
-    model.speaker_head = speaker_head
-    model.pop_var = pop_var
-    model.min_speaker_clips = min_speaker_clips
+    model.adapt_head = head
+    model.class_means = means
+    model.adapt = cfg
     return model

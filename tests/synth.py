@@ -38,15 +38,16 @@ def random_model(
     max_iter: int = 30,
     fit_seed: int = 0,
     speakers: int = 0,
-    min_speaker_clips: int = 5,
+    min_evidence: float = 1.0,
     card: dict | None = None,
     preset: str = "rich",
 ):
     """A tiny model fitted on ``n`` random vectors of the 'rich' preset's size, labels cycling through the
     eight emotions (``preset``'s size): fast, independent of the shipped model, and its predictions differ
     between clips.
-    With ``speakers`` > 0 it also gets a speaker-normalised head (``fit_adaptive``)."""
+    With ``speakers`` > 0 it also gets an adapted head (``fit_adaptive``) that answers from ``min_evidence``."""
     from ser_core import EMOTIONS
+    from ser_core.adapt import AdaptConfig
     from ser_core.features import get_preset
     from ser_core.train import MLPParams, fit, fit_adaptive
 
@@ -64,7 +65,7 @@ def random_model(
             features=cfg,
             params=params,
             seed=fit_seed,
-            min_speaker_clips=min_speaker_clips,
+            adapt=AdaptConfig(min_evidence=min_evidence),
             card=card,
         )
     return fit(X, y, features=cfg, params=params, seed=fit_seed, card=card)

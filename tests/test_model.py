@@ -170,35 +170,71 @@ def test_predict_from_bytes_gives_timeline_for_long_clips():
     assert set(d) >= {"label", "confidence", "probabilities", "timeline", "model_version", "uncertain"}
 
 
-def test_speaker_head_round_trip_and_switch(tmp_path):
-    from ser_core.speaker import SpeakerProfile
+def test_adapted_head_round_trip_and_switch(tmp_path):
+    from ser_core.adapt import AdaptConfig, VoiceProfile
     from ser_core.train import fit_adaptive
 
     X, y, cfg = _toy()
     groups = np.array(["a", "b", "c"] * (len(y) // 3))
-    model = fit_adaptive(X, y, groups, features=cfg, params=SMALL, min_speaker_clips=3)
+    model = fit_adaptive(X, y, groups, features=cfg, params=SMALL, adapt=AdaptConfig(min_evidence=3))
+    model.unsure_below = 0.4
     loaded = load_model(model.save(tmp_path / "m.npz"))
-    assert loaded.supports_adaptation and loaded.min_speaker_clips == 3
-    np.testing.assert_allclose(loaded.pop_var, model.pop_var, rtol=1e-5)
+    assert loaded.supports_adaptation and loaded.adapt == AdaptConfig(min_evidence=3)
+    assert loaded.unsure_below == pytest.approx(0.4)
+    np.testing.assert_allclose(loaded.class_means, model.class_means, rtol=1e-5)
     clip = encode(tone(200, 2.0), SR, "WAV")
-    profile = SpeakerProfile()
-    assert not loaded.predict(clip, speaker=profile).speaker_adapted
+    profile = VoiceProfile()
+    first = loaded.predict(clip, profile=profile)
+    assert not first.speaker_adapted and first.adaptation == "none"
     for _ in range(3):
-        pred = loaded.predict(clip, speaker=profile)
-        profile.update(pred.features)
-    assert profile.n == 3 and loaded.predict(clip, speaker=profile).speaker_adapted
+        pred = loaded.predict(clip, profile=profile)
+        profile.add_note(pred.features, pred.cold, loaded.labels)
+    adapted = loaded.predict(clip, profile=profile)
+    assert profile.n == 3 and adapted.speaker_adapted and adapted.adaptation == "profile 3 notes"
+    # the offset really changes the answer's input: the adapted head sees x - delta
+    delta = loaded.voice_offset(profile)
+    np.testing.assert_allclose(
+        list(adapted.probabilities.values()), loaded.adapted_proba(adapted.features, delta)[0], rtol=1e-6
+    )
+    assert adapted.to_dict()["adaptation"] == "profile 3 notes"
 
 
 def test_profile_of_another_feature_size_is_ignored():
-    from ser_core.speaker import SpeakerProfile
+    from ser_core.adapt import AdaptConfig, VoiceProfile
     from ser_core.train import fit_adaptive
 
     X, y, cfg = _toy()
     model = fit_adaptive(
-        X, y, np.array(["a", "b"] * (len(y) // 2)), features=cfg, params=SMALL, min_speaker_clips=1
+        X,
+        y,
+        np.array(["a", "b"] * (len(y) // 2)),
+        features=cfg,
+        params=SMALL,
+        adapt=AdaptConfig(min_evidence=1),
     )
-    foreign = SpeakerProfile.of(np.ones((3, 7)))
-    assert not model.predict(encode(tone(200, 1.0), SR, "WAV"), speaker=foreign).speaker_adapted
+    foreign = VoiceProfile()
+    for _ in range(3):
+        foreign.add_note(np.ones(7), np.ones(len(model.labels)) / len(model.labels), model.labels)
+    assert not model.predict(encode(tone(200, 1.0), SR, "WAV"), profile=foreign).speaker_adapted
+
+
+def test_an_old_model_file_with_a_z_score_speaker_head_loads_and_answers_cold(tmp_path):
+    """Files written before the adapted head had a "speaker_head" (profiles z-scored by their own statistics):
+    they still load, and answer cold."""
+    import json
+    import zipfile
+
+    X, y, cfg = _toy()
+    path = fit(X, y, features=cfg, params=SMALL).save(tmp_path / "old.npz")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta.pop("adapt_head", None)
+    meta["speaker_head"] = {"n_networks": 1, "n_layers": 1, "temperature": 1.0, "min_clips": 5}
+    np.savez(tmp_path / "older.npz", meta=np.array(json.dumps(meta)), **arrays)
+    assert zipfile.is_zipfile(tmp_path / "older.npz")
+    model = load_model(tmp_path / "older.npz")
+    assert not model.supports_adaptation
 
 
 def test_versions_are_unique_within_a_second(tmp_path):
