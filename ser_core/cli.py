@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ConfigError, SerError
 from .features import DEFAULT_PRESET, PRESETS
 
@@ -228,6 +230,23 @@ def _report(scores, args) -> int:
     return 0
 
 
+def _audio_files(names: list[str]) -> list[str]:
+    """The files to predict: each name as given, a folder as every audio file in it (sorted, recursively)."""
+    from .constants import AUDIO_EXTENSIONS
+
+    out = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                raise SerError(f"{name} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})")
+            out += found
+        else:
+            out.append(name)
+    return out
+
+
 def cmd_predict(args) -> int:
     from .audio import Limits
     from .model import load_model
@@ -235,12 +254,16 @@ def cmd_predict(args) -> int:
     model = load_model(args.model)
     limits = Limits(max_seconds=args.max_seconds)
     failed = 0
-    for f in args.files:
+    for f in _audio_files(args.files):
         try:
             pred = model.predict(f, limits=limits)
         except SerError as exc:
             failed += 1
             print(f"{f}: {exc}", file=sys.stderr)
+            continue
+        except OSError as exc:  # a file that cannot be read at all (permissions, a device, ...)
+            failed += 1
+            print(f"{f}: cannot read it ({exc.strerror or exc})", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps({"file": f} | pred.to_dict()))
@@ -248,11 +271,75 @@ def cmd_predict(args) -> int:
             head = f"{pred.label} ({pred.confidence:.0%})"
             if pred.uncertain:
                 (a, pa), (b, pb) = pred.ranked[:2]
-                head = f"{a} ({pa:.0%}), uncertain: maybe {b} ({pb:.0%})"
-            print(f"{f}: {head}  " + " ".join(f"{k} {v:.0%}" for k, v in pred.ranked[1:]))
+                head = f"not sure: {a} ({pa:.0%}) or {b} ({pb:.0%})"
+            cut = f"  [cut short: only its first {pred.duration_s:.1f} s arrived]" if pred.cut_short else ""
+            print(f"{f}: {head}  " + " ".join(f"{k} {v:.0%}" for k, v in pred.ranked[1:]) + cut)
             for s in pred.timeline:
                 print(f"  {s.start_s:6.1f}-{s.end_s:6.1f} s  {s.label}")
     return 2 if failed else 0
+
+
+def cmd_score(args) -> int:
+    """``ser score FOLDER``: the model (shipped, or ``--model``) on a labelled folder, cold and adapted."""
+    from .cache import extract_files
+    from .datasets import labelled_speakers
+    from .model import load_model
+    from .scoring import SPECS, curve
+
+    model = load_model(args.model)
+    clips, source = labelled_speakers(args.folder)
+    X = extract_files(
+        [c.path for c in clips],
+        model.features,
+        cache_dir=not args.no_cache,
+        n_jobs=args.jobs,
+        progress=not args.quiet and not args.json,
+    )
+    y = np.array([c.emotion for c in clips])
+    groups = np.array([c.speaker for c in clips])
+    res = curve(model, X, y, groups, SPECS, seeds=range(args.seeds))
+    meta = res.pop("_")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": model.version,
+                    "clips": len(clips),
+                    "speakers": len(set(groups.tolist())),
+                    "speakers_from": source,
+                    "classes": meta["classes"],
+                    "unknown_class": meta["unknown_class"],
+                    "adaptation": res,
+                }
+            )
+        )
+        return 0
+    print(
+        f"model {model.version} on {args.folder}: {len(clips)} clips, {len(set(groups.tolist()))} speakers "
+        f"(from {source}), classes {', '.join(meta['classes'])}"
+        + (
+            f"; {meta['unknown_class']} clips of classes the model lacks left out"
+            if meta["unknown_class"]
+            else ""
+        )
+    )
+    print(
+        f"{'adaptation':22s} {'accuracy':>9s} {'own classes':>12s} {'UAR':>6s} {'ECE':>6s} {'acc@80%':>8s} "
+        f"{'scored':>7s}  speakers left out"
+    )
+    for name, r in res.items():
+        if not r["scored"]:
+            print(f"{name:22s} {'—':>9s} (no speaker has the clips it needs)")
+            continue
+        print(
+            f"{name:22s} {r['accuracy']:9.1%} {r['accuracy_own_classes']:12.1%} {r['uar']:6.1%} {r['ece']:6.3f} "
+            f"{r['accuracy_at_80']:8.1%} {r['scored']:7d}  {r['speakers_left_out']}"
+        )
+    print(
+        "accuracy: the answer over all the model's classes, as the bot gives it; own classes: restricted to the "
+        "folder's. Notes used to adapt are not scored; draws are seeded."
+    )
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -358,6 +445,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="one JSON object per file")
     pr.add_argument("--max-seconds", type=float, default=120.0, help="refuse longer clips (default 120)")
     pr.set_defaults(func=cmd_predict)
+
+    sc = sub.add_parser(
+        "score", help="score a model on a labelled folder, cold and after learning each voice (no training)"
+    )
+    sc.add_argument("folder", help="a folder with labels.csv (path,emotion[,speaker]) or a RAVDESS folder")
+    sc.add_argument("--model", help="model file (default: the shipped model)")
+    sc.add_argument("--json", action="store_true", help="print one JSON object")
+    sc.add_argument("--seeds", type=int, default=3, help="draws per adaptation (default 3)")
+    sc.add_argument("--jobs", type=int, default=None, help="feature extraction processes (default: cores)")
+    sc.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    sc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sc.set_defaults(func=cmd_score)
 
     i = sub.add_parser("info", help="show a model's card")
     i.add_argument("model", nargs="?", help="model file (default: the shipped model)")

@@ -239,6 +239,28 @@ def load_labelled_folder(root: str | Path) -> ScanReport:
     return ScanReport(clips, skipped, [])
 
 
+def labelled_speakers(root: str | Path) -> tuple[list[Clip], str]:
+    """The clips of a folder to score, and where their speakers come from: ``"the speaker column"`` of
+    ``labels.csv``, ``"sub-folders"`` (no such column: each clip's first folder is its speaker, a clip at
+    the top its own), or ``"RAVDESS file names"``. ``DatasetError`` in one line for anything unusable."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder")
+    if not (root / "labels.csv").is_file():
+        return scan_ravdess(root).clips, "RAVDESS file names"
+    clips = load_labelled_folder(root).clips
+    with (root / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), [])
+    if "speaker" in [h.strip() for h in header]:
+        return clips, "the speaker column"
+    base = root.resolve()
+    out = []
+    for c in clips:
+        rel = Path(c.path).relative_to(base)
+        out.append(Clip(c.path, c.emotion, rel.parts[0] if len(rel.parts) > 1 else rel.stem, corpus=c.corpus))
+    return out, "sub-folders"
+
+
 def corpus_name(root: str | Path) -> str:
     """The corpus a folder is named for: its name in lower case (``../data/EmoDB`` → ``emodb``). Licences are
     looked up by it (``corpus_info``), so an evaluation-only corpus is recognised even before it is read."""

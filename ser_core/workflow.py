@@ -5,6 +5,7 @@ These are what ``ser train`` / ``ser evaluate`` (and the bot's retraining) run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import adapt, scoring
 from .augment import parse_augment
 from .cache import extract_files
 from .calibration import ece, ensemble_probs, fit_temperature, fit_temperature_pooled, reliability_diagram
@@ -247,6 +249,9 @@ class Transfer:
     logits: np.ndarray
     truth: np.ndarray
     rows: np.ndarray
+    #: The adapted head's logits of the same rows, each normalised by a profile drawn from its own speaker's
+    #: other clips (``adapted_logits``); None for a model without that head.
+    adapted: np.ndarray | None = None
 
     @classmethod
     def of(cls, model: Model, ds: Dataset, held: str) -> Transfer:
@@ -255,7 +260,29 @@ class Transfer:
         rows = np.flatnonzero((ds.corpora == held) & np.isin(ds.y, shared))
         cols = [model.labels.index(lab) for lab in shared]
         truth = np.array([shared.index(v) for v in ds.y[rows]], dtype=int)
-        return cls(held, shared, model.network_logits(ds.X[rows])[:, :, cols], truth, rows)
+        adapted = adapted_logits(model, ds.X[rows], ds.y[rows], ds.groups[rows])
+        return cls(
+            held,
+            shared,
+            model.network_logits(ds.X[rows])[:, :, cols],
+            truth,
+            rows,
+            None if adapted is None else adapted[:, :, cols],
+        )
+
+
+def adapted_logits(model: Model, X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0):
+    """The adapted head's per-network logits [shape=(k, n, c)] of rows ``X`` of speakers ``groups``, each row
+    normalised by a profile drawn from its speaker's other rows (``adapt.training_offsets``: the contexts a
+    training row gets; their notes carry the cold head's probabilities, as the bot's do). None without that
+    head."""
+    if not model.supports_adaptation:
+        return None
+    cold = model.predict_proba(X)
+    offsets = adapt.training_offsets(
+        X, np.asarray(y), np.asarray(groups), cold, model.class_means, model.labels, model.adapt, seed=seed
+    )
+    return model.adapt_head.network_logits(np.asarray(X, dtype=np.float64) - offsets)
 
 
 #: How much the transfers between training corpora weigh in a temperature against the unseen-speaker folds.
@@ -289,9 +316,12 @@ def _corpus_rows(ds: Dataset, corpora: Collection[str]) -> np.ndarray:
 
 
 def _fit_corpus_sets(ds: Dataset, preset: str, sets: Sequence[frozenset[str]]) -> dict[frozenset[str], Model]:
-    """``preset`` fitted on the clips of each set of corpora, side by side."""
+    """``preset`` fitted (both heads: ``fit_adaptive``) on the clips of each set of corpora, side by side."""
+    features, params = preset_parts(preset)
     sets = list(dict.fromkeys(sets))
-    models = run_folds(lambda S: fit_preset(preset, *ds.training_set(_corpus_rows(ds, S))), sets)
+    models = run_folds(
+        lambda S: fit_adaptive(*ds.training_set(_corpus_rows(ds, S)), features=features, params=params), sets
+    )
     return dict(zip(sets, models, strict=True))
 
 
@@ -309,6 +339,7 @@ def evaluate_corpora(
     progress: Progress | None = None,
     models: dict[frozenset[str], Model] | None = None,
     folds: dict[frozenset[str], OutOfFold] | None = None,
+    adaptation: bool = False,
 ) -> dict[str, Scores]:
     """Leave-one-corpus-out: for each corpus of ``ds`` (or each of ``test``), train ``preset`` on the *other*
     corpora that may train (``CorpusInfo.may_train``) and score every clip of the held-out corpus whose class
@@ -317,8 +348,10 @@ def evaluate_corpora(
 
     Returns ``{corpus: Scores}``; a corpus with nothing to train on (the others are all evaluation-only) is left
     out. ``Scores.folds[0]`` names the training corpora, the classes scored, and the ECE of the restricted
-    probabilities. ``models``, if given, receives every model fitted, by its set of training corpora; ``folds``
-    holds unseen-speaker predictions already made for a set of training corpora (``train_model``'s)."""
+    probabilities (and, with ``adaptation``, the held-out model's ``scoring.curve`` on the corpus: what it
+    does cold and after learning each voice). ``models``, if given, receives every model fitted, by its set of
+    training corpora; ``folds`` holds unseen-speaker predictions already made for a set of training corpora
+    (``train_model``'s)."""
     names = [c for c in dict.fromkeys(ds.corpora.tolist()) if c]  # "": clips from outside a corpus
     unknown = [t for t in (test or ()) if t not in names]
     if unknown:
@@ -335,7 +368,7 @@ def evaluate_corpora(
     if models is not None:
         models.update(fitted)
     out: dict[str, Scores] = {}
-    temperatures: dict[frozenset[str], float] = {}  # savee and emodb share a training set: calibrate it once
+    temperatures: dict[frozenset[str], tuple] = {}  # savee and emodb share a training set: calibrate it once
     folds = folds or {}
     for k, held in enumerate(targets):
         S = train_sets[held]
@@ -343,10 +376,14 @@ def evaluate_corpora(
         train_rows = _corpus_rows(ds, S)
         if calibrate:
             if S not in temperatures:
-                oof = folds.get(S) or _oof_logits(ds, preset, train_rows, model.labels, speaker=False)
+                oof = folds.get(S) or _oof_logits(ds, preset, train_rows, model.labels)
                 transfers = [Transfer.of(fitted[rest], ds, c) for c, rest in _transfer_sets(S)]
-                temperatures[S] = corpus_temperature(oof, transfers)
-            model.temperature = temperatures[S]
+                fit_temperatures(model, oof, transfers)
+                temperatures[S] = (model.temperature, model.adapt_head, model.unsure_below)
+            temperature, head, model.unsure_below = temperatures[S]
+            model.temperature = temperature
+            if head is not None and model.adapt_head is not None:
+                model.adapt_head.temperature = head.temperature
         t = Transfer.of(model, ds, held)
         P = ensemble_probs(t.logits, model.temperature)
         pred = [t.classes[j] for j in P.argmax(axis=1)]
@@ -364,6 +401,11 @@ def evaluate_corpora(
             "calibrated": calibrate,
             "temperature": round(model.temperature, 3),
         }
+        if adaptation:
+            held_rows = np.flatnonzero(ds.corpora == held)
+            fold["adaptation"] = scoring.curve(
+                model, ds.X[held_rows], ds.y[held_rows], ds.groups[held_rows], seeds=(0, 1)
+            )
         out[held] = Scores(
             "corpora",
             t.classes,
@@ -445,13 +487,13 @@ def evaluate_nested(
 
 @dataclass
 class OutOfFold:
-    """Out-of-fold predictions over the actor folds of some rows: per-network logits of the
-    speaker-independent head [shape=(k, n, c)] and of the speaker-normalised head (or None), the true class
-    index [shape=(n,)], and the folds ``(name, train_idx, test_idx)`` (indices into those rows) in the order
-    the predictions are concatenated."""
+    """Out-of-fold predictions over the actor folds of some rows: per-network logits of the cold head
+    [shape=(k, n, c)] and of the adapted head (``adapted_logits``; or None), the true class index
+    [shape=(n,)], and the folds ``(name, train_idx, test_idx)`` (indices into those rows) in the order the
+    predictions are concatenated."""
 
     logits: np.ndarray
-    speaker_logits: np.ndarray | None
+    adapted_logits: np.ndarray | None
     truth: np.ndarray
     parts: list[tuple[str, np.ndarray, np.ndarray]]
     #: The fold models, in ``parts`` order.
@@ -477,8 +519,6 @@ def _oof_logits(
 ) -> OutOfFold:
     """Out-of-fold logits of ``preset`` over the actor folds of ``rows`` (with ``speaker``, of both heads:
     ``fit_adaptive``); the folds are fitted side by side (``run_folds``)."""
-    from .speaker import normalize_by_speaker
-
     features, params = preset_parts(preset)
     X, y, g = ds.X[rows], ds.y[rows], ds.groups[rows]
     parts = splits("actors", y, g)
@@ -491,9 +531,7 @@ def _oof_logits(
         )
         if model.labels != labels:
             raise DatasetError("calibration needs every class in every training fold")
-        spk = None
-        if model.speaker_head is not None:
-            spk = model.speaker_head.network_logits(normalize_by_speaker(X[te], g[te], model.pop_var))
+        spk = adapted_logits(model, X[te], y[te], g[te])
         return model.network_logits(X[te]), spk, np.array([labels.index(v) for v in y[te]]), model
 
     folds = run_folds(one, parts, progress=progress)
@@ -517,9 +555,17 @@ def calibrate(
 ) -> dict:
     """Fit the temperatures of ``model`` (trained on all of ``ds``) on out-of-fold predictions of ``ds``
     (``oof``: those predictions if already made, both heads) and on ``transfers`` between its training
-    corpora (``corpus_temperature``). The speaker head's temperature comes from its own out-of-fold logits."""
+    corpora (``corpus_temperature``), the adapted head's on its own predictions of the same voices; and the
+    "not sure" threshold on all of them (``unsure_threshold``)."""
     oof = oof or _oof_logits(ds, preset, np.arange(len(ds.y)), model.labels)
-    si, spk, truth = oof.logits, oof.speaker_logits, oof.truth
+    return fit_temperatures(model, oof, transfers)
+
+
+def fit_temperatures(model: Model, oof: OutOfFold, transfers: Sequence[Transfer] = ()) -> dict:
+    """Set ``model``'s temperatures (cold head: ``corpus_temperature``; the adapted head the same way on its
+    own predictions of the same voices) and its "not sure" threshold (``unsure_threshold`` over all of them);
+    return what the card records of it."""
+    si, spk, truth = oof.logits, oof.adapted_logits, oof.truth
     model.temperature = corpus_temperature(oof, transfers)
     out = {
         "temperature": round(model.temperature, 4),
@@ -531,10 +577,49 @@ def calibrate(
         out[f"ece_{t.held}_held_out_after"] = round(
             ece(ensemble_probs(t.logits, model.temperature), t.truth), 4
         )
-    if model.speaker_head is not None and spk is not None:
-        model.speaker_head.temperature = fit_temperature(spk, truth)
-        out["speaker_head_temperature"] = round(model.speaker_head.temperature, 4)
+    judged = [(ensemble_probs(si, model.temperature), truth)]
+    judged += [(ensemble_probs(t.logits, model.temperature), t.truth) for t in transfers]
+    if model.adapt_head is not None and spk is not None:
+        adapted = [t for t in transfers if t.adapted is not None]
+        model.adapt_head.temperature = corpus_temperature(
+            OutOfFold(spk, None, truth, oof.parts),
+            [dataclasses.replace(t, logits=t.adapted) for t in adapted],
+        )
+        T = model.adapt_head.temperature
+        out["adapted_temperature"] = round(T, 4)
+        out["ece_oof_adapted"] = round(ece(ensemble_probs(spk, T), truth), 4)
+        for t in adapted:
+            out[f"ece_{t.held}_held_out_adapted"] = round(ece(ensemble_probs(t.adapted, T), t.truth), 4)
+        judged += [(ensemble_probs(spk, T), truth)] + [
+            (ensemble_probs(t.adapted, T), t.truth) for t in adapted
+        ]
+    model.unsure_below = unsure_threshold(judged)
+    out["unsure_below"] = round(model.unsure_below, 3)
     return out
+
+
+def unsure_threshold(
+    judged: Sequence[tuple[np.ndarray, np.ndarray]], *, lo: float = 0.2, hi: float = 0.6
+) -> float:
+    """The top probability below which an answer is more likely wrong than right, from calibrated predictions
+    of voices the models never heard (``(probs [shape=(n, c)], true class [shape=(n,)])`` sets, each set
+    weighing the same): where a logistic fit of "right" on the top probability crosses one half, within
+    [``lo``, ``hi``]. Chosen on training corpora only; the reply then says "not sure" below it."""
+    from sklearn.linear_model import LogisticRegression
+
+    conf, hit, weight = [], [], []
+    for P, t in judged:
+        conf.append(P.max(axis=1))
+        hit.append(P.argmax(axis=1) == t)
+        weight.append(np.full(len(t), 1.0 / max(1, len(t))))
+    c, h, w = np.concatenate(conf), np.concatenate(hit), np.concatenate(weight)
+    if h.all() or not h.any():
+        return lo
+    fit = LogisticRegression(C=1e4).fit(c[:, None], h, sample_weight=w / w.mean())
+    a, b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    if a <= 0:
+        return lo
+    return float(np.clip(-b / a, lo, hi))
 
 
 def evaluate_calibration(ds: Dataset, preset: str, *, png: str | None = None) -> dict:
@@ -727,6 +812,20 @@ def train_model(
             cb = (lambda done, total: progress("evaluate:actors", done, total)) if progress else None
             oof = _oof_logits(ds, preset, np.arange(len(ds.y)), labels, progress=cb)
             scores[protocol] = oof.scores(ds.y, labels).to_dict()
+            if all(m.supports_adaptation for m in oof.models):
+                # The same fold models after learning each test actor's voice (their temperatures are 1:
+                # accuracies only; the calibrated model's error on unseen voices is in "calibration").
+                curve = scoring.pooled_curve(
+                    [
+                        (m, ds.X[te], ds.y[te], ds.groups[te])
+                        for m, (_, _, te) in zip(oof.models, oof.parts, strict=True)
+                    ],
+                    seeds=(0,),
+                )
+                curve.pop("_")
+                scores[protocol]["adaptation"] = {
+                    k: {m: v[m] for m in ("accuracy", "accuracy_at_80", "scored")} for k, v in curve.items()
+                }
         else:
             scores[protocol] = evaluate_dataset(ds, protocol, preset, progress=progress).to_dict()
     held_out_models: dict[frozenset[str], Model] = {}
@@ -739,6 +838,7 @@ def train_model(
             models=held_out_models,
             # the unseen-speaker folds of all the training corpora, made above (the same fits)
             folds={frozenset(_trainable_corpora(ds)): oof} if oof is not None else None,
+            adaptation=True,
         ).items():
             scores[f"corpora:{name}"] = sc.to_dict()
     if progress:
@@ -824,7 +924,16 @@ def card_markdown(model: Model) -> str:
     cal = c.get("calibration")
     if cal:
         held = [f.removesuffix(" held out") for f in cal.get("fitted_on", [])[1:]]
-        head = f"voice-profile head {cal.get('speaker_head_temperature', 1):.2f}"
+        head = (
+            f"adapted head {cal['adapted_temperature']:.2f} (ECE on unseen speakers {cal['ece_oof_adapted']:.3f})"
+            if "adapted_temperature" in cal
+            else "no adapted head"
+        )
+        if "unsure_below" in cal:
+            head += (
+                f'; an answer under {cal["unsure_below"]:.0%} is called "not sure" (below it, answers on voices '
+                "the models never heard were wrong more often than right)"
+            )
         if held:
             errors = ", ".join(f"{h} held out {cal[f'ece_{h}_held_out_after']:.3f}" for h in held)
             lines.append(
@@ -857,6 +966,22 @@ def card_markdown(model: Model) -> str:
                 f"| {r['corpus']} | {' + '.join(r['trained_on'])} | {r['n_classes']} | {r['accuracy']:.1%} | "
                 f"{r['uar']:.1%} | {r['macro_f1']:.1%} | {ece_cell} |"
             )
+    if summary["adaptation"]:
+        lines += [
+            "",
+            "## After learning the voice (`ser_core.adapt`)",
+            "",
+            "Accuracy over all the model's classes (as the bot answers) on the corpora it never heard, each "
+            "speaker's first notes used to learn the voice and not scored: `neutral-3` = three reference notes "
+            "of the ordinary voice (`/emotion calibrate`), `profile-20` = twenty everyday notes, `skewed` = "
+            "twenty of which 70 % neutral or calm.",
+            "",
+            "| held-out corpus | " + " | ".join(ADAPTATION_COLUMNS) + " |",
+            "|---|" + "---|" * len(ADAPTATION_COLUMNS),
+        ]
+        for corpus, row in summary["adaptation"].items():
+            cells = [f"{row[k]:.1%}" if row.get(k) is not None else "—" for k in ADAPTATION_COLUMNS]
+            lines.append(f"| {corpus} | " + " | ".join(cells) + " |")
     if summary["inside"]:
         lines += [
             "",
@@ -908,6 +1033,14 @@ def score_summary(card: dict) -> dict:
                 else "stratified 80/20, 5 seeds: the same speakers on both sides"
             )
             inside.append(row | {"protocol": p, "what": what})
+    adaptation = {}
+    for p, s in scores.items():
+        fold = (s.get("folds") or [{}])[0] if isinstance(s, dict) else {}
+        curve = fold.get("adaptation") if p.startswith("corpora:") else None
+        if curve:
+            adaptation[p.split(":", 1)[1]] = {
+                k: (curve.get(k) or {}).get("accuracy") for k in ADAPTATION_COLUMNS
+            }
     expect = ""
     if off:
         lo, hi = min(r["accuracy"] for r in off), max(r["accuracy"] for r in off)
@@ -916,9 +1049,23 @@ def score_summary(card: dict) -> dict:
             "language and microphone are from the training corpora (leave-one-corpus-out). The unseen-actor "
             "number is higher because those actors share the corpus's sentences and studio."
         )
+        ranges = {
+            k: [r[k] for r in adaptation.values() if r.get(k) is not None]
+            for k in ("neutral-3", "profile-20")
+        }
+        if all(ranges.values()):
+            expect += (
+                f" After three calibration notes: {min(ranges['neutral-3']):.0%} to {max(ranges['neutral-3']):.0%};"
+                f" after twenty everyday notes: {min(ranges['profile-20']):.0%} to {max(ranges['profile-20']):.0%}"
+                " (answers over all the model's classes)."
+            )
     elif inside:
         expect = (
             "The unseen-actor number holds for voices like the corpus's own; other voices, words and "
             "microphones score lower (measure with `ser evaluate --protocol corpora`)."
         )
-    return {"off_corpus": off, "inside": inside, "expect": expect}
+    return {"off_corpus": off, "inside": inside, "expect": expect, "adaptation": adaptation}
+
+
+#: The adaptations the card shows (``scoring.SPECS``), in order.
+ADAPTATION_COLUMNS = ("none", "neutral-3", "profile-5", "profile-20", "profile-20-skewed")

@@ -261,3 +261,87 @@ def test_nested_selection_among_augmentation_sets(labelled, capsys):
         "evaluate", "--data", str(labelled), "--nested", "seed,compact", "--augment", "gain"
     )
     assert code == 2 and "per candidate" in stderr
+
+
+@pytest.fixture(scope="module")
+def score_folder(tmp_path_factory):
+    """A labelled folder for ``ser score``: 3 speakers x 4 classes (neutral among them) x 8 clips, each speaker
+    with a voice of its own (a pitch offset), in sub-folders; and a model trained on another such folder."""
+    from ser_core.workflow import train_model
+
+    def folder(root, shift: float, speaker_column: bool = True):
+        rows = ["path,emotion" + (",speaker" if speaker_column else "")]
+        for spk in range(3):
+            (root / f"spk{spk}").mkdir(parents=True, exist_ok=True)
+            for i in range(8):
+                s = 100 * spk + i
+                for lab, y in {
+                    "neutral": tone(150 + shift * spk + 2 * i, 1.0, amp=0.2, seed=s),
+                    "sad": tone(110 + shift * spk + 2 * i, 1.0, amp=0.1, seed=s),
+                    "angry": tone(320 + shift * spk + 4 * i, 1.0, amp=0.6, seed=s),
+                    "fearful": noise(1.0, amp=0.15, seed=s),
+                }.items():
+                    rel = f"spk{spk}/{lab}_{i}.wav"
+                    (root / rel).write_bytes(encode(y, SR, "WAV"))
+                    rows.append(f"{rel},{lab}" + (f",spk{spk}" if speaker_column else ""))
+        (root / "labels.csv").write_text("\n".join(rows) + "\n")
+        return root
+
+    base = tmp_path_factory.mktemp("score")
+    train = folder(base / "train", 12.0)
+    model = train_model(str(train), preset="compact", protocols=(), augment="none")
+    path = model.save(base / "model.npz")
+    return folder(base / "test", 20.0), folder(base / "nospeaker", 20.0, speaker_column=False), path
+
+
+def test_score_prints_the_adaptation_curve_and_its_json(score_folder, capsys):
+    from ser_core.cache import extract_files
+
+    test, _, model_path = score_folder
+    assert main(["score", str(test), "--model", str(model_path), "--json", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"model", "clips", "speakers", "adaptation"}
+    assert (out["clips"], out["speakers"], out["speakers_from"]) == (96, 3, "the speaker column")
+    curve = out["adaptation"]
+    assert set(curve) == {
+        "none",
+        "neutral-1",
+        "neutral-3",
+        "profile-5",
+        "profile-10",
+        "profile-20",
+        "profile-20-skewed",
+        "neutral-3+profile-20",
+    }
+    for r in curve.values():
+        assert set(r) >= {"accuracy", "accuracy_own_classes", "uar", "ece", "accuracy_at_80", "scored"}
+    # cold: every clip scored on each of the 3 seeds, and the accuracy is the model's own on them
+    model = load_model(model_path)
+    clips = sorted(test.glob("spk*/*.wav"))
+    X = extract_files(clips, model.features, progress=False)
+    truth = np.array([p.stem.split("_")[0] for p in clips])
+    cold = np.mean(np.array(model.labels)[model.predict_proba(X).argmax(1)] == truth)
+    assert curve["none"]["scored"] == 3 * 96 and curve["none"]["accuracy"] == pytest.approx(cold, abs=1e-4)
+    # the notes used to learn a voice are not scored: 32 clips a speaker, 3 speakers, 3 seeds
+    assert curve["neutral-3"]["scored"] == 3 * 3 * (32 - 3) and curve["profile-5"]["scored"] == 3 * 3 * 27
+    assert (
+        curve["profile-20"]["scored"] == 3 * 3 * 12 and curve["neutral-3+profile-20"]["scored"] == 3 * 3 * 9
+    )
+    assert all(0 <= r["accuracy"] <= 1 for r in curve.values())
+    # the plain output: one line per adaptation
+    assert main(["score", str(test), "--model", str(model_path), "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "96 clips, 3 speakers (from the speaker column)" in text and "profile-20-skewed" in text
+
+
+def test_score_takes_speakers_from_sub_folders_and_refuses_a_bad_table(score_folder, tmp_path, capsys):
+    _, nospeaker, model_path = score_folder
+    assert main(["score", str(nospeaker), "--model", str(model_path), "--json", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["speakers"] == 3 and out["speakers_from"] == "sub-folders"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "labels.csv").write_text("file,label\nx.wav,sad\n")
+    code, stdout, stderr = run("score", str(bad), "--model", str(model_path))
+    assert code == 2 and stdout == "" and len(stderr.strip().splitlines()) == 1
+    assert "needs a header with at least path,emotion" in stderr

@@ -112,7 +112,9 @@ def test_trained_model_measures_on_test_data_but_fits_without_it(corpora, monkey
         n_jobs=1,
         calibrate_model=False,
     )
-    assert fitted == [24 + 18]  # alpha's and beta's clips, none of savee's 16
+    # the final model: alpha's and beta's clips, none of savee's 16; the held-out models and their
+    # calibration folds fit parts of those
+    assert fitted[-1] == 24 + 18 and max(fitted) == 24 + 18
     assert {"corpora:alpha", "corpora:beta", "corpora:savee"} <= set(model.card["scores"])
     assert model.card["data"]["test_only"] == ["savee"]
     assert set(model.card["data"]["corpora"]) == {"alpha", "beta"}
@@ -255,9 +257,9 @@ def test_training_fits_each_fold_once_and_calibrates_on_transfers(corpora, monke
     from ser_core.workflow import card_markdown, evaluate_dataset
 
     sizes, model = _train_counting_fits(corpora, monkeypatch, calibrate_corpora=False)
-    # 3 speaker folds of alpha × 2 heads, one model per held-out corpus (alpha, beta, savee) and the final
-    # 2 heads: 11. Before, the folds' first head was fitted a second time for the card's score (14).
-    assert len(sizes) == 3 * 2 + 3 + 2, sizes
+    # 3 speaker folds of alpha × 2 heads, one model (2 heads) per held-out corpus (alpha, beta, savee) and the
+    # final 2 heads: 14. Before, the folds' cold head was fitted a second time for the card's score (17).
+    assert len(sizes) == 3 * 2 + 3 * 2 + 2, sizes
     assert 24 + 18 in sizes and all(n <= 24 + 18 for n in sizes)  # savee's 16 clips never among them
     cal = model.card["calibration"]
     assert cal["fitted_on"] == ["unseen speakers (out of fold)", "alpha held out", "beta held out"]
@@ -282,9 +284,9 @@ def test_held_out_calibration_reuses_the_training_folds(corpora, monkeypatch):
     the one a separate leave-one-corpus-out run fits."""
 
     sizes, model = _train_counting_fits(corpora, monkeypatch)
-    # 3 folds × 2 heads, 3 held-out models, the folds of beta alone and alpha alone (3 each) for their
-    # temperatures, the final 2 heads: 17 (alpha + beta's folds again would make 20).
-    assert len(sizes) == 6 + 3 + 3 + 3 + 2, sizes
+    # 3 folds × 2 heads, 3 held-out models × 2 heads, the folds of beta alone and alpha alone (3 each, 2 heads)
+    # for their temperatures, the final 2 heads: 26 (alpha + beta's folds again would make 32).
+    assert len(sizes) == 6 + 6 + 6 + 6 + 2, sizes
     monkeypatch.undo()
     ds = load_features(list(corpora.values()), _seed(), n_jobs=1)
     alone = evaluate_corpora(ds, "seed", test=["savee"])
