@@ -200,3 +200,35 @@ def test_ravdess_speech_is_speech_clean_and_noisy(ravdess_dir):
         babble = [s for spk, s in bank if spk != c.speaker]
         noisy = apply("noisy10", y, SR, np.random.default_rng(i), babble)
         assert has_speech(noisy, SR), (c.path, voiced_seconds(noisy, SR))
+
+
+def _word(voiced_s: float, seed: int, fricative_s: float = 0.04, sr: int = 16_000) -> np.ndarray:
+    """A spoken-like word: a noisy consonant onset, then a voiced vowel at about 140 Hz."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(voiced_s * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(140 + 15 * np.sin(2 * np.pi * 2 * t)) / sr
+    vowel = sum(np.sin(k * phase) / k for k in range(1, 8)) * np.hanning(t.size) ** 0.3
+    n = int(fricative_s * sr)
+    return np.concatenate([rng.normal(0, 0.3, n) * np.hanning(n), vowel])
+
+
+def test_a_quiet_clean_voice_with_digital_silence_between_words_is_speech():
+    """Judged recordings sound like this: peak −9 dBFS, RMS near −31 dBFS, exact zeros between two short
+    words (0.15 s of voicing in all). The 0.2 s rule called it speechless."""
+    sr = 16_000
+    parts = [np.zeros(int(0.3 * sr))]
+    for i, w in enumerate((0.08, 0.07)):
+        parts += [_word(w, i), np.zeros(int(1.2 * sr))]
+    y = np.concatenate(parts)
+    y = (y / np.abs(y).max() * 10 ** (-9 / 20)).astype(np.float32)
+    rms = 20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+    assert -33 < rms < -28 and np.count_nonzero(y == 0) > 0.8 * y.size
+    assert 0.1 <= voiced_seconds(y, sr) < 0.2
+    assert has_speech(y, sr)
+
+
+def test_a_third_of_a_second_of_loud_speech_is_speech():
+    y = _word(0.18, 3, fricative_s=0.12)
+    y = (0.7 * y / np.abs(y).max()).astype(np.float32)
+    assert y.size == int(0.3 * 16_000) and voiced_seconds(y) < 0.2
+    assert has_speech(y)
