@@ -133,10 +133,32 @@ def test_corpora_bench_keeps_a_row_per_recipe_and_takes_goals_from_the_default_o
     # nEMO is the only training corpus: nothing to hold it out for.
     assert set(rows["seed"]["corpora"]) == {"savee"}
     assert r["goals"] == {}  # the default preset was not run
-    # 8 clips a speaker: none left to score after a 10-note profile.
-    assert rows["seed"]["actors_profile"] is None
+    assert "curve" not in rows["seed"]["corpora"]["savee"]  # curves are the default's
     text = corpora.report(r)
     assert "| seed@noise |" in text and "Training augmentation of seed@noise: noise" in text
+
+
+def test_corpora_bench_measures_the_default_cold_and_after_learning_each_voice(tmp_path):
+    """The default's row carries the adaptation curve of every held-out corpus and of the actor folds, and the
+    goals come from it (the classic features stand in for the default's here: the row's name decides)."""
+    from test_corpora import _corpus
+
+    from bench import corpora
+
+    for name, base in (("ravdess", 110.0), ("nemo", 120.0), ("savee", 125.0)):
+        _corpus(tmp_path, name, base=base, speakers=("01", "02", "03", "04"))
+    r = corpora.run(
+        tmp_path, presets=((corpora.DEFAULT_PRESET, "seed", "none"),), n_jobs=1, out=tmp_path / "o"
+    )
+    row = r["presets"][corpora.DEFAULT_PRESET]
+    savee = row["corpora"]["savee"]["curve"]
+    assert set(savee) >= {"none", "neutral-3", "profile-20", "profile-20-skewed"}
+    assert savee["none"]["scored"] > 0 and 0 <= savee["none"]["accuracy_own_classes"] <= 1
+    # 2 takes x 4 emotions a speaker: 20 notes leave nothing to score, said rather than guessed
+    assert savee["profile-20"]["scored"] == 0 and savee["profile-20"]["speakers_left_out"] == 4
+    assert "none" in row["actors_curve"] and len(r["goals"]) == 7
+    text = corpora.report(r)
+    assert "after learning each voice" in text and "neutral-3" in text
 
 
 def test_copies_bench_chooses_on_training_corpora_only(tiny_ravdess, tmp_path):
