@@ -38,9 +38,24 @@ PRESETS = (
     ("seed", "seed", "none"),
 )
 #: The adaptations in the tables (all of ``scoring.SPECS`` are in the results).
-SHOWN = ("none", "neutral-1", "neutral-3", "profile-5", "profile-20", "profile-20-skewed", "neutral-3+profile-20")
+SHOWN = (
+    "none",
+    "neutral-1",
+    "neutral-3",
+    "profile-5",
+    "profile-20",
+    "profile-20-skewed",
+    "neutral-3+profile-20",
+)
 #: The issue's targets (accuracy with the answer restricted to the corpus's classes; ECE of the bot's answer).
-TARGETS = {"cold": 0.55, "actors": 0.74, "neutral3_gain": 0.08, "profile20": 0.60, "actors20": 0.80, "ece": 0.05}
+TARGETS = {
+    "cold": 0.55,
+    "actors": 0.74,
+    "neutral3_gain": 0.08,
+    "profile20": 0.60,
+    "actors20": 0.80,
+    "ece": 0.05,
+}
 
 
 def run(root: Path, presets=PRESETS, n_jobs: int = 2, out: Path = OUT) -> dict:
@@ -68,7 +83,10 @@ def run(root: Path, presets=PRESETS, n_jobs: int = 2, out: Path = OUT) -> dict:
             row["actors_curve"] = curve
         for name, sc in loco.items():
             fold = sc.folds[0]
-            row["corpora"][name] = _brief(sc.to_dict()) | {"ece": fold["ece"], "trained_on": fold["trained_on"]}
+            row["corpora"][name] = _brief(sc.to_dict()) | {
+                "ece": fold["ece"],
+                "trained_on": fold["trained_on"],
+            }
             if "adaptation" in fold:
                 curve = dict(fold["adaptation"])
                 curve.pop("_", None)
@@ -101,8 +119,11 @@ def goals(d: dict | None) -> dict[str, bool]:
     skew = {c: acc(c, "profile-20-skewed") for c in corpora}
     actors = d.get("actors_curve") or {}
     out = {
-        f"cold: every held-out corpus ≥ {TARGETS['cold']:.0%}": all(v >= TARGETS["cold"] for v in cold.values()),
-        f"cold: unseen RAVDESS actors ≥ {TARGETS['actors']:.0%}": d["actors"]["accuracy"] >= TARGETS["actors"],
+        f"cold: every held-out corpus ≥ {TARGETS['cold']:.0%}": all(
+            v >= TARGETS["cold"] for v in cold.values()
+        ),
+        f"cold: unseen RAVDESS actors ≥ {TARGETS['actors']:.0%}": d["actors"]["accuracy"]
+        >= TARGETS["actors"],
         "3 neutral notes: held-out mean ≥ cold + 8 points, no corpus below cold": (
             np.mean(list(n3.values())) >= np.mean(list(cold.values())) + TARGETS["neutral3_gain"]
             and all(n3[c] >= cold[c] for c in corpora)

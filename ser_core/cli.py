@@ -238,7 +238,9 @@ def _audio_files(names: list[str]) -> list[str]:
     for name in names:
         path = Path(name)
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = sorted(
+                str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+            )
             if not found:
                 raise SerError(f"{name} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})")
             out += found
