@@ -6,6 +6,7 @@ attachments and ids the cogs hand it, so it reads like the library it wraps.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import io
 import logging
@@ -19,7 +20,7 @@ import aiohttp
 import discord
 
 from ser_core import AudioError, Limits, Model, Prediction
-from ser_core.speaker import SpeakerProfile
+from ser_core.adapt import VoiceProfile
 
 from . import logic, views
 from .feedback import ClipCache
@@ -43,8 +44,13 @@ CLOSING_TEXT = "I'm restarting right now. Send the note again in a minute."
 APOLOGY_TEXT = "Sorry, something went wrong on my side while analysing this. The error was logged."
 STORAGE_DOWN_TEXT = (
     "My storage is unavailable right now, so I cannot show stored results (the error was logged). "
-    "Analysing voice notes still works; new results are not being saved until it is fixed."
+    "Analysing voice notes still works; new results wait in memory and are saved when it is back."
 )
+#: Results answered while storage was down, held in memory until a write works again (the oldest go first
+#: past this many; a restart before then loses them).
+MAX_UNSAVED = 1000
+#: Seconds between attempts to save them (doubling up to the last).
+RESAVE_EVERY_S = (2.0, 5.0, 15.0, 30.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,16 @@ class Outcome:
     error: str | None = None
     filename: str | None = None
     row_id: int | None = None  # the stored result (feedback buttons need it)
-    profile: str | None = None  # "voice profile: ..." when the model supports adaptation, or why not stored
+    profile: str | None = None  # "adaptation: ..." when the model supports adaptation, or why not stored
+    #: A sentence instead of a result (a neutral reference note was recorded: it is not judged).
+    notice: str | None = None
     picture: bytes | None = None  # the PNG of the result (``views.render_note``)
     rerun_of: str | None = None  # a re-run: the version of the model that answered first
 
     def reply_kwargs(self, *, edit: bool = False) -> dict:
         """Keyword arguments for ``Messageable.send``/``followup.send`` (``edit``: for editing a message)."""
+        if self.notice is not None:
+            return {"content": self.notice}
         if self.prediction is None:
             return {"content": views.error_text(self.error or APOLOGY_TEXT)}
         embed = views.result_embed(
@@ -113,13 +123,25 @@ class Analyses:
         self._last_read: dict[tuple, object] = {}
         #: False from the first failed storage call until a write succeeds again; logged once per outage.
         self.storage_ok = True
+        #: Results answered but not stored (storage down): (result, when its analysis began), oldest first.
+        self.unsaved: collections.deque[tuple[Detection, float]] = collections.deque(maxlen=MAX_UNSAVED)
+        self._resaver: asyncio.Task | None = None
 
     @property
     def limits(self) -> Limits:
         return Limits(max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds)
 
     async def close(self) -> None:
-        """Stop the workers (in-flight jobs get 2 s) and close the download session."""
+        """Stop the workers (in-flight jobs get 2 s), try once more to save results held in memory, and close
+        the download session."""
+        if self._resaver is not None:
+            self._resaver.cancel()
+        if self.unsaved:
+            await self._save_unsaved()
+            if self.unsaved:
+                log.error(
+                    "%d answered result(s) could not be saved before shutdown and are lost", len(self.unsaved)
+                )
         await self.worker.close(timeout=2.0)
         await self.charts.close(timeout=2.0)
         if self._http is not None:
@@ -167,7 +189,7 @@ class Analyses:
             if self.storage_ok:
                 self.storage_ok = False
                 log.error(
-                    "storage failed (%s): analyses continue, results are not saved until it works again",
+                    "storage failed (%s): analyses continue; results wait in memory until it works again",
                     what,
                     exc_info=exc,
                 )
@@ -281,7 +303,13 @@ class Analyses:
                     private = await self.opted_out(user_id)
                 model = self.models.model
                 async with self._profile_lock(user_id):
-                    profile = SpeakerProfile() if private else await self._profile(user_id, model)
+                    saved = {} if private else await self._saved_profile(user_id)
+                    profile = VoiceProfile.from_dict(saved)
+                    enrol = enrolment(saved, now())
+                    if enrol and model.supports_adaptation:
+                        return await self._reference(
+                            model, data, saved, profile, enrol, started, user_id, name
+                        )
                     pred, picture = await self.worker.run(self._predict_and_draw, model, data, profile)
                     if private:
                         return Outcome(
@@ -291,17 +319,49 @@ class Analyses:
                             picture=picture,
                         )
                     row_id, note = await self._store(
-                        pred, model, profile, data, started, user_id, guild_id, channel_id, message_id
+                        pred, model, saved, profile, data, started, user_id, guild_id, channel_id, message_id
                     )
                 return Outcome(prediction=pred, filename=name, row_id=row_id, profile=note, picture=picture)
         except Exception as exc:
             return _failed(exc, f"analysis of {name} ({safe_url(str(attachment.url))})", filename=name)
 
+    async def _reference(
+        self,
+        model: Model,
+        data: bytes,
+        saved: dict,
+        profile: VoiceProfile,
+        enrol: dict,
+        started: float,
+        user_id: int,
+        name: str | None,
+    ) -> Outcome:
+        """A note sent while ``/emotion calibrate`` waits for references: folded in as one (never judged,
+        never stored but as sums in the profile); the reply says how many are in and what comes next."""
+        pred = await self.worker.run(lambda: model.predict(data, limits=self.limits))
+        if pred.features is None:
+            return Outcome(error=APOLOGY_TEXT, filename=name)
+        profile.add_reference(pred.features)
+        left = int(enrol["left"]) - 1
+        record = profile.to_dict() | ({"enrol": {**enrol, "left": left}} if left > 0 else {})
+        stored = await self.stored(
+            "saving a reference note",
+            lambda: self.storage.save_profile(user_id, record, since=started),
+            write=True,
+            default=False,
+        )
+        if not stored:
+            return Outcome(
+                error="I could not store that reference note; try `/emotion calibrate` again later."
+            )
+        return Outcome(notice=views.reference_text(profile.k, left))
+
     async def _store(
         self,
         pred: Prediction,
         model: Model,
-        profile: SpeakerProfile,
+        saved: dict,
+        profile: VoiceProfile,
         data: bytes,
         started: float,
         user_id: int,
@@ -312,20 +372,19 @@ class Analyses:
         """Fold the note into the voice profile and store the result, unless the speaker was forgotten since
         ``started``; (the row id or None, the footer's note). Called under the speaker's profile lock."""
         note = None
-        if pred.features is not None:
-            profile.update(pred.features)
-            saved = await self.stored(
+        if pred.features is not None and pred.cold is not None:
+            profile.add_note(pred.features, pred.cold, model.labels)
+            record = profile.to_dict() | ({"enrol": saved["enrol"]} if "enrol" in saved else {})
+            kept = await self.stored(
                 "saving a voice profile",
-                lambda: self.storage.save_profile(user_id, profile.to_dict(), since=started),
+                lambda: self.storage.save_profile(user_id, record, since=started),
                 write=True,
                 default=True,
             )
-            if not saved:
+            if not kept:
                 return None, FORGOTTEN_NOTE
             if model.supports_adaptation:
-                note = views.profile_note(
-                    adapted=pred.speaker_adapted, n=profile.n, needed=model.min_speaker_clips
-                )
+                note = views.adaptation_note(pred.adaptation)
         detection = Detection(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -345,7 +404,10 @@ class Analyses:
             write=True,
             default=_DOWN,
         )
-        if row_id is _DOWN:
+        if row_id is _DOWN:  # kept in memory, saved when storage works again (no buttons meanwhile)
+            self.unsaved.append((detection, started))
+            if self._resaver is None or self._resaver.done():
+                self._resaver = asyncio.create_task(self._resave(), name="ser-resave")
             return None, note
         if row_id is None:
             return None, FORGOTTEN_NOTE
@@ -409,7 +471,7 @@ class Analyses:
                 if data is None:
                     return Outcome(error=AUDIO_GONE_TEXT)
                 model = self.models.model
-                profile = SpeakerProfile() if private else await self._profile(row.user_id, model)
+                profile = VoiceProfile.from_dict({} if private else await self._saved_profile(row.user_id))
                 pred, picture = await self.worker.run(self._predict_and_draw, model, data, profile)
                 if not private:
                     answer = dataclasses.replace(
@@ -441,6 +503,33 @@ class Analyses:
             log.info("forget: removed %d cached feature vectors of kept clips", gone)
         return n, files
 
+    async def _save_unsaved(self) -> None:
+        """Store the results held in memory, oldest first, until one fails (storage still down)."""
+        while self.unsaved:
+            detection, started = self.unsaved[0]
+            try:
+                await self.storage.add_detection(detection, since=started)  # None: forgotten meanwhile
+            except STORAGE_ERRORS as exc:
+                log.debug("storage still failing (saving held results): %r", exc)
+                return
+            self.unsaved.popleft()
+        if not self.storage_ok:
+            self.storage_ok = True
+            log.warning("storage works again (saving held results)")
+
+    async def _resave(self) -> None:
+        """Retry ``_save_unsaved`` with back-off until nothing is held (``RESAVE_EVERY_S``)."""
+        step = 0
+        while self.unsaved:
+            await asyncio.sleep(RESAVE_EVERY_S[min(step, len(RESAVE_EVERY_S) - 1)])
+            step += 1
+            before = len(self.unsaved)
+            await self._save_unsaved()
+            if len(self.unsaved) < before:
+                log.info(
+                    "saved %d result(s) held in memory while storage was down", before - len(self.unsaved)
+                )
+
     def _rate_limited(self, key: int) -> Outcome | None:
         wait = self.rate_limiter.hit(key)
         if not wait:
@@ -450,20 +539,57 @@ class Analyses:
             f"Try again in {math.ceil(wait)} s."
         )
 
-    async def _profile(self, user_id: int, model: Model) -> SpeakerProfile:
+    async def _saved_profile(self, user_id: int) -> dict:
+        """The stored voice profile record ({} when none, or storage is down). A profile of another feature
+        set is not used (``VoiceProfile`` and ``Model.voice_offset`` check) and starts again."""
         saved = await self.stored(
             "reading a voice profile", lambda: self.storage.get_profile(user_id), write=False
         )
-        profile = SpeakerProfile.from_dict(saved or {})
-        if profile.n and profile.mean.shape != (model.features.dim,):
-            profile = SpeakerProfile()  # built with another feature set: start again
-        return profile
+        return saved or {}
+
+    async def calibrate(self, user_id: int, *, notes: int, reset: bool) -> VoiceProfile:
+        """``/emotion calibrate``: the next ``notes`` notes of ``user_id`` (within ``ENROL_MINUTES``) become
+        neutral references; ``reset`` first drops the references kept so far. Returns the profile as it is."""
+        async with self._profile_lock(user_id):
+            saved = await self.storage.get_profile(user_id) or {}
+            profile = VoiceProfile.from_dict(saved)
+            if reset:
+                profile.clear_references()
+            until = now() + ENROL_MINUTES * 60
+            record = profile.to_dict() | ({"enrol": {"left": notes, "until": until}} if notes else {})
+            await self.storage.save_profile(user_id, record)
+            return profile
+
+    async def add_reference(self, attachment, *, user_id: int) -> Outcome:
+        """``/emotion calibrate file:``: that file is one neutral reference note (pre-checked, rate-limited,
+        downloaded and analysed like any note; never judged, never stored but as sums)."""
+        reason = logic.precheck(
+            attachment, max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds
+        )
+        if reason:
+            return Outcome(error=reason)
+        refused = self._rate_limited(user_id)
+        if refused:
+            return refused
+        started = now()
+        try:
+            async with self.worker.reserve():
+                data = await self.download(attachment)
+                model = self.models.model
+                async with self._profile_lock(user_id):
+                    saved = await self._saved_profile(user_id)
+                    enrol = enrolment(saved, started) or {"left": 1, "until": started + ENROL_MINUTES * 60}
+                    return await self._reference(
+                        model, data, saved, VoiceProfile.from_dict(saved), enrol, started, user_id, None
+                    )
+        except Exception as exc:
+            return _failed(exc, f"reference note ({safe_url(str(attachment.url))})")
 
     def _predict_and_draw(
-        self, model: Model, data: bytes, profile: SpeakerProfile
+        self, model: Model, data: bytes, profile: VoiceProfile
     ) -> tuple[Prediction, bytes | None]:
         """In the worker: the prediction, and its picture (None if drawing failed: the text still goes)."""
-        pred = model.predict(data, limits=self.limits, speaker=profile)
+        pred = model.predict(data, limits=self.limits, profile=profile)
         try:
             picture = views.render_note(pred)
         except Exception:
@@ -484,6 +610,21 @@ class Analyses:
         if lock is None:
             lock = self._profile_locks[user_id] = asyncio.Lock()
         return lock
+
+
+#: How long after ``/emotion calibrate`` the next notes are taken as neutral references.
+ENROL_MINUTES = 15
+
+
+def enrolment(saved: dict, at: float) -> dict | None:
+    """The pending enrolment of a stored profile record (``{"left", "until"}``), or None if none is due."""
+    enrol = saved.get("enrol")
+    try:
+        if enrol and int(enrol["left"]) > 0 and float(enrol["until"]) >= at:
+            return {"left": int(enrol["left"]), "until": float(enrol["until"])}
+    except (KeyError, TypeError, ValueError):
+        pass
+    return None
 
 
 class DownloadRefused(Exception):

@@ -80,11 +80,68 @@ def timeline_lines(pred: Prediction, max_lines: int = MAX_TIMELINE_LINES) -> lis
     return lines
 
 
-def profile_note(*, adapted: bool, n: int, needed: int) -> str:
-    """The footer part saying whether the speaker's voice profile was used: ``n`` notes folded in so far."""
-    if adapted:
-        return f"voice profile: in use ({n} notes)"
-    return f"voice profile: learning ({min(n, needed)}/{needed} notes)"
+def adaptation_note(adaptation: str) -> str:
+    """The footer part saying what of the speaker's voice the answer used: ``adaptation: none`` (a new voice,
+    answered as anyone's), ``adaptation: neutral reference 3``, ``adaptation: profile 12 notes`` or both."""
+    return f"adaptation: {adaptation}"
+
+
+#: Sentences for ``/emotion calibrate``: plain, emotionless, a few seconds each, per language.
+CALIBRATION_SENTENCES: dict[str, tuple[str, ...]] = {
+    "English": (
+        "The train to the city leaves at half past nine from platform two.",
+        "I put the blue folder on the shelf next to the window.",
+        "We usually buy bread and milk at the shop on the corner.",
+    ),
+    "Deutsch": (
+        "Der Zug in die Stadt fährt um halb zehn von Gleis zwei.",
+        "Ich habe den blauen Ordner auf das Regal neben dem Fenster gelegt.",
+        "Brot und Milch kaufen wir meistens im Laden an der Ecke.",
+    ),
+    "Polski": (
+        "Pociąg do miasta odjeżdża o wpół do dziesiątej z peronu drugiego.",
+        "Położyłem niebieską teczkę na półce obok okna.",
+        "Chleb i mleko kupujemy zwykle w sklepie na rogu.",
+    ),
+    "Français": (
+        "Le train pour la ville part à neuf heures et demie du quai deux.",
+        "J'ai posé le classeur bleu sur l'étagère à côté de la fenêtre.",
+        "Nous achetons d'habitude le pain et le lait à l'épicerie du coin.",
+    ),
+    "Español": (
+        "El tren a la ciudad sale a las nueve y media del andén dos.",
+        "Dejé la carpeta azul en la estantería junto a la ventana.",
+        "Solemos comprar el pan y la leche en la tienda de la esquina.",
+    ),
+}
+
+
+def calibration_text(language: str, notes: int, *, kept: int, minutes: int) -> str:
+    """What ``/emotion calibrate`` asks for: ``notes`` voice notes in an ordinary, relaxed voice."""
+    lines = [
+        f"Send me your next {notes} voice note{'s' if notes != 1 else ''} (here where I listen, or in a direct "
+        f"message, within {minutes} minutes) in your **ordinary, relaxed voice**, a few seconds each. I keep only "
+        "numbers computed from them (no audio) and use them as your reference: later notes are heard against "
+        "your own voice, not against everyone's.",
+        "Suggested sentences:",
+        *(f"> {line}" for line in CALIBRATION_SENTENCES[language][:notes]),
+    ]
+    if kept:
+        lines.append(
+            f"You already have {kept} reference note{'s' if kept != 1 else ''}; these are added to them."
+        )
+    lines.append("`/emotion calibrate reset:True` starts again; `/emotion forget` deletes it all.")
+    return "\n".join(lines)
+
+
+def reference_text(k: int, left: int) -> str:
+    """The reply to a note taken as a reference (it is not judged)."""
+    head = (
+        f"🎙️ Reference note recorded: you have {k} now. This note is your ordinary voice, so it is not judged."
+    )
+    if left:
+        return head + f" Send {left} more in the same relaxed voice."
+    return head + " Your next notes are heard against your own voice (the footer says so)."
 
 
 def result_embed(
@@ -101,8 +158,8 @@ def result_embed(
     if pred.uncertain:
         second, p2 = pred.ranked[1]
         head = (
-            f"Uncertain: **{top}** or **{second}** ({pct(p1)} vs {pct(p2)}); "
-            "the model cannot tell these apart well here."
+            f"Not sure: **{top}** or **{second}** ({pct(p1)} vs {pct(p2)}). "
+            "Answers this unsure are wrong more often than right."
         )
     else:
         head = f"Sounds **{top}**."
@@ -195,6 +252,15 @@ def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.E
             for r in summary["off_corpus"]
         ]
         embed.add_field(name="On corpora it never heard", value=_short(rows), inline=False)
+    if summary["adaptation"]:
+        rows = [
+            f"**{corpus}**: cold {_p(r.get('none'))}, after 3 calibration notes {_p(r.get('neutral-3'))}, "
+            f"after 20 notes {_p(r.get('profile-20'))}"
+            for corpus, r in summary["adaptation"].items()
+        ]
+        embed.add_field(
+            name="After learning your voice (`/emotion calibrate`)", value=_short(rows), inline=False
+        )
     if summary["inside"]:
         rows = [f"**{r['protocol']}** ({r['what']}): {r['accuracy']:.0%}" for r in summary["inside"]]
         embed.add_field(name="Inside its training corpora", value=_short(rows), inline=False)
@@ -219,6 +285,10 @@ def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.E
     if isinstance(versions, dict):
         embed.set_footer(text=" · ".join(f"{k} {v}" for k, v in versions.items())[:2048])
     return embed
+
+
+def _p(v: float | None) -> str:
+    return "—" if v is None else f"{v:.0%}"
 
 
 def _short(value, limit: int = 1000) -> str:

@@ -29,6 +29,7 @@ from ..retrain import (
     format_elapsed,
     live_accuracy,
 )
+from ..service import ENROL_MINUTES
 from ..worker import Busy, Closed
 
 log = logging.getLogger(__name__)
@@ -283,6 +284,49 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             f"{role.mention}. Anyone can still ask with the menu or `/emotion analyze`."
             if role
             else "In channels in **auto** mode I analyse everyone's notes automatically again."
+        )
+
+    @app_commands.command()
+    @app_commands.describe(
+        language="The language of the suggested sentences",
+        notes="How many reference notes (1–3; more is steadier)",
+        file="A recording of your ordinary voice to use as a reference right away",
+        reset="Drop the reference notes kept so far first",
+    )
+    async def calibrate(
+        self,
+        interaction: discord.Interaction,
+        language: Literal["English", "Deutsch", "Polski", "Français", "Español"] = "English",
+        notes: app_commands.Range[int, 1, 3] = 3,
+        file: discord.Attachment | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Teach me your ordinary voice with 1–3 relaxed notes, so later notes are heard against it."""
+        analyses, uid = self.bot.analyses, interaction.user.id
+        if await analyses.opted_out(uid):
+            await interaction.response.send_message(
+                "You opted out of emotion analysis, so I keep no reference of your voice. "
+                "`/emotion optin` first if you want one.",
+                ephemeral=True,
+            )
+            return
+        if not self.bot.model.supports_adaptation:
+            await interaction.response.send_message(
+                f"The live model (`{self.bot.model.version}`) cannot learn a voice (it has no adapted head), so "
+                "a reference would not change its answers.",
+                ephemeral=True,
+            )
+            return
+        if file is not None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            if reset:
+                await analyses.calibrate(uid, notes=0, reset=True)
+            outcome = await analyses.add_reference(file, user_id=uid)
+            await interaction.followup.send(**outcome.reply_kwargs(), ephemeral=True)
+            return
+        profile = await analyses.calibrate(uid, notes=notes, reset=reset)
+        await interaction.response.send_message(
+            views.calibration_text(language, notes, kept=profile.k, minutes=ENROL_MINUTES), ephemeral=True
         )
 
     @app_commands.command()

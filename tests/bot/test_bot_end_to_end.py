@@ -291,6 +291,7 @@ async def test_commands_are_synced_to_the_dev_guild(fake, settings, model):
         subs = {o["name"] for o in group["options"]}
         assert subs == {
             "analyze",
+            "calibrate",
             "history",
             "stats",
             "model",

@@ -161,48 +161,98 @@ async def test_buttons_work_after_a_restart(fake, settings, model, voice_ogg):
 
 @pytest.fixture(scope="module")
 def adaptive_model_path(tmp_path_factory):
-    """A tiny model with a speaker-normalised head that needs 2 notes."""
-    model = random_model(seed=1, hidden=(8,), max_iter=20, speakers=4, min_speaker_clips=2)
+    """A tiny model with an adapted head that answers from 2 notes of evidence."""
+    model = random_model(seed=1, hidden=(8,), max_iter=20, speakers=4, min_evidence=2)
     path = tmp_path_factory.mktemp("adaptive") / "adaptive.npz"
     model.save(path)
     return path
+
+
+def _voice(seed: int) -> bytes:
+    from bot.demo import synthetic_voice
+    from ser_core.audio import encode
+
+    return encode(synthetic_voice(2.0, seed=seed), 48_000, "OGG", "OPUS")
 
 
 async def test_voice_profile_learns_then_is_used_and_forget_clears_it(fake, settings, adaptive_model_path):
     from ser_core import load_model
 
     model = load_model(adaptive_model_path)
-    assert model.supports_adaptation and model.min_speaker_clips == 2
+    assert model.supports_adaptation and model.adapt.min_evidence == 2
     bot, task = await start_bot(fake, dataclasses.replace(settings, model_path=adaptive_model_path), model)
     try:
         owner = int(fake.owner["id"])
-        # A profile left by a model with another feature set must not break predictions: it starts again.
+        # A profile left by an older bot (z-score statistics) must not break predictions: it starts again.
         await bot.storage.save_profile(owner, {"n": 10, "mean": [0.0] * 3, "m2": [1.0] * 3})
         footers = []
         for seed in range(3):
-            from bot.demo import synthetic_voice
-            from ser_core.audio import encode
-
-            data = encode(synthetic_voice(2.0, seed=seed), 48_000, "OGG", "OPUS")
-            _, reply = await note_and_reply(fake, data)
+            _, reply = await note_and_reply(fake, _voice(seed))
             footers.append(reply.embeds[0]["footer"]["text"])
-        assert "voice profile: learning (1/2 notes)" in footers[0]
-        assert "voice profile: learning (2/2 notes)" in footers[1]
-        assert "voice profile: in use (3 notes)" in footers[2]
+        assert "adaptation: none" in footers[0] and "adaptation: none" in footers[1]
+        assert "adaptation: profile 2 notes" in footers[2]
         profile = await bot.storage.get_profile(owner)
-        assert profile["n"] == 3 and len(profile["mean"]) == model.features.dim
+        assert profile["n"] == 3 and len(profile["note_sum"]) == model.features.dim and "mean" not in profile
         await fake.wait_interaction(await fake.slash("emotion", "forget"), kinds=("callback",))
         assert await bot.storage.get_profile(owner) is None
     finally:
         await stop_bot(bot, task)
 
 
-async def test_no_profile_line_without_adaptation_but_statistics_still_update(fake, bot, model, voice_ogg):
+async def test_calibrate_takes_the_next_notes_as_references_and_the_footer_names_them(
+    fake, settings, adaptive_model_path
+):
+    from ser_core import load_model
+
+    model = load_model(adaptive_model_path)
+    bot, task = await start_bot(fake, dataclasses.replace(settings, model_path=adaptive_model_path), model)
+    try:
+        owner = int(fake.owner["id"])
+        ask = await fake.slash(
+            "emotion",
+            "calibrate",
+            [{"type": 3, "name": "language", "value": "Deutsch"}, {"type": 4, "name": "notes", "value": 2}],
+        )
+        rec = await fake.wait_interaction(ask, kinds=("callback",))
+        assert "next 2 voice notes" in rec.content and "Der Zug in die Stadt" in rec.content
+        assert rec.flags & EPHEMERAL_FLAG
+        for k in (1, 2):
+            _, reply = await note_and_reply(fake, _voice(10 + k))
+            assert f"Reference note recorded: you have {k} now" in reply.text and reply.custom_ids == []
+        assert await bot.storage.count(user_id=owner) == 0  # references are not results
+        saved = await bot.storage.get_profile(owner)
+        assert saved["k"] == 2 and "enrol" not in saved and saved["n"] == 0
+        _, reply = await note_and_reply(fake, _voice(20))  # now judged, against the reference
+        assert "adaptation: neutral reference 2" in reply.embeds[0]["footer"]["text"]
+        # a file given to the command is a reference at once
+        att = fake.add_file(_voice(21), "relaxed.ogg", "audio/ogg")
+        option, resolved = fake.attachment_option("file", att)
+        inter = await fake.slash("emotion", "calibrate", [option], resolved=resolved)
+        rec = await fake.wait_interaction(inter, kinds=("followup",))
+        assert "you have 3 now" in rec.content and rec.flags & EPHEMERAL_FLAG
+        reset = await fake.slash("emotion", "calibrate", [{"type": 5, "name": "reset", "value": True}])
+        await fake.wait_interaction(reset, kinds=("callback",))
+        assert (await bot.storage.get_profile(owner))["k"] == 0
+        await fake.wait_interaction(await fake.slash("emotion", "forget"), kinds=("callback",))
+        assert await bot.storage.get_profile(owner) is None
+        # opted out: never enrolled
+        await bot.storage.set_opted_out(owner, True)
+        refused = await fake.wait_interaction(await fake.slash("emotion", "calibrate"), kinds=("callback",))
+        assert "opted out" in refused.content and await bot.storage.get_profile(owner) is None
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_no_adaptation_line_without_an_adapted_head_but_the_profile_still_updates(
+    fake, bot, model, voice_ogg
+):
     assert not model.supports_adaptation
     for _ in range(2):
         _, reply = await note_and_reply(fake, voice_ogg)
-        assert "voice profile" not in reply.embeds[0]["footer"]["text"]
+        assert "adaptation" not in reply.embeds[0]["footer"]["text"]
     assert (await bot.storage.get_profile(int(fake.owner["id"])))["n"] == 2
+    refused = await fake.wait_interaction(await fake.slash("emotion", "calibrate"), kinds=("callback",))
+    assert "cannot learn a voice" in refused.content
 
 
 # ---------------------------------------------------------------------------------------------- units

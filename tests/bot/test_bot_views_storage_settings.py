@@ -50,7 +50,7 @@ def test_result_embed_names_the_top_emotion_first_and_all_classes(top):
     assert embed.title.endswith(f"{top} (71 %)")
     for e in EMOTIONS:
         assert e in embed.description
-    assert "Uncertain" not in text
+    assert "Not sure" not in text
 
 
 def test_uncertain_result_names_the_top_two_in_order():
@@ -59,7 +59,19 @@ def test_uncertain_result_names_the_top_two_in_order():
     text = embed_text(views.result_embed(p))
     assert first_emotion(text) == "sad"
     head = text.split("\n")[1]
-    assert "Uncertain" in head and head.index("sad") < head.index("calm")
+    assert "Not sure" in head and head.index("sad") < head.index("calm")
+
+
+def test_a_clear_lead_below_the_models_threshold_is_not_sure_too():
+    """The model's own threshold (chosen on training corpora) says when an answer is likely wrong."""
+    import dataclasses
+
+    p = pred(uniformish("angry", 0.45, "sad", 0.20))
+    assert not p.uncertain  # 25 points ahead
+    low = dataclasses.replace(p, unsure_below=0.5)
+    assert low.uncertain and "Not sure: **angry** or **sad** (45 % vs 20 %)" in embed_text(
+        views.result_embed(low)
+    )
 
 
 def test_timeline_merges_runs():
