@@ -158,16 +158,30 @@ async def test_a_failing_database_still_answers_logs_once_and_stats_says_so(
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1  # still logged once
 
 
-async def test_storage_recovers_and_says_so(fake, bot, model, voice_ogg, caplog):
+async def test_storage_recovers_says_so_and_saves_what_it_answered_meanwhile(
+    fake, bot, model, voice_ogg, caplog, monkeypatch
+):
+    import bot.service as service
+
+    monkeypatch.setattr(service, "RESAVE_EVERY_S", (0.2,))
     _, repair = break_storage(bot)
-    await assert_answers_a_good_note(fake, model, voice_ogg)
-    assert not bot.storage_ok
+    note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
+    held = await fake.wait_for_reply(note["id"], timeout=15)
+    assert first_emotion(held.text) and not held.components
+    assert not bot.storage_ok and len(bot.analyses.unsaved) == 1
+    await asyncio.sleep(0.5)
+    assert len(bot.analyses.unsaved) == 1  # still down: still held, not dropped
     repair()
+    deadline = asyncio.get_running_loop().time() + 10
+    while bot.analyses.unsaved and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    (row,) = await bot.storage.history(fake.guild_id)  # answered during the outage, stored after it
+    assert row.message_id == int(note["id"]) and row.label == first_emotion(held.text)
+    assert bot.storage_ok and "storage works again" in caplog.text
     await assert_answers_a_good_note(fake, model, voice_ogg)
-    assert bot.storage_ok and await bot.storage.count() == 1
-    assert "storage works again" in caplog.text
+    assert await bot.storage.count() == 2
     stats = await fake.slash("emotion", "stats")
-    assert "1" in (await fake.wait_interaction(stats)).text
+    assert "2 notes" in (await fake.wait_interaction(stats)).text
 
 
 # ---------------------------------------------------------------------------------------------- rights
