@@ -16,6 +16,7 @@ import sys
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
+LOG_FORMAT = "[{asctime}] [{levelname:<8}] {name}: {message}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import discord
 
-    discord.utils.setup_logging(level=logging.INFO)
+    # discord.py colours its log lines when it guesses a terminal (in Docker it always does): plain text
+    # unless stderr really is one, so log files and `docker logs` carry no escape codes.
+    plain = None if sys.stderr.isatty() else logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S", style="{")
+    discord.utils.setup_logging(level=logging.INFO, formatter=plain)
     try:
         if args.demo:
             from .demo import run_demo
@@ -68,7 +72,7 @@ async def run(settings: Settings) -> int:
 
     from ser_core import ModelError
 
-    from .bot import build_bot
+    from .bot import DiscordUnreachable, build_bot
 
     if settings.api_base or settings.gateway_url:
         from .testing.fakediscord import point_discord_at
@@ -103,6 +107,13 @@ async def run(settings: Settings) -> int:
                     "ser-bot: Discord refused DISCORD_TOKEN (LoginFailure); check the token.", file=sys.stderr
                 )
                 return 2
+            if isinstance(exc, DiscordUnreachable):
+                print(
+                    f"ser-bot: cannot reach Discord ({exc}) after {len(bot.LOGIN_RETRIES_S) + 1} attempts; "
+                    "check the network and start again.",
+                    file=sys.stderr,
+                )
+                return 1
             log.error("the bot stopped with an error", exc_info=exc)
             return 1
     return 0

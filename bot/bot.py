@@ -91,6 +91,7 @@ class EmotionBot(commands.AutoShardedBot):
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
+        _quiet_voice_warnings()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -211,7 +212,7 @@ class EmotionBot(commands.AutoShardedBot):
 
         The intent is checked from the application's flags before connecting: a sharded client that Discord
         refuses (close code 4014) closes itself, so it cannot simply reconnect without the intent."""
-        await self.login(token)
+        await self._login_with_retries(token)
         if self._connection._intents.message_content and not await self._message_content_allowed():
             log.error(MESSAGE_CONTENT_OFF)
             # The gateway reads the intents from the connection state at each IDENTIFY.
@@ -221,6 +222,31 @@ class EmotionBot(commands.AutoShardedBot):
         except discord.PrivilegedIntentsRequired:
             log.error(MESSAGE_CONTENT_OFF + " (Discord refused it at connect; restart after enabling it.)")
             raise
+
+    #: Waits between attempts to reach Discord at start (s); after the last, ``DiscordUnreachable``.
+    LOGIN_RETRIES_S: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 30.0)
+
+    async def _login_with_retries(self, token: str) -> None:
+        """Log in; when Discord cannot be reached (no network, no DNS), one log line per attempt and a bounded
+        back-off (``LOGIN_RETRIES_S``, about a minute in all), then ``DiscordUnreachable``: no traceback."""
+        import aiohttp
+
+        for attempt, wait in enumerate((*self.LOGIN_RETRIES_S, None), start=1):
+            try:
+                await self.login(token)
+                return
+            except (aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError) as exc:
+                reason = _reason(exc)
+                if wait is None:
+                    raise DiscordUnreachable(reason) from None
+                log.warning(
+                    "cannot reach Discord (%s); attempt %d, trying again in %.0f s", reason, attempt, wait
+                )
+                # login opens a new session on the same connector each time: close this one, and let the next
+                # attempt make a fresh connector (closing the session closed the old one).
+                await self.http.close()
+                self.http.connector = discord.utils.MISSING
+                await asyncio.sleep(wait)
 
     async def _message_content_allowed(self) -> bool:
         try:
@@ -249,6 +275,32 @@ class EmotionBot(commands.AutoShardedBot):
         await super().close()
         await self.storage.close()
         log.info("shut down cleanly")
+
+
+def _quiet_voice_warnings() -> None:
+    """discord.py warns at every start that PyNaCl and davey are missing, "voice will NOT be supported": this
+    bot reads voice *messages* (attachments) and never joins a voice channel, so the warning is noise."""
+    logger = logging.getLogger("discord.client")
+    if not any(isinstance(f, _VoiceWarnings) for f in logger.filters):
+        logger.addFilter(_VoiceWarnings())
+
+
+class _VoiceWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "voice will NOT be supported" not in record.getMessage()
+
+
+class DiscordUnreachable(Exception):
+    """Discord could not be reached at start after every retry; the message says why, in a few words."""
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause for a connection error: the innermost OS error's text, else the exception's name."""
+    inner = exc
+    while inner.__cause__ is not None or getattr(inner, "os_error", None) is not None:
+        inner = getattr(inner, "os_error", None) or inner.__cause__
+    text = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+    return text.splitlines()[0][:160]
 
 
 class _Tree(app_commands.CommandTree):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -49,6 +50,40 @@ DEMO_VOICES: tuple[DemoVoice, ...] = (
     DemoVoice("sad-actor02.ogg", "03-01-04-02-01-01-02.wav", 2, "sad"),
     DemoVoice("happy-actor03.ogg", "03-01-03-02-01-01-03.wav", 3, "happy"),
 )
+
+
+def plain(markdown: str) -> str:
+    """Discord Markdown as terminal text: no ``**bold**``, no code fences, no inline backticks."""
+    text = re.sub(r"```[a-z]*\n?", "", markdown)
+    text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
+    return text.replace("`", "").strip()
+
+
+def transcript(reply, picture: Path) -> str:
+    """A reply as a terminal reads it: its text and embed in plain text, its picture saved to ``picture``
+    (named), and its buttons listed."""
+    lines = [plain(reply.content)] if reply.content else []
+    for embed in reply.embeds:
+        lines += [plain(embed.get("title") or ""), plain(embed.get("description") or "")]
+        for f in embed.get("fields") or []:
+            lines.append(f"{plain(f.get('name', ''))}:\n{plain(f.get('value', ''))}")
+        footer = (embed.get("footer") or {}).get("text")
+        if footer:
+            lines.append(plain(footer))
+    for name, data in reply.files:
+        if name.endswith(".png"):
+            picture.parent.mkdir(parents=True, exist_ok=True)
+            picture.write_bytes(data)
+            lines.append(f"[picture: {name}, {len(data) // 1024} kB, saved to {picture}]")
+    buttons = [
+        f"{(c.get('emoji') or {}).get('name', '')} {c.get('label', '')}".strip()
+        for row in reply.components
+        for c in row.get("components") or []
+        if c.get("type") == 2
+    ]
+    if buttons:
+        lines.append("[buttons: " + " | ".join(f"[{b}]" for b in buttons) + "]")
+    return "\n".join(line for line in lines if line)
 
 
 def synthetic_voice(seconds: float = 3.0, sr: int = 48_000, seed: int = 0) -> np.ndarray:
@@ -100,15 +135,18 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
                         if runner.done() and runner.exception():
                             raise runner.exception()
                         raise TimeoutError("the bot did not connect to the fake Discord")
+                    pictures = Path(tempfile.gettempdir()) / "ser-bot-demo"
                     for i, (voice, audio) in enumerate(clips, 1):
                         seconds = len(decode(audio)) / SAMPLE_RATE
-                        note = await fake.send_message(attachments=[fake.voice_attachment(audio, seconds)])
-                        reply = await fake.wait_for_reply(note["id"], timeout)
-                        print(f"\ndemo: voice message {i}/{len(clips)} — {voice.caption}")
-                        print(
-                            f"demo: posted {seconds:.1f} s ({len(audio)} bytes) to #general; the bot replied:\n"
+                        # One demo user per voice: three actors are three people, each with a profile of their own.
+                        speaker = fake.user(fake.new_id(), f"actor{voice.actor:02d}")
+                        note = await fake.send_message(
+                            attachments=[fake.voice_attachment(audio, seconds)], author=speaker
                         )
-                        print(reply.text or "(empty reply)", flush=True)
+                        reply = await fake.wait_for_reply(note["id"], timeout)
+                        print(f"\n--- voice message {i}/{len(clips)}: {voice.caption}")
+                        print(f"{speaker['username']} posted {seconds:.1f} s to #general; the bot replied:\n")
+                        print(transcript(reply, pictures / f"reply-{i}-{voice.emotion}.png"), flush=True)
                 finally:
                     await bot.close()
                     runner.cancel()

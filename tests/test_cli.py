@@ -123,6 +123,52 @@ def test_predict_bad_files_exit_2_one_line_each(tmp_path):
     assert len(lines) == 2 and "bad.ogg" in lines[0] and "silent" in lines[1]
 
 
+def test_predict_takes_folders_and_says_cut_short_in_plain_output(labelled, tmp_path):
+    from ser_core.audio import encode as enc
+
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    whole = enc(tone(220, 2.5, amp=0.4), SR, "WAV")
+    (notes / "b.wav").write_bytes(whole)
+    (notes / "sub" / "a.wav").write_bytes(whole)
+    (notes / "cut.wav").write_bytes(whole[: len(whole) * 3 // 5])  # an upload cut short: the header says more
+    (notes / "readme.txt").write_text("not audio, and not an audio extension: skipped")
+    model = tmp_path / "m.npz"
+    assert (
+        run(
+            "train",
+            "--data",
+            str(labelled),
+            "--out",
+            str(model),
+            "--no-evaluate",
+            "-q",
+            "--preset",
+            "compact",
+        )[0]
+        == 0
+    )
+    code, stdout, stderr = run("predict", str(notes), "--model", str(model))
+    assert code == 0, stderr
+    lines = [line for line in stdout.splitlines() if not line.startswith("  ")]
+    assert [line.split(":", 1)[0] for line in lines] == [
+        str(notes / n) for n in ("b.wav", "cut.wav", "sub/a.wav")
+    ]
+    assert "cut short: only its first 1.5 s arrived" in lines[1] and "cut short" not in lines[0]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, stdout, stderr = run("predict", str(empty), "--model", str(model))
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and "holds no audio files" in stderr
+
+
+def test_info_on_a_file_that_is_not_a_model_says_so(tmp_path):
+    ogg = tmp_path / "note.ogg"
+    ogg.write_bytes(encode(tone(200, 1.0), SR, "OGG", "OPUS"))
+    code, _, stderr = run("info", str(ogg))
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "is not a ser model file" in stderr and "pickled" not in stderr
+
+
 def test_nested_selection_reports_the_choice_per_fold(labelled, capsys):
     assert (
         main(["evaluate", "--data", str(labelled), "--nested", "seed,compact", "--json", "--jobs", "1"]) == 0

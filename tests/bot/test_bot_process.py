@@ -123,7 +123,9 @@ def run_demo_process(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         timeout=80,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert list(cwd.iterdir()) == [] and list(tmp.iterdir()) == []  # the demo leaves no data behind
+    # the demo leaves no data behind, only the pictures of its replies, where it says
+    assert list(cwd.iterdir()) == [] and [p.name for p in tmp.iterdir()] == ["ser-bot-demo"]
+    assert sorted(p.suffix for p in (tmp / "ser-bot-demo").iterdir()) == [".png"] * len(DEMO_VOICES)
     return proc
 
 
@@ -136,7 +138,7 @@ def demo_replies(stdout: str) -> dict[str, str]:
         )
         assert caption in stdout  # the true emotion, actor and licence next to the reply
         after = stdout.split(caption, 1)[1].split("the bot replied:", 1)[1]
-        replies[voice.file] = after.split("\ndemo:", 1)[0]
+        replies[voice.file] = after.split("\n---", 1)[0].split("\ndemo:", 1)[0]
     return replies
 
 
@@ -148,6 +150,25 @@ def test_demo_runs_offline_and_prints_the_reply(tmp_path, model_path):
         assert first_emotion(reply) in EMOTIONS  # an emotion, not necessarily the acted one
         assert reply.count("%") >= 8  # every class's confidence
     assert "not its accuracy" in proc.stdout and "CREDITS.md" in proc.stdout
+
+
+def test_the_demo_reads_as_a_terminal_transcript(tmp_path, model_path):
+    """Plain text (no Markdown), the picture saved to a file it names, the buttons listed, one person per voice."""
+    proc = run_demo_process(tmp_path, SER_MODEL_PATH=str(model_path))
+    out = proc.stdout
+    assert "**" not in out and "```" not in out and "`" not in out
+    for voice in DEMO_VOICES:
+        assert f"actor{voice.actor:02d} posted" in out
+    pictures = [line for line in out.splitlines() if line.startswith("[picture: emotion.png")]
+    assert len(pictures) == len(DEMO_VOICES)
+    for line in pictures:
+        path = Path(line.rsplit("saved to ", 1)[1].rstrip("]"))
+        assert path.parent == tmp_path / "tmp" / "ser-bot-demo" and path.read_bytes()[:4] == b"\x89PNG"
+    buttons = [line for line in out.splitlines() if line.startswith("[buttons:")]
+    assert len(buttons) == len(DEMO_VOICES)
+    assert all(
+        "Right" in b and "Wrong" in b and "Keep my clip for training" in b and "Re-run" in b for b in buttons
+    )
 
 
 @pytest.mark.skipif(
@@ -178,3 +199,51 @@ def test_demo_voice_is_shipped_decodable_and_credited(voice):
     assert voice.ravdess_name in row and voice.emotion in row and voice.licence in row
     assert voice.licence == "CC BY-NC-SA 4.0"
     assert "Livingstone SR, Russo FA (2018)" in credits and "10.1371/journal.pone.0196391" in credits
+
+
+async def test_no_network_at_start_is_a_line_per_attempt_and_one_to_stop(
+    tmp_path, model_path, monkeypatch, capsys, caplog
+):
+    """An unresolvable Discord (no DNS): one log line per attempt, a bounded back-off, then one line on stderr and
+    exit 1; no traceback anywhere."""
+    import logging
+
+    from bot import __main__ as launcher
+    from bot.bot import EmotionBot
+    from bot.settings import Settings
+
+    monkeypatch.setattr(EmotionBot, "LOGIN_RETRIES_S", (0.01, 0.02))
+    settings = Settings(
+        token="t",
+        data_dir=tmp_path / "data",
+        model_path=model_path,
+        api_base="http://ser-bot-offline.invalid/api/v10",
+        gateway_url="ws://ser-bot-offline.invalid/gateway",
+    )
+    import discord.gateway
+    import discord.http
+
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)  # restored after the test
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    )
+    caplog.set_level(logging.DEBUG)
+    assert await launcher.run(settings) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach Discord" in err and "after 3 attempts" in err
+    attempts = [r for r in caplog.records if "cannot reach Discord" in r.getMessage()]
+    assert len(attempts) == 2 and all(r.exc_info is None for r in attempts)
+    assert "Traceback" not in caplog.text and "Traceback" not in err
+
+
+async def test_start_up_says_nothing_about_voice_support(fake, settings, model, caplog):
+    """PyNaCl and davey are for voice channels, which this bot never joins: their warnings are not shown."""
+    import logging
+
+    from bot_helpers import start_bot, stop_bot
+
+    caplog.set_level(logging.INFO)
+    bot, task = await start_bot(fake, settings, model)
+    await stop_bot(bot, task)
+    assert "voice will NOT be supported" not in caplog.text
+    assert "ready as" in caplog.text  # the log itself was captured
