@@ -1,0 +1,24 @@
+"""What ships beside the code: the licence, and a compose file that refuses to start without a token."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_code_is_mit_and_the_model_keeps_its_corpora_licence():
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License") and "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
+    assert "CC BY-NC-SA 4.0" in text  # the shipped model and the demo clips are not MIT
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"]["text"].startswith("MIT") and "LICENSE" in project["license"]["text"]
+
+
+def test_compose_refuses_to_start_without_a_token():
+    """``${VAR:?message}``: Compose stops with the message instead of starting shards that restart in a loop."""
+    compose = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    (line,) = [line for line in compose.splitlines() if re.match(r"\s*DISCORD_TOKEN:", line)]
+    assert re.search(r"\$\{DISCORD_TOKEN:\?[^}]*DISCORD_TOKEN[^}]*\}", line), line
