@@ -143,10 +143,10 @@ class EmotionBot(commands.AutoShardedBot):
         )
         if removed:
             log.info("removed %d leftover file(s) of an interrupted retraining run", removed)
-        try:  # so the first user's note does not pay for librosa's JIT compilation
-            await asyncio.get_running_loop().run_in_executor(None, self.model.warm_up)
-        except Exception:
-            log.exception("model warm-up failed; the first analysis will be slower")
+        # So the first user's note does not pay for librosa's JIT compilation and the encoder's loading; in
+        # the background, because setup_hook runs before the gateway connection: a cold numba cache on a busy
+        # machine took over 15 s, and the bot was not connected meanwhile (a note then waits, or compiles).
+        self._warm_up = asyncio.create_task(self._warm(), name="ser-warm-up")
         for extension in INITIAL_EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -167,6 +167,12 @@ class EmotionBot(commands.AutoShardedBot):
                 log.info("synced %d global commands (they can take a while to appear)", len(synced))
         except discord.HTTPException:
             log.exception("could not sync application commands; existing ones stay registered")
+
+    async def _warm(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.model.warm_up)
+        except Exception:
+            log.exception("model warm-up failed; the first analysis will be slower")
 
     async def on_ready(self) -> None:
         log.info(
@@ -271,6 +277,9 @@ class EmotionBot(commands.AutoShardedBot):
         retrainer = getattr(self, "retrainer", None)
         if retrainer is not None:
             await retrainer.cancel()
+        warm = getattr(self, "_warm_up", None)
+        if warm is not None and not warm.done():  # a thread cannot be stopped: let it end (seconds)
+            await asyncio.wait({warm}, timeout=30)
         await self.analyses.close()
         await super().close()
         await self.storage.close()
