@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_code_is_mit_and_the_model_keeps_its_corpora_licence():
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert text.startswith("MIT License") and "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
+    assert text.startswith("MIT License") and 'THE SOFTWARE IS PROVIDED "AS IS"' in text
     assert "CC BY-NC-SA 4.0" in text  # the shipped model and the demo clips are not MIT
     tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
