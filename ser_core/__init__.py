@@ -2,10 +2,12 @@
 
 The public API::
 
-    from ser_core import load_model, predict
+    from ser_core import load_model, predict, transcribe
     model = load_model()                  # the shipped default model (or load_model("my.npz"))
     pred = model.predict(audio_bytes)     # bytes | path | binary file → Prediction
     pred.label, pred.confidence, pred.probabilities, pred.timeline
+    said = transcribe(audio_bytes)        # what it says (offline Whisper base, ~30x the emotion's time)
+    said.text, said.language, said.words  # words with start_s/end_s on the note's timeline
 
 Every error raised on purpose is a ``SerError``; ``AudioError`` messages are meant for the end user.
 """
@@ -41,6 +43,7 @@ from .errors import (
 )
 from .features import PRESETS, FeatureConfig, extract, get_preset
 from .model import Model, Prediction, Segment, default_model_path, load_model
+from .transcript import Transcript, Word, transcribe
 
 __all__ = [
     "EMOTIONS",
@@ -64,14 +67,17 @@ __all__ = [
     "TooLargeError",
     "TooLongError",
     "TooShortError",
+    "Transcript",
     "TruncatedAudioError",
     "UnsupportedFormatError",
+    "Word",
     "decode",
     "default_model_path",
     "extract",
     "get_preset",
     "load_model",
     "predict",
+    "transcribe",
 ]
 
 __version__ = "0.1.0"

@@ -253,12 +253,17 @@ def cmd_predict(args) -> int:
     from .audio import Limits
     from .model import load_model
 
+    if args.transcript and args.language:
+        from .transcript import language_code
+
+        args.language = language_code(args.language)  # an unknown one is said once, not once per file
     model = load_model(args.model)
     limits = Limits(max_seconds=args.max_seconds)
     failed = 0
     for f in _audio_files(args.files):
         try:
             pred = model.predict(f, limits=limits)
+            said = _transcript(f, args, limits) if args.transcript else None
         except SerError as exc:
             failed += 1
             print(f"{f}: {exc}", file=sys.stderr)
@@ -268,7 +273,7 @@ def cmd_predict(args) -> int:
             print(f"{f}: cannot read it ({exc.strerror or exc})", file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps({"file": f} | pred.to_dict()))
+            print(json.dumps({"file": f} | pred.to_dict() | ({"transcript": said.to_dict()} if said else {})))
         else:
             head = f"{pred.label} ({pred.confidence:.0%})"
             if pred.uncertain:
@@ -277,8 +282,20 @@ def cmd_predict(args) -> int:
             cut = f"  [cut short: only its first {pred.duration_s:.1f} s arrived]" if pred.cut_short else ""
             print(f"{f}: {head}  " + " ".join(f"{k} {v:.0%}" for k, v in pred.ranked[1:]) + cut)
             for s in pred.timeline:
-                print(f"  {s.start_s:6.1f}-{s.end_s:6.1f} s  {s.label}")
+                words = f"  {said.between(s.start_s, s.end_s)}" if said else ""
+                print(f"  {s.start_s:6.1f}-{s.end_s:6.1f} s  {s.label}{words}")
+            if said is not None:
+                how = "pinned" if said.pinned else f"detected, {said.language_probability:.0%}"
+                print(f"  transcript ({said.language_name}, {how}): {said.text or '(no words heard)'}")
     return 2 if failed else 0
+
+
+def _transcript(f: str, args, limits):
+    """``ser predict --transcript``: what the file says (the Whisper model loads once, on the first file)."""
+    from .audio import decode
+    from .transcript import transcribe
+
+    return transcribe(decode(f, limits=limits), language=args.language)
 
 
 def cmd_score(args) -> int:
@@ -446,6 +463,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", help="model file (default: the shipped model)")
     pr.add_argument("--json", action="store_true", help="one JSON object per file")
     pr.add_argument("--max-seconds", type=float, default=120.0, help="refuse longer clips (default 120)")
+    pr.add_argument(
+        "--transcript",
+        action="store_true",
+        help="also print what each file says, with its language (offline Whisper base; ~30x the emotion's time)",
+    )
+    pr.add_argument(
+        "--language", help="with --transcript: the language (code or name) instead of detecting it"
+    )
     pr.set_defaults(func=cmd_predict)
 
     sc = sub.add_parser(

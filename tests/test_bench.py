@@ -157,6 +157,9 @@ def test_corpora_bench_measures_the_default_cold_and_after_learning_each_voice(t
     # 2 takes x 4 emotions a speaker: 20 notes leave nothing to score, said rather than guessed
     assert savee["profile-20"]["scored"] == 0 and savee["profile-20"]["speakers_left_out"] == 4
     assert "none" in row["actors_curve"] and len(r["goals"]) == 7
+    # two neutral clips a speaker: three references are never drawn, so that goal is unmeasured, never met
+    assert savee["neutral-3"]["scored"] == 0
+    assert [ok for goal, ok in r["goals"].items() if goal.startswith("3 neutral notes")] == [False]
     text = corpora.report(r)
     assert "after learning each voice" in text and "neutral-3" in text
 
