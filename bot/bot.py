@@ -79,6 +79,25 @@ async def build_bot(
     )
 
 
+#: What the bot needs in a channel: see it, read the note and its history (for 🔁 after 15 minutes), reply in
+#: channels and threads with an embed and its picture. Nothing else (no voice, no moderation).
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    read_message_history=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+)
+
+
+def invite_url(application_id: int) -> str:
+    """The link that adds the bot to a server with exactly ``INVITE_PERMISSIONS`` and its slash commands."""
+    return discord.utils.oauth_url(
+        application_id, permissions=INVITE_PERMISSIONS, scopes=("bot", "applications.commands")
+    )
+
+
 class EmotionBot(commands.AutoShardedBot):
     def __init__(
         self,
@@ -176,12 +195,13 @@ class EmotionBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info(
-            "ready as %s (id %s) in %d server(s) on shard(s) %s of %s",
+            "ready as %s (id %s) in %d server(s) on shard(s) %s of %s; add it to a server: %s",
             self.user,
             getattr(self.user, "id", "?"),
             len(self.guilds),
             self.shard_ids or "all",
             self.shard_count,
+            invite_url(self.application_id or getattr(self.user, "id", 0)),
         )
 
     @property
@@ -207,10 +227,15 @@ class EmotionBot(commands.AutoShardedBot):
     ) -> None:
         """Defer ``interaction`` (analysis can outlast Discord's 3 s), analyse ``attachment`` and follow up.
         ``who`` is ``analyze``'s keyword arguments (user, guild, channel, message, requester ids)."""
+        from . import transcripts
+
         await interaction.response.defer(thinking=True)
         async with self.job():
             outcome = await self.analyses.analyze(attachment, **who)
-            await interaction.followup.send(**outcome.reply_kwargs())
+            reply = await interaction.followup.send(**outcome.reply_kwargs())
+            await transcripts.after_reply(
+                self, reply, outcome, guild_id=interaction.guild_id, channel=interaction.channel
+            )
 
     # ------------------------------------------------------------------ running and stopping
     async def start(self, token: str, *, reconnect: bool = True) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -247,3 +248,7 @@ async def test_start_up_says_nothing_about_voice_support(fake, settings, model, 
     await stop_bot(bot, task)
     assert "voice will NOT be supported" not in caplog.text
     assert "ready as" in caplog.text  # the log itself was captured
+    # ... and it says how to add the bot: its application's invite link with the permissions it needs
+    invite = re.search(r"add it to a server: (\S+)", caplog.text)
+    assert invite and f"client_id={bot.application_id}" in invite[1]
+    assert "scope=bot+applications.commands" in invite[1] and "permissions=274878024704" in invite[1]
