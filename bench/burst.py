@@ -1,8 +1,8 @@
 """The bot under a burst: the real bot process (``bench.botproc``, i.e. ``python -m bot``'s ``run``) against the
 loopback fake Discord (``bot.testing.fakediscord``) in this process.
 
-Phases, each from a distinct user per note (the bot rate-limits 5 notes per minute per user and has no setting
-to turn that off): 20 single notes one at a time, 30 notes at once, then ``sustained`` notes one every 0.3 s.
+Phases, each from a distinct user per note (so that the per-person rate limit, ``SER_RATE_LIMIT``, stays on as
+deployed and never refuses one): 20 single notes one at a time, 30 notes at once, then ``sustained`` notes one every 0.3 s.
 Reply latency runs from just before the fake dispatches MESSAGE_CREATE to the fake receiving the reply
 (both ``time.perf_counter``, CLOCK_MONOTONIC, comparable across processes on Linux).
 """
