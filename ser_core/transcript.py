@@ -9,7 +9,8 @@ the frames that ``detect_language``, ``generate`` and ``align`` all accept). A w
 Whisper's position embeddings hold) and is padded to the next multiple of 10 s, not always to 30 s: the
 encoder's cost grows with the square of its input, and a 3.4 s note padded to 10 s decodes the same words in
 a third of the time. Decoding is greedy with timestamp tokens (without them a short padding made the decoder
-repeat the sentence); a window whose text still repeats itself is decoded again padded to 30 s. Word times
+repeat the sentence; with them, what it says after a timestamp past the note's end is dropped); a window whose
+text still repeats itself is decoded again padded to 30 s. Word times
 come from the cross-attention alignment (``Whisper.align``), as in OpenAI's ``word_timestamps``.
 
 Tokens are turned into text here from ``vocabulary.txt`` (GPT-2 byte-level BPE: each character of a token
@@ -19,6 +20,8 @@ stands for one byte), so no tokenizer package is needed.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -39,6 +42,8 @@ PAD_STEP_S = 10.0
 CUT_SEARCH_S = 6.0
 #: Encoder frames per second (one per 20 ms): the unit of the alignment's time indices.
 FRAMES_PER_S = 50
+#: Seconds per step of Whisper's timestamp tokens (``<|0.00|>``, ``<|0.02|>``, ...).
+TIMESTAMP_S = 0.02
 #: Whisper's rules for a window without speech and for a decoding that went round in circles.
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
@@ -252,7 +257,9 @@ class Transcriber:
     """The whole Whisper base model, loaded once (``load``). ``transcribe`` may be called from several
     threads: CTranslate2 queues the calls."""
 
-    def __init__(self, *, threads: int = 1, compute_type: str = "int8") -> None:
+    def __init__(
+        self, *, threads: int = 1, compute_type: str = "int8", pad_step_s: float = PAD_STEP_S
+    ) -> None:
         from . import encoder
 
         try:
@@ -267,18 +274,29 @@ class Transcriber:
             self.eot = self._ids["<|endoftext|>"]
             self.sot = self._ids["<|startoftranscript|>"]
             self.task = self._ids["<|transcribe|>"]
+            self.timestamp0 = self._ids["<|0.00|>"]
         except KeyError:
             raise ModelError(
                 f"the {MODEL} vocabulary lacks Whisper's special tokens: {spec.install}"
             ) from None
         self.languages = tuple(c for c in LANGUAGES if f"<|{c}|>" in self._ids)
         self._ct2 = ctranslate2
-        self._model = ctranslate2.models.Whisper(
-            f"{MODEL}@transcribe", device="cpu", compute_type=compute_type, intra_threads=threads, files=files
-        )
+        # Loaded from a private folder holding the checked bytes, not from memory: CTranslate2 copies a
+        # ``files=`` blob twice before quantising it (1094 MiB peak beside the emotion model, 220 MiB kept),
+        # where from a file it streams (no peak, 89 MiB kept). The folder is 0700 and gone after loading.
+        with tempfile.TemporaryDirectory(prefix="ser-whisper-") as folder:
+            for name, data in files.items():
+                fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            del files, data
+            encoder._release_memory()
+            self._model = ctranslate2.models.Whisper(
+                folder, device="cpu", compute_type=compute_type, intra_threads=threads
+            )
         self.threads = threads
-        del files
-        encoder._release_memory()
+        #: Windows are padded to a multiple of this (``WINDOW_S``: always to 30 s, as Whisper was trained).
+        self.pad_step_s = pad_step_s
 
     def transcribe(self, y: np.ndarray, *, language: str | None = None) -> Transcript:
         """The transcript of a 16 kHz signal [shape=(n,)]; ``language`` (a code) pins the language instead
@@ -294,7 +312,8 @@ class Transcriber:
         encoded = []
         votes: dict[str, float] = {}
         for a, b in spans:
-            pad = min(WINDOW_S, PAD_STEP_S * max(1, int(np.ceil((b - a) / SAMPLE_RATE / PAD_STEP_S))))
+            step = self.pad_step_s
+            pad = min(WINDOW_S, step * max(1, int(np.ceil((b - a) / SAMPLE_RATE / step))))
             enc = self._encode(encoder.log_mel(y[a:b], pad_s=pad))
             encoded.append((enc, pad))
             weight = (b - a) / max(1, y.size)
@@ -344,7 +363,19 @@ class Transcriber:
             return_scores=True,
             return_no_speech_prob=True,
         )[0]
-        return [t for t in result.sequences_ids[0] if t < self.eot], result
+        return self._within(result.sequences_ids[0], seconds), result
+
+    def _within(self, ids: list[int], seconds: float) -> list[int]:
+        """The text tokens of the segments that start inside the audio: with short padding the decoder may
+        go on past the note's end (``<|5.00|>`` after a 4.8 s note) and say the sentence again there."""
+        out: list[int] = []
+        for t in ids:
+            if t >= self.timestamp0:
+                if (t - self.timestamp0) * TIMESTAMP_S >= seconds:
+                    break
+            elif t < self.eot:
+                out.append(t)
+        return out
 
     def _words(
         self, enc, code: str, tokens: list[int], mel_frames: int, seconds: float, offset: float
@@ -402,13 +433,42 @@ _LOADING = threading.Lock()
 _INHERITED: list[dict] = []
 
 
-def load(*, threads: int = 1, compute_type: str = "int8") -> Transcriber:
-    """The transcriber, loaded once per process (the first call takes about a second and ~200 MB)."""
+#: How much lower than the rest of the process the model's compute threads run (``nice``, Linux only).
+NICE = 10
+
+
+def load(*, threads: int = 1, compute_type: str = "int8", nice: int = NICE) -> Transcriber:
+    """The transcriber, loaded once per process (the first call takes about a second and ~200 MB).
+
+    It is built in a thread of its own whose CPU priority is ``nice`` steps lower (Linux: per thread), so the
+    CTranslate2 threads it starts inherit that: a transcript yields the cores to everything else the process
+    does (the emotion replies) instead of competing with it."""
     key = (threads, compute_type)
     with _LOADING:
         if key not in _LOADED:
-            _LOADED[key] = Transcriber(threads=threads, compute_type=compute_type)
+            _LOADED[key] = _in_low_priority_thread(
+                lambda: Transcriber(threads=threads, compute_type=compute_type), nice
+            )
         return _LOADED[key]
+
+
+def _in_low_priority_thread(build, nice: int):
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            if nice and sys.platform.startswith("linux"):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            out["value"] = build()
+        except BaseException as exc:  # handed to the caller's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, name="ser-transcriber-load", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 def loaded() -> bool:

@@ -139,3 +139,17 @@ def test_german_and_polish_are_detected(corpora_dir, transcriber, corpus, code):
     clips = _longest(folder, [r for r in rows if r["speaker"] == speaker], 3)
     detected = [transcript.transcribe(p).language for p in clips]
     assert detected.count(code) >= 2, detected
+
+
+def test_what_the_decoder_says_past_the_notes_end_is_dropped(transcriber):
+    """With a note padded to 10 s the decoder may go on after a timestamp past the note's end and say the
+    sentence again (a 4.8 s RAVDESS clip came out three times): that part is not the note."""
+    t = transcriber
+
+    def ts(seconds: float) -> int:
+        return t.timestamp0 + round(seconds / transcript.TIMESTAMP_S)
+
+    said = [t._ids["ĠDogs"], t._ids["Ġare"]]
+    ids = [ts(0), *said, ts(4.0), ts(5.0), *said, ts(9.0), t.eot]
+    assert t._within(ids, 4.77) == said
+    assert t._within(ids, 9.5) == said + said
