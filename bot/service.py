@@ -19,14 +19,14 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from ser_core import AudioError, Limits, Model, Prediction
+from ser_core import AudioError, Limits, Model, ModelError, Prediction, Transcript, transcribe
 from ser_core.adapt import VoiceProfile
 
 from . import logic, views
 from .feedback import ClipCache
 from .models import ModelManager
 from .settings import Settings
-from .storage import DEFAULT_MODE, STORAGE_ERRORS, Detection, Storage, now
+from .storage import DEFAULT_MODE, STORAGE_ERRORS, Detection, Storage, TranscriptSettings, now
 from .worker import Busy, Closed, Worker
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,15 @@ STORAGE_DOWN_TEXT = (
     "My storage is unavailable right now, so I cannot show stored results (the error was logged). "
     "Analysing voice notes still works; new results wait in memory and are saved when it is back."
 )
+TRANSCRIPT_BUSY_TEXT = "I'm transcribing other notes right now. Try again in a minute."
+TRANSCRIPT_UNAVAILABLE_TEXT = "Transcripts are not available on this bot right now (the error was logged)."
+TRANSCRIPT_OPTED_OUT_TEXT = "The author of this note has opted out, so I won't transcribe it."
+#: Transcripts at once (one runs, the rest wait): past that, "busy" at once instead of a queue without end.
+#: A transcript costs several times an emotion's CPU, so they have a worker of their own: the emotion
+#: path's workers never wait for one.
+TRANSCRIPT_QUEUE = 3
+#: Predictions of recent results kept to draw their picture again with the transcript's words (by row id).
+RECENT_PREDICTIONS = 64
 #: Results answered while storage was down, held in memory until a write works again (the oldest go first
 #: past this many; a restart before then loses them).
 MAX_UNSAVED = 1000
@@ -66,6 +75,8 @@ class Outcome:
     notice: str | None = None
     picture: bytes | None = None  # the PNG of the result (``views.render_note``)
     rerun_of: str | None = None  # a re-run: the version of the model that answered first
+    #: The note's bytes, for a transcript after the reply (never shown, never stored).
+    audio: bytes | None = dataclasses.field(default=None, repr=False)
 
     def reply_kwargs(self, *, edit: bool = False) -> dict:
         """Keyword arguments for ``Messageable.send``/``followup.send`` (``edit``: for editing a message)."""
@@ -88,6 +99,16 @@ class Outcome:
         return kwargs
 
 
+@dataclass(frozen=True)
+class TranscriptOutcome:
+    """A transcript (and the result's picture drawn again with its words, when the prediction was still
+    held), or a sentence for the user saying why not."""
+
+    transcript: Transcript | None = None
+    picture: bytes | None = None
+    error: str | None = None
+
+
 class Analyses:
     """Everything between "a note arrived" and "here is what to reply", and the storage-down policy."""
 
@@ -102,6 +123,8 @@ class Analyses:
         clip_cache: ClipCache | None = None,
         charts: Worker | None = None,
         command_limiter: logic.RateLimiter | None = None,
+        transcripts: Worker | None = None,
+        transcriber: Callable[[bytes, str | None], Transcript] | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
@@ -109,6 +132,10 @@ class Analyses:
         self.worker = worker or Worker()
         #: Charts have a worker and a bound of their own: a flood of ``/emotion stats`` never starves notes.
         self.charts = charts or Worker(workers=1, max_pending=4)
+        #: Transcripts too: one at a time, a small queue (``TRANSCRIPT_QUEUE``), never beside the notes' work.
+        self.transcripts = transcripts or Worker(workers=1, max_pending=TRANSCRIPT_QUEUE)
+        self._transcriber = transcriber or self._whisper
+        self._predictions: collections.OrderedDict[int, Prediction] = collections.OrderedDict()
         self.rate_limiter = rate_limiter or logic.RateLimiter(capacity=settings.rate_limit)
         #: Commands that queue work but are not notes (``/emotion stats``): their own budget per person.
         self.command_limiter = command_limiter or logic.RateLimiter(capacity=5, per=60.0)
@@ -144,6 +171,7 @@ class Analyses:
                 )
         await self.worker.close(timeout=2.0)
         await self.charts.close(timeout=2.0)
+        await self.transcripts.close(timeout=2.0)
         if self._http is not None:
             await self._http.close()
 
@@ -317,11 +345,15 @@ class Analyses:
                             filename=name,
                             profile="you opted out: nothing was stored",
                             picture=picture,
+                            audio=data,
                         )
                     row_id, note = await self._store(
                         pred, model, saved, profile, data, started, user_id, guild_id, channel_id, message_id
                     )
-                return Outcome(prediction=pred, filename=name, row_id=row_id, profile=note, picture=picture)
+                self._remember(row_id, pred)
+                return Outcome(
+                    prediction=pred, filename=name, row_id=row_id, profile=note, picture=picture, audio=data
+                )
         except Exception as exc:
             return _failed(exc, f"analysis of {name} ({safe_url(str(attachment.url))})", filename=name)
 
@@ -422,18 +454,79 @@ class Analyses:
         guild_id: int | None,
         channel_id: int | None,
         mode_channel: int | None,
+        opted_out_text: str = "The author of this note has opted out of emotion analysis, so I won't analyse "
+        "it again.",
     ) -> str | None:
-        """Why 🔁 on ``row`` cannot be served here, or None: a press in another server or channel than the
-        result's (a custom id is the client's to forge), a channel in mode off (``mode_channel``: the channel,
-        or a thread's parent), or someone else's note when its author opted out."""
+        """Why 🔁 (or 📝) on ``row`` cannot be served here, or None: a press in another server or channel than
+        the result's (a custom id is the client's to forge), a channel in mode off (``mode_channel``: the
+        channel, or a thread's parent), or someone else's note when its author opted out."""
         if row.guild_id != guild_id or row.channel_id != channel_id:
             return NOT_HERE_TEXT
         off = guild_id is not None and mode_channel is not None
         if off and await self.channel_mode(mode_channel, guild_id) == "off":
             return OFF_TEXT
         if requester_id != row.user_id and await self.opted_out(row.user_id):
-            return "The author of this note has opted out of emotion analysis, so I won't analyse it again."
+            return opted_out_text
         return None
+
+    # ------------------------------------------------------------------ transcripts
+    async def transcript_settings(self, channel_id: int | None, guild_id: int | None) -> TranscriptSettings:
+        """Whether transcripts are automatic in a channel (a thread: pass its parent) and the server's pinned
+        language. In a direct message, or with storage down: off, detected."""
+        if guild_id is None or channel_id is None:
+            return TranscriptSettings()
+        return await self.stored(
+            "reading the transcript settings",
+            lambda: self.storage.transcript_settings(channel_id, guild_id),
+            write=False,
+            default=TranscriptSettings(),
+        )
+
+    async def transcribe(
+        self,
+        data: bytes,
+        *,
+        language: str | None,
+        row_id: int | None = None,
+        prediction: Prediction | None = None,
+    ) -> TranscriptOutcome:
+        """What the note ``data`` says, in the transcripts' worker (the caller holds a slot of
+        ``self.transcripts``), and the result's picture drawn again with the words when its prediction is at
+        hand (``prediction``, or still held for ``row_id``). Shown, never stored."""
+        pred = prediction or (self._predictions.get(row_id) if row_id is not None else None)
+        try:
+            return await self.transcripts.run(self._transcribe_and_draw, data, language, pred)
+        except AudioError as exc:
+            return TranscriptOutcome(error=str(exc))
+        except ModelError as exc:
+            log.error("transcripts are unavailable: %s", exc)
+            return TranscriptOutcome(error=TRANSCRIPT_UNAVAILABLE_TEXT)
+        except Exception:
+            log.exception("a transcript failed")
+            return TranscriptOutcome(error=APOLOGY_TEXT)
+
+    def _transcribe_and_draw(
+        self, data: bytes, language: str | None, pred: Prediction | None
+    ) -> TranscriptOutcome:
+        said = self._transcriber(data, language)
+        picture = None
+        if pred is not None and pred.timeline and said.words:
+            try:
+                picture = views.render_note(pred, said)
+            except Exception:
+                log.exception("drawing the picture with the transcript failed; editing the text in only")
+        return TranscriptOutcome(transcript=said, picture=picture)
+
+    def _whisper(self, data: bytes, language: str | None) -> Transcript:
+        return transcribe(data, language=language, limits=self.limits)
+
+    def _remember(self, row_id: int | None, pred: Prediction) -> None:
+        if row_id is None:
+            return
+        self._predictions[row_id] = pred
+        self._predictions.move_to_end(row_id)
+        while len(self._predictions) > RECENT_PREDICTIONS:
+            self._predictions.popitem(last=False)
 
     async def rerun(
         self,
@@ -484,6 +577,7 @@ class Analyses:
                     await self.stored(
                         "saving a re-run", lambda: self.storage.replace_result(row.id, answer), write=True
                     )
+                self._remember(row.id, pred)
                 return Outcome(prediction=pred, row_id=row.id, picture=picture, rerun_of=row.model_version)
         except Exception as exc:
             return _failed(exc, f"re-run of result {row.id}")

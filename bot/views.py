@@ -15,7 +15,7 @@ from pathlib import Path
 
 import discord
 
-from ser_core import EMOTIONS, Prediction
+from ser_core import EMOTIONS, Prediction, Transcript
 
 from .logic import Stats
 from .storage import Detection
@@ -195,6 +195,75 @@ def result_text(embed: discord.Embed) -> str:
     return "\n".join(p for p in parts if p)
 
 
+# ---------------------------------------------------------------------------------------------- transcripts
+TRANSCRIPT_FIELD = "📝 Transcript"
+_TIMELINE_LINE = re.compile(r"^`\s*([0-9.]+)–\s*([0-9.]+) s`")
+
+
+def transcript_heading(t: Transcript) -> str:
+    """``📝 Transcript (English, detected)``; a pinned language says so."""
+    how = "pinned for this server" if t.pinned else "detected"
+    return f"{TRANSCRIPT_FIELD} ({t.language_name}, {how})"
+
+
+def with_transcript(embed: discord.Embed, t: Transcript) -> discord.Embed:
+    """A copy of a result embed with the transcript in: a field of its own (in pieces of 1024 characters, at
+    most three), and each line of the timeline followed by the words said in that stretch."""
+    out = discord.Embed.from_dict(embed.to_dict())
+    fields = [f for f in out.fields if not f.name.startswith(TRANSCRIPT_FIELD)]
+    out.clear_fields()
+    for f in fields:
+        value = f.value
+        if f.name == "Timeline":
+            value = _timeline_with_words(value, t)
+        out.add_field(name=f.name, value=value, inline=f.inline)
+    text = discord.utils.escape_markdown(t.text) if t.text else "*(no words heard)*"
+    pieces = [text[i : i + 1024] for i in range(0, len(text), 1024)][:3]
+    if len(text) > 3 * 1024:
+        pieces[-1] = pieces[-1][:1023] + "…"
+    for i, piece in enumerate(pieces):
+        out.add_field(name=transcript_heading(t) if i == 0 else "… continued", value=piece, inline=False)
+    return out
+
+
+def _timeline_with_words(value: str, t: Transcript, limit: int = 1024) -> str:
+    lines = [line.split(" — *", 1)[0] for line in value.split("\n")]  # words of an earlier transcript go
+    value = "\n".join(lines)
+    timed = [i for i, line in enumerate(lines) if _TIMELINE_LINE.match(line)]
+    if not timed:
+        return value
+    room = max(0, (limit - len(value)) // len(timed) - 6)
+    spans = []
+    for i in timed:
+        m = _TIMELINE_LINE.match(lines[i])
+        assert m is not None
+        spans.append((float(m.group(1)), float(m.group(2))))
+    for i, (a, b) in zip(timed, stretches(spans), strict=True):
+        words = t.between(a, b)
+        if words and room > 1:
+            words = words if len(words) <= room else words[: room - 1] + "…"
+            lines[i] += f" — *{discord.utils.escape_markdown(words)}*"
+    return "\n".join(lines)[:limit]
+
+
+def stretches(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Consecutive (start, end) windows that overlap (the timeline's windows do) made into stretches that do
+    not: each boundary in the middle of the overlap, so every word belongs to one stretch."""
+    out = []
+    for i, (a, b) in enumerate(spans):
+        lo = a if i == 0 else (a + spans[i - 1][1]) / 2
+        hi = b + 0.05 if i == len(spans) - 1 else (spans[i + 1][0] + b) / 2
+        out.append((lo, max(lo, hi)))
+    return out
+
+
+def transcript_busy_field(embed: discord.Embed, text: str) -> discord.Embed:
+    """A copy of ``embed`` saying in the transcript's place why it is not there (busy: press the button)."""
+    out = discord.Embed.from_dict(embed.to_dict())
+    out.add_field(name=TRANSCRIPT_FIELD, value=text, inline=False)
+    return out
+
+
 def error_text(reason: str) -> str:
     """A refusal. The file name is left out on purpose: a name like ``angry.ogg`` would read as a result."""
     return f"⚠️ I couldn't analyse this file: {reason}"
@@ -367,11 +436,12 @@ def _rgb(label: str) -> tuple[int, int, int]:
     return (c >> 16, (c >> 8) & 0xFF, c & 0xFF)
 
 
-def render_note(pred: Prediction) -> bytes:
+def render_note(pred: Prediction, transcript: Transcript | None = None) -> bytes:
     """The picture of one result → PNG bytes (640 × 220 px, about 5–15 kB). Call it from a worker.
 
     With a timeline: the note's waveform (``pred.envelope``), each bar coloured by the emotion of the
-    timeline window nearest to it, with a legend and a seconds axis. Without one (notes under 6 s): the
+    timeline window nearest to it, with a legend and a seconds axis; with a ``transcript``, each stretch of
+    one emotion is labelled with the words said in it. Without a timeline (notes under 6 s): the
     confidence of every class as bars. Drawn with Pillow, whose drawing runs in C: about 3 ms, where
     matplotlib took 40 ms of mostly Python, holding the GIL against the event loop (loop lag 4 → 90 ms).
     """
@@ -403,6 +473,8 @@ def render_note(pred: Prediction) -> bytes:
             draw.line([(x, 186), (x, 190)], fill=CARD_MUTED)
             draw.text((x, 192), f"{k * tick:g}", fill=CARD_MUTED, font=_font(11), anchor="mt")
         draw.text((right, 206), "seconds", fill=CARD_MUTED, font=_font(11), anchor="rt")
+        if transcript is not None:
+            _label_stretches(draw, pred, transcript, left, right)
         # legend, right-aligned on the title's line
         x = right
         for lab in reversed(list(dict.fromkeys(labels))):
@@ -426,6 +498,28 @@ def render_note(pred: Prediction) -> bytes:
     return buf.getvalue()
 
 
+def _label_stretches(draw, pred: Prediction, t: Transcript, left: int, right: int) -> None:
+    """The words of each stretch of one emotion, under the title, cut to the stretch's width."""
+    runs: list[list] = []
+    for seg in pred.timeline:
+        if runs and runs[-1][2] == seg.label:
+            runs[-1][1] = seg.end_s
+        else:
+            runs.append([seg.start_s, seg.end_s, seg.label])
+    font = _font(11)
+    scale = (right - left) / max(pred.duration_s, 1e-6)
+    bounds = stretches([(a, b) for a, b, _ in runs])
+    for (a, b), (_, _, lab) in zip(bounds, runs, strict=True):
+        words = t.between(a, b)
+        x0, x1 = left + a * scale + 2, left + b * scale - 2
+        if not words or x1 - x0 < 24:
+            continue
+        while words and draw.textlength(words, font=font) > x1 - x0:
+            words = words[:-2] + "…" if len(words) > 2 else ""
+        draw.line([(x0, 40), (x1, 40)], fill=_rgb(lab), width=2)
+        draw.text((x0, 36), words, fill=CARD_FG, font=font, anchor="ls")
+
+
 # ---------------------------------------------------------------------------------------------- feedback UI
 # Persistent components: the custom ids carry the result row id, and the Feedback cog registers these
 # classes with ``bot.add_dynamic_items``, so buttons on old replies keep working after a restart.
@@ -442,15 +536,17 @@ async def _unavailable(interaction: discord.Interaction) -> None:
 
 class FeedbackButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=rf"{FEEDBACK_PREFIX}:(?P<action>right|wrong|keep|rerun):(?P<row>[0-9]{{1,19}})",
+    template=rf"{FEEDBACK_PREFIX}:(?P<action>right|wrong|keep|rerun|transcript):(?P<row>[0-9]{{1,19}})",
 ):
-    """✅ Right / ❌ Wrong / 💾 Keep my clip for training / 🔁 Re-run, for the result in row ``row_id``."""
+    """✅ Right / ❌ Wrong / 💾 Keep my clip for training / 🔁 Re-run / 📝 Transcript, for the result in row
+    ``row_id``."""
 
     LOOK = {
         "right": ("Right", "✅", discord.ButtonStyle.success),
         "wrong": ("Wrong", "❌", discord.ButtonStyle.danger),
         "keep": ("Keep my clip for training", "💾", discord.ButtonStyle.secondary),
         "rerun": ("Re-run", "🔁", discord.ButtonStyle.secondary),
+        "transcript": ("Transcript", "📝", discord.ButtonStyle.secondary),
     }
 
     def __init__(self, action: str, row_id: int) -> None:
@@ -504,10 +600,14 @@ class TrueLabelSelect(
         await cog.on_true_label(interaction, self.row_id, values[0] if values else "")
 
 
+#: The buttons under a stored result, in order.
+FEEDBACK_ACTIONS = ("right", "wrong", "keep", "rerun", "transcript")
+
+
 def feedback_view(row_id: int) -> discord.ui.View:
     """The buttons under a result."""
     view = discord.ui.View(timeout=None)
-    for action in ("right", "wrong", "keep", "rerun"):
+    for action in FEEDBACK_ACTIONS:
         view.add_item(FeedbackButton(action, row_id))
     return view
 

@@ -1,5 +1,5 @@
-"""The ``/emotion`` slash command group: analyze, history, stats, model, mode, optout, optin, forget, retrain,
-rollback. It works in servers and in direct messages with the bot; the server-only ones say so in a DM."""
+"""The ``/emotion`` slash command group: analyze, history, stats, model, mode, transcripts, optout, optin, forget,
+retrain, rollback. It works in servers and in direct messages with the bot; the server-only ones say so in a DM."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ser_core import EMOTIONS, ModelError
+from ser_core import EMOTIONS, ConfigError, ModelError
+from ser_core.transcript import language_code, language_name
 
 from .. import logic, views
 from ..bot import STORAGE_DOWN_TEXT, EmotionBot
@@ -57,6 +58,8 @@ BUSY_ELSEWHERE = (
 SERVER_ONLY = "This command works in a server, not in direct messages."
 #: ``/emotion mode`` choices → stored mode (None: the channel follows the server's default).
 MODE_CHOICES = {"auto": "auto", "on request": "request", "off": "off", "server default": None}
+#: ``/emotion transcripts auto:`` choices → stored setting (None: the channel follows the server's default).
+TRANSCRIPT_CHOICES = {"on": True, "off": False, "server default": None}
 MODE_TEXT = {
     "auto": "**auto**: I reply to every voice message and audio file",
     "request": "**on request**: I analyse a note only when someone asks (right-click it → Apps → Detect "
@@ -285,6 +288,63 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             if role
             else "In channels in **auto** mode I analyse everyone's notes automatically again."
         )
+
+    @app_commands.command()
+    @app_commands.describe(
+        auto="on: a transcript follows every reply; off: only on 📝; server default: inherit",
+        where="This channel (default), or the default of every channel in the server that has none",
+        language="Decode every transcript here in this language (a code or name: de, Polish, ...); 'detect' to "
+        "detect it per note",
+    )
+    async def transcripts(
+        self,
+        interaction: discord.Interaction,
+        auto: Literal["on", "off", "server default"] | None = None,
+        where: Literal["channel", "server"] = "channel",
+        language: str | None = None,
+    ) -> None:
+        """Show or set automatic transcripts and the server's language (setting needs Manage Server)."""
+        guild_id, channel_id = interaction.guild_id, interaction.channel_id
+        if guild_id is None or channel_id is None:
+            await interaction.response.send_message(
+                SERVER_ONLY + " In direct messages, press 📝 **Transcript** under a result.", ephemeral=True
+            )
+            return
+        channel_id = logic.mode_channel_id(interaction.channel, channel_id)  # a thread follows its parent
+        storage = self.bot.storage
+        if auto is not None or language is not None:
+            if not logic.can_manage_modes(interaction.permissions.value):
+                await interaction.response.send_message(
+                    "You need the Manage Server permission to change transcripts.", ephemeral=True
+                )
+                return
+            code = None
+            if language is not None and language.strip().lower() not in ("detect", "auto", ""):
+                try:
+                    code = language_code(language)
+                except ConfigError as exc:
+                    await interaction.response.send_message(f"{exc}.", ephemeral=True)
+                    return
+            if auto is not None:
+                on = TRANSCRIPT_CHOICES[auto]
+                if where == "server" and on is None:
+                    await interaction.response.send_message(
+                        "The server default must be on or off.", ephemeral=True
+                    )
+                    return
+                await storage.set_auto_transcripts(None if where == "server" else channel_id, guild_id, on)
+            if language is not None:
+                await storage.set_transcript_language(guild_id, code)
+        s = await storage.transcript_settings(channel_id, guild_id)
+        lines = [
+            f"This channel: transcripts **{'automatic' if s.auto else 'on request (📝 under a result)'}**"
+            + (" (its own setting)." if s.own is not None else " (the server default)."),
+            f"Server default: **{'automatic' if s.server else 'on request'}**. Language: "
+            + (f"**{language_name(s.language)}** for every note." if s.language else "detected per note."),
+            "A transcript costs several times the emotion's time, so it comes after the emotion reply, edited "
+            "in. It is shown, never stored; people who opted out are not transcribed at others' request.",
+        ]
+        await interaction.response.send_message("\n".join(lines), ephemeral=auto is None and language is None)
 
     @app_commands.command()
     @app_commands.describe(

@@ -1,9 +1,11 @@
-"""Buttons under results: ✅ Right / ❌ Wrong (→ the true emotion), "Keep my clip for training" and 🔁 Re-run.
+"""Buttons under results: ✅ Right / ❌ Wrong (→ the true emotion), "Keep my clip for training", 🔁 Re-run and
+📝 Transcript (``bot.transcripts``).
 
 The buttons are persistent dynamic items (``views.FeedbackButton``, ``views.TrueLabelSelect``): their custom
 ids carry the result's row id, so buttons under replies sent before a restart still work. Only the note's
 author may give feedback (ephemeral answers); anyone may re-run, which edits the result in place with the live
-model's answer.
+model's answer, or ask for the transcript, which is edited in (not for someone else's note whose author opted
+out).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from discord.ext import commands
 
 from ser_core import EMOTIONS
 
-from .. import logic, views
+from .. import logic, transcripts, views
 from ..bot import EmotionBot
 from ..service import NOT_HERE_TEXT, DownloadRefused
 from ..storage import Detection
@@ -63,6 +65,12 @@ class Feedback(commands.Cog):
     async def on_button(self, interaction: discord.Interaction, action: str, row_id: int) -> None:
         if action == "rerun":
             return await self._rerun(interaction, row_id)
+        if action == "transcript":
+            row = await self._row(interaction, row_id)
+            if row is not None:
+                async with self.bot.job():
+                    await transcripts.on_button(self.bot, interaction, row, lambda: self._fetch_note(row))
+            return
         row = await self._own_row(interaction, row_id)
         if row is None:
             return

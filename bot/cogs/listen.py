@@ -1,4 +1,5 @@
-"""Automatic analysis of voice messages and audio attachments, and the "Detect emotion" context menu."""
+"""Automatic analysis of voice messages and audio attachments (and their automatic transcript, where a channel
+or server turned it on), and the "Detect emotion" context menu."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .. import logic
+from .. import logic, transcripts
 from ..bot import EmotionBot
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,18 @@ class Listen(commands.Cog):
                 private=False if message.guild is not None else None,  # checked just above
             )
             try:
-                await message.reply(**outcome.reply_kwargs(), mention_author=False)
+                reply = await message.reply(**outcome.reply_kwargs(), mention_author=False)
             except discord.HTTPException as exc:
                 log.warning("could not reply in channel %s: %s", message.channel.id, exc)
+                return
+            # The emotion is out; now the transcript, where the channel or server asked for it
+            await transcripts.after_reply(
+                self.bot,
+                reply,
+                outcome,
+                guild_id=message.guild.id if message.guild else None,
+                channel=message.channel,
+            )
 
     async def detect_emotion(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Detect the emotion in this message's audio."""

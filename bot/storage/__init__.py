@@ -9,6 +9,7 @@ from .base import (
     KeptClip,
     ModelPointer,
     Storage,
+    TranscriptSettings,
     now,
 )
 from .sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStorage
@@ -24,5 +25,6 @@ __all__ = [
     "ModelPointer",
     "SqliteStorage",
     "Storage",
+    "TranscriptSettings",
     "now",
 ]

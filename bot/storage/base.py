@@ -75,6 +75,20 @@ class ModelPointer:
     previous: str | None
 
 
+@dataclass(frozen=True)
+class TranscriptSettings:
+    """Transcripts in one channel: ``own`` the channel's setting (None: the server's), ``server`` the server's
+    default (off unless set), ``language`` the server's pinned language (None: detected per note)."""
+
+    own: bool | None = None
+    server: bool = False
+    language: str | None = None
+
+    @property
+    def auto(self) -> bool:
+        return self.server if self.own is None else self.own
+
+
 def now() -> float:
     return time.time()
 
@@ -134,6 +148,12 @@ def check_mode(mode: str | None, *, inherit: bool = False) -> None:
     """ValueError unless ``mode`` is one of ``MODES`` (or None, where ``inherit`` allows it)."""
     if not (mode in MODES or (inherit and mode is None)):
         raise ValueError(f"mode={mode!r} must be one of {MODES}")
+
+
+def check_transcripts(on: bool | None) -> None:
+    """ValueError unless a server's automatic-transcript default is on or off (only a channel inherits)."""
+    if not isinstance(on, bool):
+        raise ValueError(f"a server's transcripts setting must be True or False, not {on!r}")
 
 
 def check_feedback(feedback: str) -> None:
@@ -278,6 +298,20 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def auto_role(self, guild_id: int) -> int | None: ...
+
+    # ------------------------------------------------------------------ transcripts
+    @abc.abstractmethod
+    async def set_auto_transcripts(self, channel_id: int | None, guild_id: int, on: bool | None) -> None:
+        """Whether a transcript follows every reply automatically: in one channel (``on`` None: it follows
+        the server again), or by default in every channel of ``guild_id`` (``channel_id`` None; ``on`` a bool)."""
+
+    @abc.abstractmethod
+    async def set_transcript_language(self, guild_id: int, language: str | None) -> None:
+        """The language every transcript in ``guild_id`` is decoded in (a Whisper code; None: detect it)."""
+
+    @abc.abstractmethod
+    async def transcript_settings(self, channel_id: int, guild_id: int) -> TranscriptSettings:
+        """The channel's own automatic-transcript setting, the server's, and the server's pinned language."""
 
     @abc.abstractmethod
     async def set_opted_out(self, user_id: int, out: bool) -> bool:

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 #: Tables copied row by row, with their columns (the same names in both schemas).
 TABLES: dict[str, tuple[str, ...]] = {
     "detections": DETECTION_COLUMNS,
-    "channel_settings": ("channel_id", "guild_id", "listen", "mode"),
-    "guild_settings": ("guild_id", "mode", "auto_role_id"),
+    "channel_settings": ("channel_id", "guild_id", "listen", "mode", "transcripts"),
+    "guild_settings": ("guild_id", "mode", "auto_role_id", "transcripts", "language"),
     "optouts": ("user_id", "created_at"),
     "speaker_profiles": ("user_id", "profile", "updated_at"),
 }

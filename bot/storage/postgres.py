@@ -35,8 +35,10 @@ from .base import (
     KeptClip,
     ModelPointer,
     Storage,
+    TranscriptSettings,
     check_feedback,
     check_mode,
+    check_transcripts,
     content_digest,
     detection_from_row,
     detection_values,
@@ -47,7 +49,7 @@ from .base import (
 
 log = logging.getLogger(__name__)
 
-#: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``. 1–4 and 6 are SQLite's 1–5 in PostgreSQL's types
+#: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``. 1–4 and 6–8 are SQLite's 1–7 in PostgreSQL's types
 #: (snowflakes are BIGINT); 5 holds what only several processes need.
 MIGRATIONS: tuple[str, ...] = (
     # 0 → 1
@@ -141,6 +143,12 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     CREATE INDEX detections_guild_channel ON detections (guild_id, channel_id);
+    """,
+    # 7 → 8: automatic transcripts per channel and server, the server's language; SQLite's 6 → 7
+    """
+    ALTER TABLE channel_settings ADD COLUMN transcripts INTEGER;
+    ALTER TABLE guild_settings ADD COLUMN transcripts INTEGER;
+    ALTER TABLE guild_settings ADD COLUMN language TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -475,6 +483,46 @@ class PostgresStorage(Storage):
 
     async def auto_role(self, guild_id: int) -> int | None:
         return await self._fetchval("SELECT auto_role_id FROM guild_settings WHERE guild_id = $1", guild_id)
+
+    async def set_auto_transcripts(self, channel_id: int | None, guild_id: int, on: bool | None) -> None:
+        value = None if on is None else int(bool(on))
+        if channel_id is None:
+            check_transcripts(on)
+            await self._execute(
+                "INSERT INTO guild_settings (guild_id, mode, transcripts) VALUES ($1, $2, $3)"
+                " ON CONFLICT (guild_id) DO UPDATE SET transcripts = excluded.transcripts",
+                guild_id,
+                DEFAULT_MODE,
+                value,
+            )
+        else:
+            await self._execute(
+                "INSERT INTO channel_settings (channel_id, guild_id, transcripts) VALUES ($1, $2, $3)"
+                " ON CONFLICT (channel_id) DO UPDATE SET transcripts = excluded.transcripts",
+                channel_id,
+                guild_id,
+                value,
+            )
+
+    async def set_transcript_language(self, guild_id: int, language: str | None) -> None:
+        await self._execute(
+            "INSERT INTO guild_settings (guild_id, mode, language) VALUES ($1, $2, $3)"
+            " ON CONFLICT (guild_id) DO UPDATE SET language = excluded.language",
+            guild_id,
+            DEFAULT_MODE,
+            language,
+        )
+
+    async def transcript_settings(self, channel_id: int, guild_id: int) -> TranscriptSettings:
+        row = await self._fetchrow(  # one round trip for all three
+            "SELECT (SELECT transcripts FROM channel_settings WHERE channel_id = $1),"
+            " (SELECT transcripts FROM guild_settings WHERE guild_id = $2),"
+            " (SELECT language FROM guild_settings WHERE guild_id = $2)",
+            channel_id,
+            guild_id,
+        )
+        own, server, language = row[0], row[1], row[2]
+        return TranscriptSettings(None if own is None else bool(own), bool(server), language)
 
     async def set_opted_out(self, user_id: int, out: bool) -> bool:
         if out:

@@ -29,8 +29,10 @@ from .base import (
     KeptClip,
     ModelPointer,
     Storage,
+    TranscriptSettings,
     check_feedback,
     check_mode,
+    check_transcripts,
     content_digest,
     detection_from_row,
     detection_values,
@@ -107,6 +109,13 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     CREATE INDEX detections_guild_channel ON detections (guild_id, channel_id);
+    """,
+    # 6 → 7: automatic transcripts per channel (NULL: the server's) and per server, the server's language.
+    # Transcripts themselves are never stored.
+    """
+    ALTER TABLE channel_settings ADD COLUMN transcripts INTEGER;
+    ALTER TABLE guild_settings ADD COLUMN transcripts INTEGER;
+    ALTER TABLE guild_settings ADD COLUMN language TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -395,6 +404,42 @@ class SqliteStorage(Storage):
         ) as c:
             row = await c.fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+    # ------------------------------------------------------------------ transcripts
+    async def set_auto_transcripts(self, channel_id: int | None, guild_id: int, on: bool | None) -> None:
+        value = None if on is None else int(bool(on))
+        if channel_id is None:
+            check_transcripts(on)
+            await self._db.execute(
+                "INSERT INTO guild_settings (guild_id, mode, transcripts) VALUES (?, ?, ?)"
+                " ON CONFLICT(guild_id) DO UPDATE SET transcripts = excluded.transcripts",
+                (guild_id, DEFAULT_MODE, value),
+            )
+        else:
+            await self._db.execute(
+                "INSERT INTO channel_settings (channel_id, guild_id, transcripts) VALUES (?, ?, ?)"
+                " ON CONFLICT(channel_id) DO UPDATE SET transcripts = excluded.transcripts",
+                (channel_id, guild_id, value),
+            )
+        await self._db.commit()
+
+    async def set_transcript_language(self, guild_id: int, language: str | None) -> None:
+        await self._db.execute(
+            "INSERT INTO guild_settings (guild_id, mode, language) VALUES (?, ?, ?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET language = excluded.language",
+            (guild_id, DEFAULT_MODE, language),
+        )
+        await self._db.commit()
+
+    async def transcript_settings(self, channel_id: int, guild_id: int) -> TranscriptSettings:
+        async with self._db.execute(
+            "SELECT (SELECT transcripts FROM channel_settings WHERE channel_id = ?),"
+            " (SELECT transcripts FROM guild_settings WHERE guild_id = ?),"
+            " (SELECT language FROM guild_settings WHERE guild_id = ?)",
+            (channel_id, guild_id, guild_id),
+        ) as c:
+            own, server, language = await c.fetchone()
+        return TranscriptSettings(None if own is None else bool(own), bool(server), language)
 
     # ------------------------------------------------------------------ opt-outs
     async def set_opted_out(self, user_id: int, out: bool) -> bool:

@@ -24,14 +24,15 @@ async def note_and_reply(fake, data: bytes, *, author=None, filename: str | None
 
 def row_id_of(reply) -> int:
     ids = reply.custom_ids
-    assert len(ids) == 4 and ids[0].startswith("ser:fb:right:"), ids
+    assert len(ids) == 5 and ids[0].startswith("ser:fb:right:"), ids
     return int(ids[0].rsplit(":", 1)[1])
 
 
 async def test_reply_has_feedback_buttons_with_the_row_id(fake, bot, voice_ogg):
     _, reply = await note_and_reply(fake, voice_ogg)
     (row,) = await bot.storage.history(fake.guild_id)
-    assert reply.custom_ids == [f"ser:fb:{a}:{row.id}" for a in ("right", "wrong", "keep", "rerun")]
+    actions = ("right", "wrong", "keep", "rerun", "transcript")
+    assert reply.custom_ids == [f"ser:fb:{a}:{row.id}" for a in actions]
 
 
 async def test_wrong_then_select_stores_the_correction_and_only_the_author_may(fake, bot, voice_ogg):

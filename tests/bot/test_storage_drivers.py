@@ -104,6 +104,32 @@ async def test_profiles_modes_optouts_and_forget(st):
     assert await st.get_profile(11) is None and await st.kept_clips() == [] and await st.count() == 1
 
 
+async def test_transcript_settings_per_channel_and_server_with_a_pinned_language(st):
+    from bot.storage import TranscriptSettings
+
+    assert await st.transcript_settings(2, 1) == TranscriptSettings(None, False, None)
+    assert not (await st.transcript_settings(2, 1)).auto  # off unless someone turns it on
+    await st.set_auto_transcripts(None, 1, True)
+    await st.set_auto_transcripts(3, 1, False)
+    assert (await st.transcript_settings(2, 1)).auto and not (await st.transcript_settings(3, 1)).auto
+    await st.set_auto_transcripts(3, 1, None)  # the channel follows the server again
+    assert await st.transcript_settings(3, 1) == TranscriptSettings(None, True, None)
+    await st.set_transcript_language(1, "pl")
+    assert (await st.transcript_settings(2, 1)).language == "pl" and (
+        await st.transcript_settings(2, 9)
+    ).language is None
+    await st.set_transcript_language(1, None)
+    assert (await st.transcript_settings(2, 1)).language is None
+    # a server's settings made by these commands leave its mode and role alone, and the other way round
+    await st.set_guild_mode(1, "request")
+    await st.set_auto_role(1, 77)
+    assert (await st.transcript_settings(2, 1)).server and await st.mode(2, 1) == "request"
+    await st.set_channel_mode(2, 1, "off")
+    assert (await st.transcript_settings(2, 1)).auto and await st.auto_role(1) == 77
+    with pytest.raises(ValueError):
+        await st.set_auto_transcripts(None, 1, None)  # a server has no default to follow
+
+
 async def test_models_publish_point_and_fetch(st, tmp_path, model_path):
     from ser_core import load_model
 
@@ -196,6 +222,9 @@ async def test_a_sqlite_deployment_copies_into_postgresql(tmp_path, postgres_url
     await old.set_channel_mode(2, 1, "off")
     await old.set_guild_mode(1, "request")
     await old.set_opted_out(11, True)
+    await old.set_auto_transcripts(None, 1, True)
+    await old.set_auto_transcripts(2, 1, False)
+    await old.set_transcript_language(1, "de")
     candidate = tmp_path / "data" / "models" / "candidate-r1.npz"
     candidate.parent.mkdir(parents=True)
     candidate.write_bytes(model_path.read_bytes())
@@ -215,6 +244,8 @@ async def test_a_sqlite_deployment_copies_into_postgresql(tmp_path, postgres_url
         assert Path(clip["path"]).read_bytes() == b"OggS" + bytes(40) and clip["emotion"] == "angry"
         assert (await new.get_profile(10))["n"] == 3 and await new.opted_out(11)
         assert await new.modes(2, 1) == ("off", "request")
+        settings = await new.transcript_settings(2, 1)
+        assert (settings.own, settings.server, settings.language) == (False, True, "de")
         from ser_core import load_model
 
         live = (await new.model_pointer()).current
