@@ -297,6 +297,7 @@ async def test_commands_are_synced_to_the_dev_guild(fake, settings, model):
             "model",
             "mode",
             "autorole",
+            "transcripts",
             "optout",
             "optin",
             "forget",
