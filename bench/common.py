@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ser_core.persist import atomic_write
+
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 RESULTS = BENCH / "results.json"
@@ -96,10 +98,7 @@ def save_part(part: str, data: dict, path: Path = RESULTS) -> dict:
     """Merge one part's results into ``path`` (other parts keep their last results); return the whole."""
     results = load_results(path)
     results[part] = {**data, "machine": machine()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, (json.dumps(results, indent=1) + "\n").encode("utf-8"))
     return results
 
 

@@ -8,8 +8,6 @@ controls (an attachment's file name, say ``../../x.ogg``) ever reaches the file 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ser_core.audio import sniff
+from ser_core.persist import atomic_write
 
 #: Container (as ``ser_core.audio.sniff`` names it) → the extension a kept clip gets.
 EXTENSIONS: dict[str, str] = {
@@ -62,18 +61,8 @@ def resolve_clip(data_dir: Path, relpath: str) -> Path:
 
 
 def write_clip(data_dir: Path, relpath: str, data: bytes) -> Path:
-    """Write ``data`` atomically (temp file + ``os.replace``) at ``relpath`` under the data folder."""
-    path = resolve_clip(data_dir, relpath)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` atomically (``ser_core.persist.atomic_write``) at ``relpath`` under the data folder."""
+    return atomic_write(resolve_clip(data_dir, relpath), data)
 
 
 def delete_clip(data_dir: Path, relpath: str) -> bool:

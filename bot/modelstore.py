@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ser_core import Model, ModelError, load_model
+from ser_core.persist import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +56,8 @@ class ModelStore:
 
     def write(self, path: Path | None, previous: Path | None) -> None:
         """Atomically point at ``path`` (None: shipped), remembering ``previous``."""
-        self.dir.mkdir(parents=True, exist_ok=True)
         body = json.dumps({"path": self._encode(path), "previous": self._encode(previous)}, indent=1)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".current-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.pointer_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.pointer_path, (body + "\n").encode("utf-8"), durable=True, prefix=".current-")
 
     def promote(self, candidate: Path, version: str) -> Path:
         """Move a candidate into place as ``model-<version>.npz`` (same folder: an atomic rename)."""

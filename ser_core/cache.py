@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -24,6 +24,7 @@ from .audio import Limits, decode
 from .augment import AUGMENT_VERSION, AUGMENTATIONS
 from .augment import augment as apply_augmentation
 from .features import FeatureConfig, extract
+from .persist import atomic_write
 
 #: Training clips may be longer than chat notes; they are trusted local files.
 TRAIN_LIMITS = Limits(max_bytes=200 * 1024 * 1024, max_seconds=600.0, min_seconds=0.05)
@@ -45,11 +46,9 @@ def _entry(cache_dir: Path, cfg: FeatureConfig, digest: str, tag: str = "") -> P
 
 
 def _save(path: Path, v: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, v, allow_pickle=False)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.save(buf, v, allow_pickle=False)
+    atomic_write(path, buf.getvalue())
 
 
 def cached_vector(

@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,6 +30,7 @@ from .audio import DEFAULT_LIMITS, AudioSource, Limits, cut_short_text, decode_a
 from .calibration import ensemble_probs
 from .errors import ModelError, NoSpeechError, TruncatedAudioError
 from .features import FEATURE_VERSION, FeatureConfig, extract_windows
+from .persist import atomic_write
 from .vad import has_speech
 
 FORMAT = "ser-model"
@@ -313,27 +313,15 @@ class Model:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model atomically (temp file in the same folder, then ``os.replace``)."""
+        """Write the model atomically and durably (``persist.atomic_write``)."""
         if "version" not in self.card:
             now = _dt.datetime.now(_dt.timezone.utc)
             self.card["version"] = f"{now:%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"  # unique within a second
         arrays = self._arrays()
         meta = json.dumps(self._meta(arrays), sort_keys=True)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez_compressed(buf, meta=np.array(meta), **arrays)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, buf.getvalue(), durable=True, prefix=f".{Path(path).name}.")
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
