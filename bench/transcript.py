@@ -207,6 +207,113 @@ def burst(model, data: bytes, tr: transcript.Transcriber, y_short: np.ndarray, r
     }
 
 
+async def _bot_round(note: bytes, model_file: Path, tmp: Path, notes: int, auto: bool) -> dict:
+    """The real bot process (``bench.botproc``) against the fake Discord: ``notes`` voice notes from new
+    users at once, with automatic transcripts on (server default) or off; the emotion replies' latency, the
+    transcripts edited in, those answered busy, and the process's peak memory."""
+    import asyncio
+    import json
+    import os
+    import signal
+
+    from bench.burst import _collect, _send
+    from bench.common import BENCH
+    from bot.storage import Storage
+    from bot.testing.fakediscord import FakeDiscord
+
+    data_dir = tmp / f"data-{auto}-{time.monotonic_ns()}"
+    stats_file = data_dir / "stats.json"
+    async with FakeDiscord() as fake:
+        st = await Storage.open(data_dir / "ser-bot.sqlite3")
+        await st.set_auto_transcripts(None, fake.guild_id, auto)
+        await st.close()
+        env = {k: v for k, v in os.environ.items() if not (k.startswith("SER_") or k == "DISCORD_TOKEN")}
+        env.update(
+            fake.env(),
+            DISCORD_TOKEN="bench-token",
+            SER_DATA_DIR=str(data_dir),
+            SER_MODEL_PATH=str(model_file),
+            PYTHONPATH=str(BENCH.parent),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.botproc",
+            str(stats_file),
+            cwd=tmp,
+            env=env,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await fake.wait_ready(60)
+            for _ in range(2):  # warm-up: lazy imports, and the transcriber's load when it is on
+                i, t = await _send(fake, note)
+                await _collect(fake, {i: t}, 60)
+                if auto:
+                    await fake.wait_for(lambda r, i=i: r.kind == "edit", 60)
+            await asyncio.sleep(1.0)
+            sends = dict([await _send(fake, note) for _ in range(notes)])
+            replies = await _collect(fake, sends, 120)
+            ids = {r.message_id for r in fake.records if r.kind == "message" and r.reply_to in sends}
+            deadline = time.perf_counter() + 120
+            while auto and time.perf_counter() < deadline:
+                edits = {r.message_id: r for r in fake.records if r.kind == "edit" and r.message_id in ids}
+                if len(edits) == len(ids):
+                    break
+                await asyncio.sleep(0.2)
+            edits = {r.message_id: r for r in fake.records if r.kind == "edit" and r.message_id in ids}
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 60)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+    stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
+    busy = sum("transcribing other notes" in e.text for e in edits.values())
+    return {
+        "auto": auto,
+        "notes": notes,
+        "answered": replies["answered"],
+        "p50_ms": replies["p50_ms"],
+        "p95_ms": replies["p95_ms"],
+        "transcribed": sum("📝 Transcript (" in e.text for e in edits.values()),
+        "busy": busy,
+        "peak_rss_mib": stats.get("maxrss_kib", 0) / 1024,
+    }
+
+
+def bot_burst(root: Path, notes: int = 20, rounds: int = 2) -> dict:
+    """``_bot_round`` off and on, alternating, ``rounds`` times each; the median of each column."""
+    import asyncio
+
+    from bench.clips import CASES, VOICE_NOTE, make_clips
+
+    model, _ = bench_model()
+    out: dict[str, list[dict]] = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory(prefix="ser-bench-tx-") as tmp:
+        tmp = Path(tmp)
+        model_file = tmp / "model.npz"
+        model.save(model_file)
+        clips, _ = make_clips(tmp, root / "ravdess", {VOICE_NOTE: CASES[VOICE_NOTE]})
+        note = clips[VOICE_NOTE].read_bytes()
+        for r in range(rounds * 2):
+            auto = r % 2 == 1
+            out["on" if auto else "off"].append(asyncio.run(_bot_round(note, model_file, tmp, notes, auto)))
+    return {
+        k: {
+            "p50_ms": statistics.median(x["p50_ms"] for x in v),
+            "p95_ms": statistics.median(x["p95_ms"] for x in v),
+            "answered": min(x["answered"] for x in v),
+            "transcribed": statistics.median(x["transcribed"] for x in v),
+            "busy": statistics.median(x["busy"] for x in v),
+            "peak_rss_mib": max(x["peak_rss_mib"] for x in v),
+            "rounds": v,
+        }
+        for k, v in out.items()
+    } | {"notes": notes}
+
+
 def run(root: Path, n: int = 48, n_pad: int = 12, seed: int = 0, reps: int = 15) -> dict:
     from bench.clips import VOICE_NOTE, make_clips
 
@@ -291,6 +398,7 @@ def run(root: Path, n: int = 48, n_pad: int = 12, seed: int = 0, reps: int = 15)
         }
     contention = burst(model, data, tr, y_short)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    bot = bot_burst(root)
     return {
         "sample_per_corpus": n,
         "seed": seed,
@@ -303,8 +411,11 @@ def run(root: Path, n: int = 48, n_pad: int = 12, seed: int = 0, reps: int = 15)
         "short_note": short,
         "long_notes": longs,
         "burst": contention,
+        "bot_burst": bot,
         "peak_rss_mib": round(rss, 1),
         "goals": {
+            f"bot process peak RSS with transcripts ≤ {GOAL_RSS_MIB} MiB": bot["on"]["peak_rss_mib"]
+            <= GOAL_RSS_MIB,
             f"3.4 s note transcript median ≤ {GOAL_SHORT_S} s": short["transcript_median_s"] <= GOAL_SHORT_S,
             f"peak RSS ≤ {GOAL_RSS_MIB} MiB": rss <= GOAL_RSS_MIB,
             "30 s note whole (one window)": longs["30"]["windows"] == 1,
@@ -363,6 +474,39 @@ def report(r: dict) -> str:
         "another running meanwhile (nice +10, 1 thread)."
     )
     out.append(f"Peak RSS {r['peak_rss_mib']:.0f} MiB (emotion model and transcriber loaded).")
+    bb = r.get("bot_burst")
+    if bb:
+        out += [
+            "",
+            f"The bot process against the fake Discord, {bb['notes']} voice notes at once from new users, automatic "
+            "transcripts off and on (server default), alternating, median of the rounds:",
+            "",
+            table(
+                [
+                    "transcripts",
+                    "emotion replies",
+                    "p50 ms",
+                    "p95 ms",
+                    "transcripts edited in",
+                    "busy",
+                    "peak RSS MiB",
+                ],
+                [
+                    [
+                        k,
+                        f"{v['answered']}/{bb['notes']}",
+                        v["p50_ms"],
+                        v["p95_ms"],
+                        v["transcribed"],
+                        v["busy"],
+                        v["peak_rss_mib"],
+                    ]
+                    for k, v in bb.items()
+                    if k in ("off", "on")
+                ],
+            ),
+            "",
+        ]
     out += [f"- goal {k}: {'MET' if v else 'NOT met'}" for k, v in r["goals"].items()]
     return "\n".join(out)
 

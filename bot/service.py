@@ -21,6 +21,7 @@ import discord
 
 from ser_core import AudioError, Limits, Model, ModelError, Prediction, Transcript, transcribe
 from ser_core.adapt import VoiceProfile
+from ser_core.transcript import lower_thread_priority
 
 from . import logic, views
 from .feedback import ClipCache
@@ -53,6 +54,8 @@ TRANSCRIPT_OPTED_OUT_TEXT = "The author of this note has opted out, so I won't t
 #: A transcript costs several times an emotion's CPU, so they have a worker of their own: the emotion
 #: path's workers never wait for one.
 TRANSCRIPT_QUEUE = 3
+#: How long a transcript waits at most for the notes being analysed to be answered before it starts.
+TRANSCRIPT_YIELD_S = 10.0
 #: Predictions of recent results kept to draw their picture again with the transcript's words (by row id).
 RECENT_PREDICTIONS = 64
 #: Results answered while storage was down, held in memory until a write works again (the oldest go first
@@ -494,6 +497,12 @@ class Analyses:
         ``self.transcripts``), and the result's picture drawn again with the words when its prediction is at
         hand (``prediction``, or still held for ``row_id``). Shown, never stored."""
         pred = prediction or (self._predictions.get(row_id) if row_id is not None else None)
+        # Notes first: while any is being analysed, a transcript waits (up to TRANSCRIPT_YIELD_S), so a burst
+        # of notes is answered as fast as without transcripts.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + TRANSCRIPT_YIELD_S
+        while self.worker.pending and loop.time() < until:
+            await asyncio.sleep(0.05)
         try:
             return await self.transcripts.run(self._transcribe_and_draw, data, language, pred)
         except AudioError as exc:
@@ -508,6 +517,9 @@ class Analyses:
     def _transcribe_and_draw(
         self, data: bytes, language: str | None, pred: Prediction | None
     ) -> TranscriptOutcome:
+        # The transcripts' own thread, and the ffmpeg it starts to decode, yield the cores to the notes' work
+        # (the model's threads already do: ``transcript.load``)
+        lower_thread_priority()
         said = self._transcriber(data, language)
         picture = None
         if pred is not None and pred.timeline and said.words:

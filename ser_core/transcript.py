@@ -452,13 +452,21 @@ def load(*, threads: int = 1, compute_type: str = "int8", nice: int = NICE) -> T
         return _LOADED[key]
 
 
+def lower_thread_priority(nice: int = NICE) -> None:
+    """Run the calling thread (and the threads and processes it starts from now on) ``nice`` steps lower
+    (Linux: the priority is per thread; elsewhere nothing). For a thread that only transcribes: it cannot be
+    raised again without privileges."""
+    if nice and sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+
+
 def _in_low_priority_thread(build, nice: int):
     out: dict = {}
 
     def target() -> None:
         try:
-            if nice and sys.platform.startswith("linux"):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            lower_thread_priority(nice)
             out["value"] = build()
         except BaseException as exc:  # handed to the caller's thread
             out["error"] = exc

@@ -193,3 +193,21 @@ def test_each_stretch_of_the_timeline_gets_its_own_words_once():
     assert [f.name for f in again.fields] == ["Timeline", "📝 Transcript (English, detected)"]
     assert again.fields[0].value == out.fields[0].value
     assert views.stretches([(0.0, 4.5), (3.0, 6.0)]) == [(0.0, 3.75), (3.75, 6.05)]
+
+
+async def test_a_transcript_waits_while_notes_are_being_analysed(bot):
+    """Notes first: a transcript does not start while the emotion worker holds a note."""
+    calls = []
+
+    def quick(data: bytes, language: str | None) -> Transcript:
+        calls.append(language)
+        return Transcript("quick", "en", 1.0, (), 1.0)
+
+    bot.analyses._transcriber = quick
+    async with bot.analyses.transcripts.reserve():
+        async with bot.analyses.worker.reserve():  # a note being analysed
+            task = asyncio.create_task(bot.analyses.transcribe(b"", language="pl"))
+            await asyncio.sleep(0.3)
+            assert calls == [] and not task.done()
+        out = await asyncio.wait_for(task, 10)
+    assert calls == ["pl"] and out.transcript.text == "quick"
