@@ -31,7 +31,9 @@ import librosa
 import numpy as np
 
 from .constants import SAMPLE_RATE
+from .dsp import PITCH_FRAME_S, lag_autocorrelation
 from .errors import ConfigError
+from .vad import speech_mask
 
 #: Bump when the extraction code changes what it computes: models record it and refuse to load otherwise.
 FEATURE_VERSION = 2
@@ -266,41 +268,6 @@ def frame_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return F.astype(np.float32)
 
 
-#: Pitch frames are 40 ms (two periods of the lowest pitch) and not centred: frame j covers samples
-#: [j*hop, j*hop + PITCH_FRAME_S*sr).
-PITCH_FRAME_S = 0.04
-
-
-def lag_autocorrelation(y: np.ndarray, *, sr: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised short-time autocorrelation, the common ground of ``pitch_track`` and ``vad``.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)], float samples at ``sr``
-    sr : sample rate (Hz)
-    hop_length : frame hop (samples)
-
-    Returns
-    -------
-    ac : np.ndarray [shape=(t, m)], ``ac[j, k]`` = periodicity of frame ``j`` at a lag of ``k`` samples, 1 at
-        ``k = 0``, near 1 at the period of a periodic frame; ``m`` = ``PITCH_FRAME_S * sr``, ``t`` =
-        ``1 + (n - m) // hop_length`` (at least 1). Frame ``j`` covers samples ``[j*hop, j*hop + m)``.
-    frames : np.ndarray [shape=(t, m)], the mean-removed, Hann-windowed frames
-    """
-    frame = int(PITCH_FRAME_S * sr)
-    if y.size < frame:
-        y = np.pad(y, (0, frame - y.size))
-    frames = librosa.util.frame(y.astype(np.float32), frame_length=frame, hop_length=hop_length).T
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = frames * np.hanning(frame).astype(np.float32)
-    n = 1 << (2 * frame - 1).bit_length()
-    ac = np.fft.irfft(np.abs(np.fft.rfft(frames, n=n, axis=1)) ** 2, n=n, axis=1)[:, :frame]
-    # Normalise by the window's own autocorrelation so the peak height is a periodicity measure.
-    w = np.hanning(frame)
-    wac = np.fft.irfft(np.abs(np.fft.rfft(w, n=n)) ** 2, n=n)[:frame]
-    return ac / (ac[:, :1] + 1e-10) / (wac / wac[0] + 1e-3), frames
-
-
 def pitch_track(y: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
     """Autocorrelation F0 with voicing.
 
@@ -437,8 +404,6 @@ def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, 
         y = normalize_level(y, cfg.sr)
     keep = None
     if cfg.trim_silence:
-        from .vad import speech_mask  # vad builds on lag_autocorrelation, defined here
-
         keep = speech_mask(y, cfg.sr, hop_length=cfg.hop_length, frame_length=cfg.win_length)
     bounds = [(0, y.size), *windows]
     parts = [_handcrafted_rows(y, cfg, windows, keep)] if cfg.handcrafted else []

@@ -41,7 +41,7 @@ import numpy as np
 from scipy.signal import butter, sosfilt
 
 from .constants import SAMPLE_RATE
-from .features import PITCH_FRAME_S, lag_autocorrelation
+from .dsp import PITCH_FRAME_S, lag_autocorrelation
 
 #: Energy rule (dB): threshold = max(ABS_FLOOR_DB, min(noise + MARGIN_DB, loudest − RANGE_DB)).
 NOISE_PERCENTILE = 10
@@ -203,7 +203,7 @@ def _voiced_blocks(y: np.ndarray, sr: int, hop_length: int, block: int):
 def voiced_frames(y: np.ndarray, sr: int = SAMPLE_RATE, *, hop_length: int = 160) -> np.ndarray:
     """Frames that are periodic at a voice pitch (60–500 Hz), on the centred frame grid.
 
-    A frame is voiced when its normalised autocorrelation (``features.lag_autocorrelation``, 40 ms frames)
+    A frame is voiced when its normalised autocorrelation (``dsp.lag_autocorrelation``, 40 ms frames)
     peaks at ``VOICING_PEAK`` or more somewhere in the pitch lags and has first fallen at least
     ``VOICING_DIP`` below that peak: periodic sounds fall and rise again, low-frequency noise only decays.
 
