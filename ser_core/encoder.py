@@ -210,6 +210,23 @@ def _window() -> np.ndarray:
     return np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann, as torch.hann_window
 
 
+_ONE_THREAD = False
+
+
+def one_blas_thread() -> None:
+    """One thread for every BLAS and OpenMP pool in this process from now on (once per process).
+
+    Idle OpenBLAS threads spin after each call and took the cores from CTranslate2, doubling an encode when two
+    processes shared the 2 cores (50 → 100 ms). And it must come before the first log-mel, not only before the
+    first encoder: the mel product summed over two BLAS threads differs in the last bits, which the int8 encoder
+    turned into features up to 0.04 apart (``whisper-tiny``: a process's first clip differed from every later
+    one, in the bot and in each training worker)."""
+    global _ONE_THREAD
+    if not _ONE_THREAD:
+        threadpool_limits(limits=1)
+        _ONE_THREAD = True
+
+
 def log_mel(y: np.ndarray, *, pad_s: float = 0.0) -> np.ndarray:
     """Whisper's log-mel spectrogram of a 16 kHz signal.
 
@@ -223,6 +240,7 @@ def log_mel(y: np.ndarray, *, pad_s: float = 0.0) -> np.ndarray:
     M : np.ndarray [shape=(80, t), dtype=float32], t = max(n, pad) // 160 frames of 10 ms, even (the encoder
         halves it), values scaled as Whisper's: log10 power floored at max − 8, then (x + 4) / 4.
     """
+    one_blas_thread()
     y = np.asarray(y, dtype=np.float32)
     target = max(y.size, int(round(pad_s * SAMPLE_RATE)))
     target = max(target, 2 * HOP)  # at least one encoder frame
@@ -247,10 +265,7 @@ class WhisperEncoder:
     and releases the GIL while it computes."""
 
     def __init__(self, spec: EncoderSpec, *, compute_type: str = "int8", layers: int = 0, threads: int = 1):
-        # One thread for every BLAS and OpenMP pool in this process from now on: idle OpenBLAS threads spin after
-        # each call (the log-mel's matrix product) and took the cores from CTranslate2, doubling an encode when
-        # two processes shared the 2 cores (50 → 100 ms). Work is spread over processes instead.
-        threadpool_limits(limits=1)
+        one_blas_thread()  # work is spread over processes instead
         try:
             import ctranslate2
         except ImportError:
