@@ -27,6 +27,7 @@ def emit(obj: dict) -> None:
 def run(job: dict) -> dict:
     from ser_core import SerError
     from ser_core.datasets import Clip
+    from ser_core.features import DEFAULT_PRESET
     from ser_core.workflow import train_model
 
     last = [0.0]
@@ -44,7 +45,7 @@ def run(job: dict) -> dict:
     try:
         model = train_model(
             job["data"],
-            preset=job.get("preset", "rich"),
+            preset=job.get("preset", DEFAULT_PRESET),
             protocols=("actors",),
             extra_clips=extra,
             progress=progress,
