@@ -212,7 +212,6 @@ async def _bot_round(note: bytes, model_file: Path, tmp: Path, notes: int, auto:
     users at once, with automatic transcripts on (server default) or off; the emotion replies' latency, the
     transcripts edited in, those answered busy, and the process's peak memory."""
     import asyncio
-    import json
     import os
     import signal
 
@@ -263,13 +262,13 @@ async def _bot_round(note: bytes, model_file: Path, tmp: Path, notes: int, auto:
                 await asyncio.sleep(0.2)
             edits = {r.message_id: r for r in fake.records if r.kind == "edit" and r.message_id in ids}
         finally:
+            peak_kib = _vm_hwm(proc.pid)
             proc.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(proc.wait(), 60)
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
-    stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
     busy = sum("transcribing other notes" in e.text for e in edits.values())
     return {
         "auto": auto,
@@ -279,8 +278,20 @@ async def _bot_round(note: bytes, model_file: Path, tmp: Path, notes: int, auto:
         "p95_ms": replies["p95_ms"],
         "transcribed": sum("📝 Transcript (" in e.text for e in edits.values()),
         "busy": busy,
-        "peak_rss_mib": stats.get("maxrss_kib", 0) / 1024,
+        "peak_rss_mib": peak_kib / 1024,
     }
+
+
+def _vm_hwm(pid: int) -> float:
+    """The peak resident memory (KiB) of process ``pid`` (Linux ``VmHWM``; 0 elsewhere). Not ``ru_maxrss``
+    from inside it: a child started by this big process reports this process's peak as its own."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
 
 
 def bot_burst(root: Path, notes: int = 20, rounds: int = 2) -> dict:

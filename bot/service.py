@@ -138,7 +138,8 @@ class Analyses:
         #: Transcripts too: one at a time, a small queue (``TRANSCRIPT_QUEUE``), never beside the notes' work.
         self.transcripts = transcripts or Worker(workers=1, max_pending=TRANSCRIPT_QUEUE)
         self._transcriber = transcriber or self._whisper
-        self._predictions: collections.OrderedDict[int, Prediction] = collections.OrderedDict()
+        #: Row id → (prediction, speaker) of recent results, to draw their picture again with a transcript.
+        self._predictions: collections.OrderedDict[int, tuple[Prediction, int]] = collections.OrderedDict()
         self.rate_limiter = rate_limiter or logic.RateLimiter(capacity=settings.rate_limit)
         #: Commands that queue work but are not notes (``/emotion stats``): their own budget per person.
         self.command_limiter = command_limiter or logic.RateLimiter(capacity=5, per=60.0)
@@ -353,7 +354,7 @@ class Analyses:
                     row_id, note = await self._store(
                         pred, model, saved, profile, data, started, user_id, guild_id, channel_id, message_id
                     )
-                self._remember(row_id, pred)
+                self._remember(row_id, pred, user_id)
                 return Outcome(
                     prediction=pred, filename=name, row_id=row_id, profile=note, picture=picture, audio=data
                 )
@@ -496,7 +497,8 @@ class Analyses:
         """What the note ``data`` says, in the transcripts' worker (the caller holds a slot of
         ``self.transcripts``), and the result's picture drawn again with the words when its prediction is at
         hand (``prediction``, or still held for ``row_id``). Shown, never stored."""
-        pred = prediction or (self._predictions.get(row_id) if row_id is not None else None)
+        held = self._predictions.get(row_id) if row_id is not None else None
+        pred = prediction or (held[0] if held else None)
         # Notes first: while any is being analysed, a transcript waits (up to TRANSCRIPT_YIELD_S), so a burst
         # of notes is answered as fast as without transcripts.
         loop = asyncio.get_running_loop()
@@ -532,10 +534,16 @@ class Analyses:
     def _whisper(self, data: bytes, language: str | None) -> Transcript:
         return transcribe(data, language=language, limits=self.limits)
 
-    def _remember(self, row_id: int | None, pred: Prediction) -> None:
+    def forget_held(self, user_id: int) -> None:
+        """Drop what is held in memory of ``user_id``'s notes: their audio and their predictions."""
+        self.clip_cache.forget_owner(user_id)
+        for row_id in [k for k, (_, owner) in self._predictions.items() if owner == user_id]:
+            del self._predictions[row_id]
+
+    def _remember(self, row_id: int | None, pred: Prediction, user_id: int) -> None:
         if row_id is None:
             return
-        self._predictions[row_id] = pred
+        self._predictions[row_id] = (pred, user_id)
         self._predictions.move_to_end(row_id)
         while len(self._predictions) > RECENT_PREDICTIONS:
             self._predictions.popitem(last=False)
@@ -589,7 +597,7 @@ class Analyses:
                     await self.stored(
                         "saving a re-run", lambda: self.storage.replace_result(row.id, answer), write=True
                     )
-                self._remember(row.id, pred)
+                self._remember(row.id, pred, row.user_id)
                 return Outcome(prediction=pred, row_id=row.id, picture=picture, rerun_of=row.model_version)
         except Exception as exc:
             return _failed(exc, f"re-run of result {row.id}")
@@ -603,7 +611,7 @@ class Analyses:
         digests = await self.storage.kept_clip_digests(user_id)
         # No waiting for that person's note in flight: the storage's forget mark makes its stores skip.
         n, files = await self.storage.forget_user(user_id)
-        self.clip_cache.forget_owner(user_id)
+        self.forget_held(user_id)
         gone = await asyncio.get_running_loop().run_in_executor(None, cache.forget, digests)
         if gone:
             log.info("forget: removed %d cached feature vectors of kept clips", gone)

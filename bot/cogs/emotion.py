@@ -393,7 +393,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     async def optout(self, interaction: discord.Interaction) -> None:
         """Stop analysing your voice notes automatically and storing anything new about you."""
         await self.bot.storage.set_opted_out(interaction.user.id, True)
-        self.bot.clip_cache.forget_owner(interaction.user.id)
+        self.bot.analyses.forget_held(interaction.user.id)
         await interaction.response.send_message(
             "You are opted out: I won't analyse your notes automatically, others can't ask me to analyse them, "
             "and I store nothing new about you (no results, voice profile or clips). If you ask me yourself, I "

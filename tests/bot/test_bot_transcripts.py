@@ -211,3 +211,12 @@ async def test_a_transcript_waits_while_notes_are_being_analysed(bot):
             assert calls == [] and not task.done()
         out = await asyncio.wait_for(task, 10)
     assert calls == ["pl"] and out.transcript.text == "quick"
+
+
+async def test_opting_out_drops_what_is_held_in_memory_for_a_later_transcript(fake, bot, demo_note):
+    _, reply = await note_and_reply(fake, demo_note)
+    (row,) = await bot.storage.history(fake.guild_id)
+    assert row.id in bot.analyses._predictions and bot.clip_cache.get(row.id) is not None
+    out = await fake.slash("emotion", "optout")
+    await fake.wait_interaction(out, kinds=("callback",))
+    assert row.id not in bot.analyses._predictions and bot.clip_cache.get(row.id) is None
