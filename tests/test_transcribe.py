@@ -133,6 +133,8 @@ def test_german_and_polish_are_detected(corpora_dir, transcriber, corpus, code):
     """The three longest neutral clips of one speaker of EmoDB (German) and nEMO (Polish): detected as their
     language (short, emotional Polish clips are often taken for Czech or Ukrainian: a server can pin it)."""
     folder = corpora_dir / corpus
+    if not (folder / "labels.csv").is_file():
+        pytest.skip(f"{corpus}/labels.csv is not in SER_CORPORA_DIR")
     with open(folder / "labels.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["emotion"] == "neutral"]
     speaker = sorted({r["speaker"] for r in rows})[0]
