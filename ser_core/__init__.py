@@ -41,8 +41,9 @@ from .errors import (
     TruncatedAudioError,
     UnsupportedFormatError,
 )
-from .features import PRESETS, FeatureConfig, extract, get_preset
+from .features import FeatureConfig, extract
 from .model import Model, Prediction, Segment, default_model_path, load_model
+from .presets import PRESETS, get_preset
 from .transcript import Transcript, Word, transcribe
 
 __all__ = [

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, SerError
-from .features import DEFAULT_PRESET, PRESETS
+from .presets import DEFAULT_PRESET, PRESETS, preset_augment, preset_parts
 
 log = logging.getLogger("ser")
 
@@ -85,8 +85,6 @@ def cmd_evaluate(args) -> int:
         evaluate_nested,
         load_features,
         parse_classes,
-        preset_augment,
-        preset_parts,
     )
 
     progress = _progress_printer(not args.quiet and not args.json)
@@ -153,7 +151,7 @@ def cmd_evaluate(args) -> int:
 def _corpora(args, progress) -> int:
     """``--protocol corpora``: leave each corpus out in turn (``workflow.evaluate_corpora``)."""
     from .evaluate import plot_confusion
-    from .workflow import evaluate_corpora, load_features, preset_augment, preset_parts
+    from .workflow import evaluate_corpora, load_features
 
     data = _data_dir(args.data)
     roots = [data] if isinstance(data, str) else data

@@ -1,20 +1,6 @@
 """Features: pure functions, signal → frame matrix → clip vector.
 
-The presets (``PRESETS``):
-
-- ``whisper-mid`` (the default): Whisper base's blocks 2 and 4 (``ser_core.encoder``) on level-normalised audio,
-  mean and std over speech frames (2048 values); ``whisper-base`` / ``whisper-tiny``: the last block of base /
-  tiny.en; ``compact-whisper``: ``compact-trim``'s statistics beside ``whisper-mid``'s.
-- ``seed``: the classic recipe — 40 MFCCs (librosa defaults: 2048-point FFT, hop 512) averaged over time.
-- ``compact``: the ``rich`` frame features summarised by mean and std only (348 values).
-- ``compact-level``: ``compact`` on level-normalised audio (``normalize_level``).
-- ``compact-trim``: ``compact`` with ``trim_silence``: the statistics use only the frames ``vad.speech_mask``
-  keeps (leading and trailing silence dropped, pauses over 300 ms cut to 100 ms at each side).
-- ``rich``: 169 frame features from one 25 ms / 10 ms STFT — 64 log-mel bands, 40 MFCCs and
-  their deltas, 7 spectral-contrast bands, 12 chroma bins, centroid, bandwidth, roll-off, flatness, ZCR and log
-  energy — each summarised over the clip by mean, std, 10/50/90th percentiles, skewness and linear slope, plus
-  10 statistics of the pitch contour (autocorrelation F0 with a voicing threshold). Elsewhere richer clip
-  statistics measured +5.5 points over mean+std on unseen speakers; here they did not (README).
+What each preset computes (and the default) is in ``ser_core.presets``, the one registry.
 
 Everything here is deterministic and free of I/O but for the encoder's weights, read once per process;
 ``ser_core.cache`` adds parallel extraction and caching.
@@ -109,76 +95,14 @@ class FeatureConfig:
         return _dim(self)
 
 
-PRESETS: dict[str, FeatureConfig] = {
-    "seed": FeatureConfig(
-        preset="seed",
-        n_mfcc=40,
-        n_mels=128,
-        n_fft=2048,
-        win_length=2048,
-        hop_length=512,
-        stats=("mean",),
-        pitch=False,
-    ),
-    "rich": FeatureConfig(preset="rich"),
-    # The default: the rich frame features summarised by mean and std only (348 values). On the actor folds
-    # it scored 51.5 % against 50.8 % for `rich`, was chosen over `rich` in 5 of 6 folds by inner
-    # cross-validation on training actors (`ser evaluate --nested compact,rich`), and trains ten times faster.
-    "compact": FeatureConfig(preset="compact", stats=("mean", "std")),
-    # `compact` on level-normalised audio: insensitive to microphone gain (±12 dB: −0.8/0.0 points instead of
-    # −12.5/−8.4), but 1.9 points lower on clean clips and 5 lower after the Opus round trip (README).
-    "compact-level": FeatureConfig(preset="compact-level", stats=("mean", "std"), level_norm=True),
-    # `compact` over speech frames only (``vad.speech_mask``: leading/trailing silence and long pauses left out).
-    "compact-trim": FeatureConfig(preset="compact-trim", stats=("mean", "std"), trim_silence=True),
-    # Whisper encoder frames (``ser_core.encoder``) of level-normalised audio, mean and std over speech frames.
-    # Level first: the corpora sit 23 dB apart (RAVDESS -34 dBFS, EmoDB -11), and unnormalised models learned
-    # "loud" as "happy" (README, bench.frontends).
-    "whisper-tiny": FeatureConfig(
-        preset="whisper-tiny",
-        stats=("mean", "std"),
-        trim_silence=True,
-        level_norm=True,
-        encoder="whisper-tiny.en",
-        handcrafted=False,
-    ),
-    "whisper-base": FeatureConfig(
-        preset="whisper-base",
-        stats=("mean", "std"),
-        trim_silence=True,
-        level_norm=True,
-        encoder="whisper-base",
-        handcrafted=False,
-    ),
-    # Blocks 2 and 4 of Whisper base's six: the middle of the encoder, where how something is said is still
-    # strong and what is said not yet dominant. Chosen on RAVDESS unseen actors and RAVDESS <-> nEMO transfer.
-    "whisper-mid": FeatureConfig(
-        preset="whisper-mid",
-        stats=("mean", "std"),
-        trim_silence=True,
-        level_norm=True,
-        encoder="whisper-base",
-        encoder_layers=(2, 4),
-        handcrafted=False,
-    ),
-    # `compact-trim`'s statistics beside `whisper-mid`'s.
-    "compact-whisper": FeatureConfig(
-        preset="compact-whisper",
-        stats=("mean", "std"),
-        trim_silence=True,
-        level_norm=True,
-        encoder="whisper-base",
-        encoder_layers=(2, 4),
-    ),
-}
-DEFAULT_PRESET = "whisper-mid"
+def __getattr__(name: str):
+    # The presets moved to ``ser_core.presets`` (the one registry, above this module: it imports
+    # ``FeatureConfig`` from here); their old names still resolve here, looked up when first asked for.
+    if name in ("PRESETS", "DEFAULT_PRESET", "get_preset"):
+        from . import presets
 
-
-def get_preset(name: str) -> FeatureConfig:
-    """The ``FeatureConfig`` of a preset name; ``ConfigError`` listing the choices if unknown."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        return getattr(presets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------- frames

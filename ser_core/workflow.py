@@ -22,46 +22,24 @@ from .constants import EMOTIONS
 from .datasets import Clip, clip_corpus, corpus_info, corpus_name, load_corpora
 from .errors import ConfigError, DatasetError
 from .evaluate import Scores, cross_validate, metrics, pooled_scores, splits
-from .features import DEFAULT_PRESET, FeatureConfig, get_preset
+from .features import FeatureConfig
 from .model import Model
 from .parallel import run_folds
+from .presets import (  # noqa: F401  (PRESET_PARAMS, PRESET_AUGMENT, ENCODER_PARAMS: their old home)
+    DEFAULT_PRESET,
+    ENCODER_PARAMS,
+    PRESET_AUGMENT,
+    PRESET_PARAMS,
+    get_preset,
+    preset_augment,
+    preset_parts,
+)
 from .train import (
-    DEFAULT_PARAMS,
-    SEED_PARAMS,
     MLPParams,
     canonical_labels,
     fit,
     fit_adaptive,
 )
-
-#: Classifier settings per preset, fixed in advance (MLP size/alpha tuning moved nothing on actor folds).
-PRESET_PARAMS: dict[str, MLPParams] = {
-    "seed": SEED_PARAMS,
-    "rich": DEFAULT_PARAMS,
-    "compact": DEFAULT_PARAMS,
-    "compact-level": DEFAULT_PARAMS,
-    "compact-trim": DEFAULT_PARAMS,
-}
-#: Encoder presets: a class-balanced multinomial logistic regression (C = 0.01 chosen on RAVDESS actors and
-#: RAVDESS <-> nEMO transfer; ``bench.frontends``). Balanced because nEMO has no calm and no disgust.
-ENCODER_PARAMS = MLPParams(head="logreg", C=0.01, balance="class")
-PRESET_PARAMS |= {
-    p: ENCODER_PARAMS for p in ("whisper-tiny", "whisper-base", "whisper-mid", "compact-whisper")
-}
-#: Augmented copies of training clips per preset (``ser_core.augment``); presets not listed train on clean
-#: clips only. ``--augment`` overrides it.
-PRESET_AUGMENT: dict[str, tuple[str, ...]] = {
-    # Every augmentation the issue lists, one copy each: +3.8 points clean, +4.8 after Opus and +10.3 with noise
-    # on the actor folds (bench.augmentation); the `mix` chain on top moved nothing clear, so it is left out.
-    "compact-trim": ("opus", "pitch", "speed", "noise", "gain", "reverb"),
-    # One noisy copy of every clip, chosen on training corpora only: +0.8 points on unseen RAVDESS actors (nEMO in
-    # training), +2.7 nEMO → RAVDESS, +1.1 RAVDESS → nEMO; at 20 dB SNR the drop falls from 7.7 to 4.8 points
-    # (RAVDESS actor folds). `mix` and `opus` beside it added nothing clear against noise (bench.augmentation).
-    # A pitch-shifted copy beside it (python -m bench.copies): choice 55.9 → 56.6 (RAVDESS → nEMO +3.6, nEMO →
-    # RAVDESS −1.9, unseen actors +0.6); nested inside RAVDESS's training actors it won 5 of 6 folds. The trade:
-    # a third encoder pass per clip, and every fit sees three times the clips instead of twice.
-    "whisper-mid": ("noise", "pitch"),
-}
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -150,20 +128,10 @@ def parse_classes(spec: str | Sequence[str] | None) -> tuple[str, ...] | None:
     return canonical_labels(names)
 
 
-def preset_parts(preset: str) -> tuple[FeatureConfig, MLPParams]:
-    return get_preset(preset), PRESET_PARAMS.get(preset, DEFAULT_PARAMS)
-
-
 def fit_preset(preset: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Model:
     """``preset``'s classifier fitted on ``X`` [shape=(n, d)] (``groups`` [shape=(n,)]: for its weighting)."""
     features, params = preset_parts(preset)
     return fit(X, y, features=features, params=params, groups=groups)
-
-
-def preset_augment(preset: str, augment: str | Sequence[str] | None = None) -> tuple[str, ...]:
-    """The augmentations to train ``preset`` with: ``augment`` if given (``"none"`` for none), else the
-    preset's own (``PRESET_AUGMENT``)."""
-    return PRESET_AUGMENT.get(preset, ()) if augment is None else parse_augment(augment)
 
 
 def load_features(

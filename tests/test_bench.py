@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from bench import __main__ as cli
 from bench import accuracy, burst, latency, training
 from bench.clips import CASES, VOICE_NOTE
 from bench.common import interleaved, save_part, table
-from ser_core import EMOTIONS, workflow
+from ser_core import EMOTIONS, presets
 from ser_core.train import MLPParams
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.filterwarnings("ignore:Got `batch_size`:UserWarning")]
@@ -77,7 +78,10 @@ def test_latency_says_why_pydub_is_missing(no_ravdess, monkeypatch):
 
 def test_accuracy_and_training_on_tiny_folder(tiny_ravdess, tmp_path, monkeypatch):
     # The code paths, not the scores: a tiny classifier keeps the 8 cross-validation fits fast.
-    monkeypatch.setitem(workflow.PRESET_PARAMS, "seed", MLPParams(hidden=(8,), max_iter=20))
+    seed = presets.REGISTRY["seed"]
+    monkeypatch.setitem(
+        presets.REGISTRY, "seed", dataclasses.replace(seed, params=MLPParams(hidden=(8,), max_iter=20))
+    )
     r = accuracy.run(tiny_ravdess, presets=("seed",), n_jobs=1, out=tmp_path)
     assert set(r["scores"]) == {"seed/actors", "seed/random"} and r["n_files"] == 48
     assert (tmp_path / "confusion-seed-actors.png").is_file()

@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ser_core import EMOTIONS, ConfigError, ModelError
+from ser_core import EMOTIONS, ConfigError, ModelError, presets
 from ser_core.transcript import language_code, language_name
 
 from .. import logic, views
@@ -36,18 +36,8 @@ from ..worker import Busy, Closed
 log = logging.getLogger(__name__)
 
 CHART_NAME = "stats.png"
-#: Presets offered by ``/emotion retrain`` (the keys of ``ser_core.features.PRESETS``; a test checks that).
-Preset = Literal[
-    "whisper-mid",
-    "whisper-base",
-    "whisper-tiny",
-    "compact-whisper",
-    "rich",
-    "compact",
-    "compact-level",
-    "compact-trim",
-    "seed",
-]
+#: Presets offered by ``/emotion retrain``: the ``ser_core.presets`` registry, the default first.
+PRESET_CHOICES = [app_commands.Choice(name=name, value=name) for name in presets.names()]
 ADMIN_ONLY = (
     "Only the bot's operators (its owner or team in the Developer Portal, or SER_ADMIN_IDS) can {what}: "
     "the model is shared by every server the bot is in, so a server's administrators cannot."
@@ -428,8 +418,9 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         preset="Feature set to train (default: the live model's)",
         force="Swap the new model in even if it scores more than 1 point lower",
     )
+    @app_commands.choices(preset=PRESET_CHOICES)
     async def retrain(
-        self, interaction: discord.Interaction, preset: Preset | None = None, force: bool = False
+        self, interaction: discord.Interaction, preset: str | None = None, force: bool = False
     ) -> None:
         """Retrain the model on the data set and consented clips (the bot's operators only)."""
         if not await self._is_operator(interaction):
