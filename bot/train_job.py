@@ -28,7 +28,7 @@ def run(job: dict) -> dict:
     from ser_core import SerError
     from ser_core.datasets import Clip
     from ser_core.presets import DEFAULT_PRESET
-    from ser_core.workflow import train_model
+    from ser_core.training import train_model
 
     last = [0.0]
 

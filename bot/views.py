@@ -308,7 +308,7 @@ def stats_embed(stats: Stats, *, who: str, days: int, chart_name: str | None) ->
 def model_embed(card: dict, *, labels: Sequence[str], version: str) -> discord.Embed:
     """The model card: what to expect on a new voice (leave-one-corpus-out) next to the in-corpus scores, the
     data and its licences, classes, date."""
-    from ser_core.workflow import score_summary
+    from ser_core.card import score_summary
 
     embed = discord.Embed(title=f"Model {version}", colour=0x5865F2)
     summary = score_summary(card)

@@ -1,6 +1,6 @@
 """Augmentation of training clips: pure functions, signal → signal, deterministic for a given ``rng``.
 
-Applied to training folds only (``workflow`` augments the rows of training clips after the split; test clips
+Applied to training folds only (``dataset`` augments the rows of training clips after the split; test clips
 are never augmented). Each augmentation draws its own strength from ``rng``:
 
 - ``opus``: OGG/Opus round trip at 48 kHz mono, libsndfile compression level 0.5–1.0 (about 16–40 kbit/s).

@@ -54,7 +54,9 @@ def _data_dir(arg: list[str] | None) -> str | list[str]:
 
 
 def cmd_train(args) -> int:
-    from .workflow import card_markdown, parse_classes, train_model
+    from .card import card_markdown
+    from .dataset import parse_classes
+    from .training import train_model
 
     protocols = [] if args.no_evaluate else ["actors", "random"]
     model = train_model(
@@ -78,14 +80,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .workflow import (
-        evaluate_calibration,
-        evaluate_conditions,
-        evaluate_dataset,
-        evaluate_nested,
-        load_features,
-        parse_classes,
-    )
+    from .dataset import load_features, parse_classes
+    from .experiments import evaluate_calibration, evaluate_conditions, evaluate_dataset, evaluate_nested
 
     progress = _progress_printer(not args.quiet and not args.json)
     if args.conditions:
@@ -149,9 +145,10 @@ def cmd_evaluate(args) -> int:
 
 
 def _corpora(args, progress) -> int:
-    """``--protocol corpora``: leave each corpus out in turn (``workflow.evaluate_corpora``)."""
+    """``--protocol corpora``: leave each corpus out in turn (``experiments.evaluate_corpora``)."""
+    from .dataset import load_features
     from .evaluate import plot_confusion
-    from .workflow import evaluate_corpora, load_features
+    from .experiments import evaluate_corpora
 
     data = _data_dir(args.data)
     roots = [data] if isinstance(data, str) else data
@@ -360,8 +357,8 @@ def cmd_score(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from .card import card_markdown
     from .model import load_model
-    from .workflow import card_markdown
 
     model = load_model(args.model)
     if args.json:

@@ -24,10 +24,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .augment import parse_augment
 from .errors import ConfigError
 from .features import FeatureConfig
-from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams
+from .model import Model
+from .train import DEFAULT_PARAMS, SEED_PARAMS, MLPParams, fit
 
 
 @dataclass(frozen=True)
@@ -178,3 +181,9 @@ def preset_augment(preset: str, augment: str | Sequence[str] | None = None) -> t
     if augment is not None:
         return parse_augment(augment)
     return REGISTRY[preset].augment if preset in REGISTRY else ()
+
+
+def fit_preset(preset: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Model:
+    """``preset``'s classifier fitted on ``X`` [shape=(n, d)] (``groups`` [shape=(n,)]: for its weighting)."""
+    features, params = preset_parts(preset)
+    return fit(X, y, features=features, params=params, groups=groups)

@@ -180,7 +180,7 @@ def test_training_set_adds_the_copies_of_those_rows_only():
 
 
 def test_cross_validation_never_trains_on_copies_of_test_speakers(monkeypatch):
-    from ser_core import workflow
+    from ser_core import dataset, workflow
     from ser_core.evaluate import cross_validate, splits
 
     ds = _dataset()
@@ -194,7 +194,7 @@ def test_cross_validation_never_trains_on_copies_of_test_speakers(monkeypatch):
 
     monkeypatch.setattr(workflow.Dataset, "training_set", spy)
     fitter = ds.fitter(*workflow.preset_parts("compact"))
-    monkeypatch.setattr(workflow, "fit", lambda X, y, **kw: _Constant(len(set(y))))
+    monkeypatch.setattr(dataset, "fit", lambda X, y, **kw: _Constant(len(set(y))))
     cross_validate("actors", ds.rows, ds.y, ds.groups, fitter, ("angry", "sad"))
     parts = splits("actors", ds.y, ds.groups)
     # The folds are fitted side by side, so the calls come in no set order: each fold's training speakers

@@ -99,11 +99,14 @@ def test_training_refuses_an_evaluation_only_corpus(corpora):
 
 
 def test_trained_model_measures_on_test_data_but_fits_without_it(corpora, monkeypatch):
-    import ser_core.workflow as wf
+    from ser_core import experiments, training
 
     fitted: list[int] = []
-    original = wf.fit_adaptive
-    monkeypatch.setattr(wf, "fit_adaptive", lambda X, *a, **k: fitted.append(len(X)) or original(X, *a, **k))
+    original = training.fit_adaptive
+    for where in (experiments, training):
+        monkeypatch.setattr(
+            where, "fit_adaptive", lambda X, *a, **k: fitted.append(len(X)) or original(X, *a, **k)
+        )
     model = train_model(
         [corpora["alpha"], corpora["beta"]],
         preset="seed",
@@ -228,8 +231,9 @@ def test_bad_corpus_options_are_refused(corpora, capsys):
 def _train_counting_fits(corpora, monkeypatch, **options) -> tuple[list[int], object]:
     """``train_model`` on alpha + beta (savee as test data, seed preset) with every ``fit`` counted: the rows
     each fit saw, and the model."""
+    import ser_core.dataset as ds
+    import ser_core.presets as ps
     import ser_core.train as tr
-    import ser_core.workflow as wf
 
     sizes: list[int] = []
     original = tr.fit
@@ -239,7 +243,8 @@ def _train_counting_fits(corpora, monkeypatch, **options) -> tuple[list[int], ob
         return original(X, *a, **k)
 
     monkeypatch.setattr(tr, "fit", counting)
-    monkeypatch.setattr(wf, "fit", counting)
+    monkeypatch.setattr(ds, "fit", counting)  # Dataset.fitter's
+    monkeypatch.setattr(ps, "fit", counting)  # fit_preset's
     model = train_model(
         [corpora["alpha"], corpora["beta"]],
         preset="seed",
