@@ -50,6 +50,31 @@ class Preset:
 #: folds).
 ENCODER_PARAMS = MLPParams(head="logreg", C=0.01, balance="class")
 
+
+def _encoder_preset(
+    name: str,
+    encoder: str,
+    layers: tuple[int, ...] = (0,),
+    *,
+    handcrafted: bool = False,
+    augment: tuple[str, ...] = (),
+) -> Preset:
+    """A preset over ``encoder``'s blocks ``layers`` (0: the last), pooled by mean and std over the speech frames
+    of level-normalised audio, with the encoder head (``ENCODER_PARAMS``). Level first: the corpora sit 23 dB
+    apart (RAVDESS -34 dBFS, EmoDB -11), and unnormalised models learned "loud" as "happy" (README,
+    bench.frontends). ``handcrafted``: ``compact-trim``'s statistics beside them."""
+    features = FeatureConfig(
+        preset=name,
+        stats=("mean", "std"),
+        trim_silence=True,
+        level_norm=True,
+        encoder=encoder,
+        encoder_layers=layers,
+        handcrafted=handcrafted,
+    )
+    return Preset(features, ENCODER_PARAMS, augment)
+
+
 REGISTRY: dict[str, Preset] = {
     "seed": Preset(
         FeatureConfig(
@@ -81,44 +106,16 @@ REGISTRY: dict[str, Preset] = {
         # left out.
         augment=("opus", "pitch", "speed", "noise", "gain", "reverb"),
     ),
-    # Whisper encoder frames (``ser_core.encoder``) of level-normalised audio, mean and std over speech frames.
-    # Level first: the corpora sit 23 dB apart (RAVDESS -34 dBFS, EmoDB -11), and unnormalised models learned
-    # "loud" as "happy" (README, bench.frontends).
-    "whisper-tiny": Preset(
-        FeatureConfig(
-            preset="whisper-tiny",
-            stats=("mean", "std"),
-            trim_silence=True,
-            level_norm=True,
-            encoder="whisper-tiny.en",
-            handcrafted=False,
-        ),
-        ENCODER_PARAMS,
-    ),
-    "whisper-base": Preset(
-        FeatureConfig(
-            preset="whisper-base",
-            stats=("mean", "std"),
-            trim_silence=True,
-            level_norm=True,
-            encoder="whisper-base",
-            handcrafted=False,
-        ),
-        ENCODER_PARAMS,
-    ),
+    # Whisper encoder frames (``ser_core.encoder``) of level-normalised audio, mean and std over speech frames
+    # (``_encoder_preset``).
+    "whisper-tiny": _encoder_preset("whisper-tiny", "whisper-tiny.en"),
+    "whisper-base": _encoder_preset("whisper-base", "whisper-base"),
     # Blocks 2 and 4 of Whisper base's six: the middle of the encoder, where how something is said is still
     # strong and what is said not yet dominant. Chosen on RAVDESS unseen actors and RAVDESS <-> nEMO transfer.
-    "whisper-mid": Preset(
-        FeatureConfig(
-            preset="whisper-mid",
-            stats=("mean", "std"),
-            trim_silence=True,
-            level_norm=True,
-            encoder="whisper-base",
-            encoder_layers=(2, 4),
-            handcrafted=False,
-        ),
-        ENCODER_PARAMS,
+    "whisper-mid": _encoder_preset(
+        "whisper-mid",
+        "whisper-base",
+        (2, 4),
         # One noisy copy of every clip, chosen on training corpora only: +0.8 points on unseen RAVDESS actors
         # (nEMO in training), +2.7 nEMO → RAVDESS, +1.1 RAVDESS → nEMO; at 20 dB SNR the drop falls from 7.7 to
         # 4.8 points (RAVDESS actor folds). `mix` and `opus` beside it added nothing clear against noise
@@ -129,17 +126,7 @@ REGISTRY: dict[str, Preset] = {
         augment=("noise", "pitch"),
     ),
     # `compact-trim`'s statistics beside `whisper-mid`'s.
-    "compact-whisper": Preset(
-        FeatureConfig(
-            preset="compact-whisper",
-            stats=("mean", "std"),
-            trim_silence=True,
-            level_norm=True,
-            encoder="whisper-base",
-            encoder_layers=(2, 4),
-        ),
-        ENCODER_PARAMS,
-    ),
+    "compact-whisper": _encoder_preset("compact-whisper", "whisper-base", (2, 4), handcrafted=True),
 }
 #: The preset ``ser train``, the bot's retraining and the shipped model use when none is named.
 DEFAULT_PRESET = "whisper-mid"
