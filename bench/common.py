@@ -94,11 +94,19 @@ def load_results(path: Path = RESULTS) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _plain(o):
+    """numpy scalars and arrays as JSON's own types (a part's numbers are often numpy's: ``np.mean(a) >= b``
+    is a ``numpy.bool``, which ``json`` refuses, and an hour's run was lost to it once)."""
+    if isinstance(o, np.generic | np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
 def save_part(part: str, data: dict, path: Path = RESULTS) -> dict:
     """Merge one part's results into ``path`` (other parts keep their last results); return the whole."""
     results = load_results(path)
     results[part] = {**data, "machine": machine()}
-    atomic_write(path, (json.dumps(results, indent=1) + "\n").encode("utf-8"))
+    atomic_write(path, (json.dumps(results, indent=1, default=_plain) + "\n").encode("utf-8"))
     return results
 
 

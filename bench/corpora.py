@@ -127,9 +127,11 @@ def goals(d: dict | None) -> dict[str, bool]:
         ),
         f"cold: unseen RAVDESS actors ≥ {TARGETS['actors']:.0%}": d["actors"]["accuracy"]
         >= TARGETS["actors"],
-        "3 neutral notes: held-out mean ≥ cold + 8 points, no corpus below cold": bool(both)
-        and np.mean([n3[c] for c in both]) >= np.mean([cold[c] for c in both]) + TARGETS["neutral3_gain"]
-        and all(n3[c] >= cold[c] for c in both),
+        "3 neutral notes: held-out mean ≥ cold + 8 points, no corpus below cold": bool(
+            both
+            and np.mean([n3[c] for c in both]) >= np.mean([cold[c] for c in both]) + TARGETS["neutral3_gain"]
+            and all(n3[c] >= cold[c] for c in both)
+        ),
         f"20 notes: every held-out corpus ≥ {TARGETS['profile20']:.0%}": _all(
             p20.values(), lambda v: v >= TARGETS["profile20"]
         ),

@@ -192,3 +192,20 @@ def test_copies_bench_without_corpora_says_what_to_set(monkeypatch):
     monkeypatch.delenv("SER_CORPORA_DIR", raising=False)
     with pytest.raises(SystemExit, match="set SER_CORPORA_DIR or pass --data"):
         copies.main([])
+
+
+def test_results_with_numpy_scalars_are_saved(tmp_path):
+    """A part's goals are often numpy's (``np.mean(a) >= b``): saved as JSON's own types, not a crash after an
+    hour's run."""
+    import json
+
+    import numpy as np
+
+    from bench.common import save_part
+
+    path = tmp_path / "results.json"
+    save_part(
+        "corpora", {"goals": {"a goal": np.bool_(False)}, "x": np.float32(0.5), "v": np.arange(2)}, path
+    )
+    saved = json.loads(path.read_text())["corpora"]
+    assert saved["goals"] == {"a goal": False} and saved["x"] == 0.5 and saved["v"] == [0, 1]
