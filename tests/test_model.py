@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from synth import SR, noise, tone
 
+from ser_core import inference
 from ser_core.audio import encode
 from ser_core.errors import ConfigError, DatasetError, ModelError
 from ser_core.features import extract, get_preset
@@ -303,8 +304,10 @@ def test_warm_up_runs_a_real_prediction(monkeypatch):
     X, y, cfg = _toy()
     model = fit(X, y, features=cfg, params=SMALL)
     seen = []
-    real = model.predict_signal
-    monkeypatch.setattr(model, "predict_signal", lambda sig, **kw: seen.append(sig.size) or real(sig, **kw))
+    real = inference.predict_signal
+    monkeypatch.setattr(
+        inference, "predict_signal", lambda m, sig, **kw: seen.append(sig.size) or real(m, sig, **kw)
+    )
     model.warm_up()
     assert seen and abs(seen[0] - SR) < 400  # one second at 16 kHz (Opus adds a few ms)
 
