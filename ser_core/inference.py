@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from .adapt import VoiceProfile, describe
+from .adapt import VoiceProfile
 from .audio import DEFAULT_LIMITS, AudioSource, Limits, cut_short_text, decode_audio, envelope
 from .errors import ModelError, NoSpeechError, TruncatedAudioError
 from .features import extract_windows
@@ -37,6 +37,8 @@ def predict_signal(
     if sr != model.features.sr:
         raise ModelError(f"signal is at {sr} Hz; the model needs {model.features.sr} Hz")
     duration = y.size / sr
+    # The picture's level curve, while the signal is still audio's business (the data then only moves on).
+    level = envelope(y)
     # Classifying noise would give a confident emotion for nothing; say so instead (``vad`` has the rule).
     if not has_speech(y, sr):
         raise NoSpeechError(NO_SPEECH_TEXT)
@@ -48,12 +50,12 @@ def predict_signal(
             bounds.append((y.size - win, y.size))
     # One pass of frame features serves the whole clip and every window.
     X = extract_windows(y, model.features, bounds)
-    cold = model.predict_proba(X)
-    delta = model.voice_offset(profile)
-    P = cold if delta is None else model.adapted_proba(X, delta)
-    probs = model._probs_dict(P[0])
+    cold, P, adapted, adaptation = model.answer(X, profile)
+    probs = _probs_dict(model.labels, P[0])
     timeline = tuple(
-        Segment(round(a / sr, 2), round(b / sr, 2), model.labels[int(np.argmax(p))], model._probs_dict(p))
+        Segment(
+            round(a / sr, 2), round(b / sr, 2), model.labels[int(np.argmax(p))], _probs_dict(model.labels, p)
+        )
         for (a, b), p in zip(bounds, P[1:], strict=True)
     )
     return Prediction(
@@ -62,13 +64,17 @@ def predict_signal(
         duration_s=duration,
         model_version=model.version,
         timeline=timeline,
-        speaker_adapted=delta is not None,
-        adaptation=describe(profile, adapted=delta is not None) if profile is not None else "none",
+        speaker_adapted=adapted,
+        adaptation=adaptation,
         unsure_below=model.unsure_below,
         features=X[0],
         cold=cold[0],
-        envelope=envelope(y),
+        envelope=level,
     )
+
+
+def _probs_dict(labels: tuple[str, ...], p: np.ndarray) -> dict[str, float]:
+    return {lab: float(p[i]) for i, lab in enumerate(labels)}
 
 
 def predict(

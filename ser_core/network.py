@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .adapt import AdaptConfig, VoiceProfile
+from .adapt import AdaptConfig, VoiceProfile, describe
 from .adapt import offset as _offset
 from .calibration import ensemble_probs
 from .errors import ModelError
@@ -180,5 +180,15 @@ class Classifier:
             self.network_logits(X), self.temperature if temperature is None else temperature
         )
 
-    def _probs_dict(self, p: np.ndarray) -> dict[str, float]:
-        return {lab: float(p[i]) for i, lab in enumerate(self.labels)}
+    def answer(
+        self, X: np.ndarray, profile: VoiceProfile | None = None
+    ) -> tuple[np.ndarray, np.ndarray, bool, str]:
+        """The heads' answer for rows ``X`` [shape=(n, d)] of one voice: the cold head's probabilities
+        [shape=(n, c)], the answering head's (the adapted head's when ``profile`` gives an offset, else the cold
+        ones), whether the adapted head answered, and which adaptation did (``adapt.describe``; "none" without a
+        profile)."""
+        cold = self.predict_proba(X)
+        delta = self.voice_offset(profile)
+        P = cold if delta is None else self.adapted_proba(X, delta)
+        adaptation = describe(profile, adapted=delta is not None) if profile is not None else "none"
+        return cold, P, delta is not None, adaptation
