@@ -1,0 +1,56 @@
+"""The preset registry: one description per preset, and the old names as views of it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import ser_core
+from ser_core import features, presets, workflow
+from ser_core.errors import ConfigError
+
+
+def test_the_old_names_are_views_of_the_registry():
+    assert presets.names()[0] == presets.DEFAULT_PRESET and set(presets.names()) == set(presets.REGISTRY)
+    for name, p in presets.REGISTRY.items():
+        assert presets.PRESETS[name] is p.features and p.features.preset == name
+        assert (
+            presets.preset_parts(name) == (p.features, p.params) == (p.features, presets.PRESET_PARAMS[name])
+        )
+        assert presets.preset_augment(name) == p.augment == presets.PRESET_AUGMENT.get(name, ())
+    assert features.PRESETS is ser_core.PRESETS is presets.PRESETS
+    assert features.get_preset is workflow.get_preset is ser_core.get_preset is presets.get_preset
+    assert features.DEFAULT_PRESET == workflow.DEFAULT_PRESET == presets.DEFAULT_PRESET == "whisper-mid"
+
+
+def test_an_unknown_preset_names_the_choices_and_augment_overrides():
+    with pytest.raises(ConfigError, match="choose one of: seed, rich"):
+        presets.get_preset("nope")
+    assert presets.preset_augment("whisper-mid", "none") == ()
+    assert presets.preset_augment("seed") == () and presets.preset_augment("nope") == ()
+
+
+def test_ser_core_modules_import_each_other_one_way():
+    """Module-level imports inside ser_core form no cycle (a function-level import for an old name is allowed)."""
+    root = Path(ser_core.__file__).parent
+    deps = {}
+    for path in root.glob("*.py"):
+        names = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        deps[path.stem] = names - {path.stem}
+    done: set[str] = set()
+
+    def visit(m: str, path: tuple[str, ...]) -> None:
+        assert m not in path, " → ".join((*path, m))
+        if m in done or m not in deps:
+            return
+        for d in deps[m]:
+            visit(d, (*path, m))
+        done.add(m)
+
+    for m in deps:
+        visit(m, ())
