@@ -38,6 +38,7 @@ import numpy as np
 
 from ser_core import transcript
 from ser_core.audio import decode
+from ser_core.datasets import scan_ravdess
 
 from .common import RESULTS, bench_model, corpora_dir, percentile, save_part, table
 
@@ -75,21 +76,8 @@ def sentences(root: Path, corpus: str) -> list[tuple[Path, str, str]]:
     """(path, emotion, sentence) of every clip of ``corpus`` whose sentence is known."""
     folder = root / corpus
     if corpus == "ravdess":
-        out = []
-        for p in sorted(folder.glob("Actor_*/03-01-*.*")):
-            parts = p.stem.split("-")
-            emotion = {
-                "01": "neutral",
-                "02": "calm",
-                "03": "happy",
-                "04": "sad",
-                "05": "angry",
-                "06": "fearful",
-                "07": "disgust",
-                "08": "surprised",
-            }[parts[2]]
-            out.append((p, emotion, RAVDESS_STATEMENTS[parts[4]]))
-        return out
+        # the scanner validates the names and keeps speech (03-01-...) only; the statement code is in the name
+        return [(c.path, c.emotion, RAVDESS_STATEMENTS[c.statement]) for c in scan_ravdess(folder).clips]
     if corpus not in ("nemo", "emodb"):  # SAVEE's sentences are not available here
         return []
     with open(folder / "labels.csv", newline="") as f:

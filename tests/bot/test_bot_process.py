@@ -16,6 +16,7 @@ from bot.demo import DEMO_VOICES
 from bot.testing.fakediscord import FakeDiscord
 from ser_core import EMOTIONS, SAMPLE_RATE, default_model_path
 from ser_core.audio import decode
+from ser_core.constants import RAVDESS_CODES
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -96,18 +97,6 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-
-
-RAVDESS_EMOTIONS = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-    "08": "surprised",
-}
 
 
 def run_demo_process(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -192,7 +181,7 @@ def test_demo_voice_is_shipped_decodable_and_credited(voice):
     # The file's name and the metadata agree with the RAVDESS name (03-01-EE-II-SS-RR-AA.wav).
     modality, channel, emotion, _, _, _, actor = voice.ravdess_name.removesuffix(".wav").split("-")
     assert (modality, channel) == ("03", "01")  # audio-only speech
-    assert RAVDESS_EMOTIONS[emotion] == voice.emotion and voice.emotion in EMOTIONS
+    assert RAVDESS_CODES[emotion] == voice.emotion and voice.emotion in EMOTIONS
     assert int(actor) == voice.actor
     assert voice.file == f"{voice.emotion}-actor{voice.actor:02d}.ogg"
     credits = (voice.path.parent / "CREDITS.md").read_text(encoding="utf-8")
