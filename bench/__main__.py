@@ -8,14 +8,13 @@ need RAVDESS (``SER_RAVDESS_DIR``). Each is skipped with one line without its da
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import sys
 import time
 from pathlib import Path
 
 from . import accuracy, burst, corpora, latency, training
-from .common import RESULTS, corpora_dir, load_results, machine, ravdess_dir, save_part
+from .common import RESULTS, corpora_dir, load_results, machine, ravdess_dir, rewrite_between, save_part
 
 PARTS = {"corpora": corpora, "accuracy": accuracy, "latency": latency, "training": training, "burst": burst}
 TITLES = {
@@ -61,13 +60,7 @@ def section(name: str, r: dict) -> str:
 def write_markdown(results: dict, path: Path) -> None:
     """Replace the text between the markers in ``path`` with every part's latest section."""
     body = "\n".join(section(n, results[n]) for n in PARTS if n in results)
-    text = path.read_text() if path.is_file() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    text = re.sub(
-        re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{body}{END}", text, flags=re.S
-    )
-    path.write_text(text)
+    rewrite_between(path, BEGIN, END, body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import time
@@ -92,6 +93,18 @@ def cpu_seconds() -> float:
 
 def load_results(path: Path = RESULTS) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def rewrite_between(path: Path, begin: str, end: str, body: str, *, missing: str = "") -> None:
+    """Replace the text between the markers ``begin`` and ``end`` in ``path`` with ``body``; where the markers
+    are not there yet, append ``missing`` (a heading, say) and them first. The rest of the file is kept."""
+    text = path.read_text() if path.is_file() else "# Benchmarks\n"
+    if begin not in text:
+        text += f"\n{missing}{begin}\n{end}\n"
+    text = re.sub(
+        re.escape(begin) + ".*?" + re.escape(end), lambda _: f"{begin}\n{body}{end}", text, flags=re.S
+    )
+    path.write_text(text)
 
 
 def _plain(o):

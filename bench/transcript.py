@@ -40,7 +40,7 @@ from ser_core import transcript
 from ser_core.audio import decode
 from ser_core.datasets import scan_ravdess
 
-from .common import RESULTS, bench_model, corpora_dir, percentile, save_part, table
+from .common import RESULTS, bench_model, corpora_dir, percentile, rewrite_between, save_part, table
 
 RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 #: EmoDB's ten sentences (Burkhardt et al. 2005), by the code in the file name (``03a01Wa.wav`` → a01).
@@ -511,18 +511,12 @@ def report(r: dict) -> str:
 
 
 def write_markdown(r: dict, path: Path = MARKDOWN) -> None:
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
     m = r["machine"]
     body = (
         f"`python -m bench.transcript` — {m['date']}, {m['cores']} cores, {m['cpu']}, load average "
         f"{m['load']:.1f} at the end; took {r['wall_s']:.0f} s.\n\n{report(r)}\n"
     )
-    if BEGIN not in text:
-        text += f"\n## Transcripts (issue 24)\n\n{INTRO}\n\n{BEGIN}\n{END}\n"
-    text = re.sub(
-        re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{body}{END}", text, flags=re.S
-    )
-    path.write_text(text)
+    rewrite_between(path, BEGIN, END, body, missing=f"## Transcripts (issue 24)\n\n{INTRO}\n\n")
 
 
 def main(argv: list[str] | None = None) -> int:

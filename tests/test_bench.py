@@ -209,3 +209,13 @@ def test_results_with_numpy_scalars_are_saved(tmp_path):
     )
     saved = json.loads(path.read_text())["corpora"]
     assert saved["goals"] == {"a goal": False} and saved["x"] == 0.5 and saved["v"] == [0, 1]
+
+
+def test_a_section_between_markers_is_added_once_then_rewritten_in_place(tmp_path):
+    from bench.common import rewrite_between
+
+    path = tmp_path / "B.md"
+    path.write_text("# Benchmarks\n\nintro\n")
+    rewrite_between(path, "<!-- b -->", "<!-- e -->", "one\n", missing="## Part\n\n")
+    rewrite_between(path, "<!-- b -->", "<!-- e -->", "two\n", missing="## Part\n\n")
+    assert path.read_text() == "# Benchmarks\n\nintro\n\n## Part\n\n<!-- b -->\ntwo\n<!-- e -->\n"
