@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from bot.testing.fakediscord import FakeDiscord
 
 from .clips import CASES, SHORT_S, VOICE_NOTE, make_clips
-from .common import BENCH, bench_model, goal, percentile, ravdess_dir, table
+from .common import BENCH, bench_model, goal, percentile, ravdess_dir, stop_process, table
 
 GOAL_SINGLE_P95_MS = 150.0
 GOAL_LAG_MS = 100.0
@@ -115,12 +114,7 @@ async def _run(
                     await fake.wait_ready(60)
                     phases = await _phases(fake, note, single, burst, sustained, interval, warmup)
                 finally:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(proc.wait(), 60)
-                    except asyncio.TimeoutError:
-                        proc.kill()
-                        await proc.wait()
+                    await stop_process(proc)
         if not stats_file.is_file():
             raise RuntimeError(
                 f"the bot process wrote no stats; its log ends:\n{log_file.read_text()[-2000:]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -9,6 +10,7 @@ import os
 import platform
 import re
 import resource
+import signal
 import statistics
 import time
 import warnings
@@ -105,6 +107,16 @@ def rewrite_between(path: Path, begin: str, end: str, body: str, *, missing: str
         re.escape(begin) + ".*?" + re.escape(end), lambda _: f"{begin}\n{body}{end}", text, flags=re.S
     )
     path.write_text(text)
+
+
+async def stop_process(proc, timeout: float = 60.0) -> None:
+    """SIGTERM an asyncio subprocess (the bot under test) and wait; SIGKILL it after ``timeout`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
 
 
 def _plain(o):

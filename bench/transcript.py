@@ -40,7 +40,16 @@ from ser_core import transcript
 from ser_core.audio import decode
 from ser_core.datasets import scan_ravdess
 
-from .common import RESULTS, bench_model, corpora_dir, percentile, rewrite_between, save_part, table
+from .common import (
+    RESULTS,
+    bench_model,
+    corpora_dir,
+    percentile,
+    rewrite_between,
+    save_part,
+    stop_process,
+    table,
+)
 
 RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 #: EmoDB's ten sentences (Burkhardt et al. 2005), by the code in the file name (``03a01Wa.wav`` → a01).
@@ -201,7 +210,6 @@ async def _bot_round(note: bytes, model_file: Path, tmp: Path, notes: int, auto:
     transcripts edited in, those answered busy, and the process's peak memory."""
     import asyncio
     import os
-    import signal
 
     from bench.burst import _collect, _send
     from bench.common import BENCH
@@ -251,12 +259,7 @@ async def _bot_round(note: bytes, model_file: Path, tmp: Path, notes: int, auto:
             edits = {r.message_id: r for r in fake.records if r.kind == "edit" and r.message_id in ids}
         finally:
             peak_kib = _vm_hwm(proc.pid)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
+            await stop_process(proc)
     busy = sum("transcribing other notes" in e.text for e in edits.values())
     return {
         "auto": auto,
