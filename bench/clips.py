@@ -42,7 +42,7 @@ def speech(seconds: float, ravdess: Path | None) -> tuple[np.ndarray, str]:
             if n >= seconds * RATE:
                 break
         return np.concatenate(parts)[: int(seconds * RATE)], f"RAVDESS {paths[0].parent.name}"
-    from bot.demo import synthetic_voice
+    from bot.testing.synthetic import synthetic_voice
 
     return synthetic_voice(seconds, RATE, seed=3), "synthetic voice-like signal"
 

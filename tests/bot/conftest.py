@@ -7,8 +7,8 @@ import pytest
 from bot_helpers import serving, start_bot, stop_bot
 from synth import random_model
 
-from bot.demo import synthetic_voice
 from bot.settings import Settings
+from bot.testing.synthetic import synthetic_voice
 from ser_core import load_model
 from ser_core.audio import encode
 

@@ -41,7 +41,7 @@ async def test_mp3_attachment_gets_a_reply(fake, bot, model, mp3_bytes):
 
 
 async def test_long_note_shows_a_timeline(fake, bot, model):
-    from bot.demo import synthetic_voice
+    from bot.testing.synthetic import synthetic_voice
     from ser_core.audio import encode
 
     data = encode(synthetic_voice(7.0, seed=5), 48_000, "OGG", "OPUS")
@@ -81,7 +81,7 @@ async def test_silent_and_not_audio_files_are_explained(fake, bot):
 async def test_cut_short_note_is_analysed_and_says_so_and_random_bytes_are_not_audio(fake, bot, model):
     import numpy as np
 
-    from bot.demo import synthetic_voice
+    from bot.testing.synthetic import synthetic_voice
     from ser_core.audio import encode
 
     whole = encode(synthetic_voice(6.0, seed=4), 48_000, "OGG", "OPUS")

@@ -170,7 +170,7 @@ def adaptive_model_path(tmp_path_factory):
 
 
 def _voice(seed: int) -> bytes:
-    from bot.demo import synthetic_voice
+    from bot.testing.synthetic import synthetic_voice
     from ser_core.audio import encode
 
     return encode(synthetic_voice(2.0, seed=seed), 48_000, "OGG", "OPUS")

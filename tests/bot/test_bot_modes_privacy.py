@@ -167,7 +167,7 @@ async def test_a_dm_note_is_answered_and_kept_out_of_servers(fake, bot, model, v
 @pytest.mark.parametrize("seconds", [2.5, 7.0])
 async def test_reply_attaches_a_small_png_drawn_in_a_worker(fake, bot, model, monkeypatch, seconds):
     from bot import views
-    from bot.demo import synthetic_voice
+    from bot.testing.synthetic import synthetic_voice
     from ser_core.audio import encode
 
     threads = []
@@ -195,7 +195,7 @@ def test_picture_shows_the_timeline_or_the_bars(model):
 
     from matplotlib.image import imread
 
-    from bot.demo import synthetic_voice
+    from bot.testing.synthetic import synthetic_voice
     from bot.views import render_note
 
     short = render_note(model.predict_signal(synthetic_voice(3.0, 16_000, seed=1)))
