@@ -173,7 +173,7 @@ def test_copies_bench_chooses_on_training_corpora_only(tiny_ravdess, tmp_path):
     averaged in."""
     from test_corpora import _corpus
 
-    from bench import copies
+    from bench.studies import copies
 
     folders = [tiny_ravdess, _corpus(tmp_path, "nemo"), _corpus(tmp_path, "savee", base=125.0)]
     r = copies.run(folders, preset="seed", variants=("none", "noise"), n_jobs=1)
@@ -187,7 +187,7 @@ def test_copies_bench_chooses_on_training_corpora_only(tiny_ravdess, tmp_path):
 
 
 def test_copies_bench_without_corpora_says_what_to_set(monkeypatch):
-    from bench import copies
+    from bench.studies import copies
 
     monkeypatch.delenv("SER_CORPORA_DIR", raising=False)
     with pytest.raises(SystemExit, match="set SER_CORPORA_DIR or pass --data"):

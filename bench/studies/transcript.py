@@ -1,4 +1,4 @@
-"""``python -m bench.transcript``: the offline transcript (``ser_core.transcribe``), a study of its own.
+"""``python -m bench.studies.transcript``: a study of the offline transcript (``ser_core.transcribe``).
 
 - **Word error rate** on the corpora whose sentences are known: RAVDESS (two statements, from the file name),
   nEMO (``labels.csv``'s ``text``), EmoDB (its ten sentences, from the code in the file name). SAVEE's
@@ -40,7 +40,8 @@ from ser_core import transcript
 from ser_core.audio import decode
 from ser_core.datasets import scan_ravdess
 
-from .common import (
+from ..common import (
+    BENCH,
     RESULTS,
     bench_model,
     corpora_dir,
@@ -68,9 +69,9 @@ EMODB_TEXTS = {
 LANGUAGE = {"ravdess": "en", "nemo": "pl", "emodb": "de"}
 GOAL_SHORT_S = 1.5
 GOAL_RSS_MIB = 1024
-MARKDOWN = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+MARKDOWN = BENCH.parent / "BENCHMARKS.md"
 INTRO = (
-    "`python -m bench.transcript` (a study of its own, not part of `python -m bench`: about 5 minutes) measures\n"
+    "`python -m bench.studies.transcript` (a study, not part of `python -m bench`: about 5 minutes) measures\n"
     "the offline transcript (`ser_core.transcribe`, Whisper base int8, one thread): word error rate on a\n"
     "seeded, emotion-balanced sample of the corpora whose sentences are known (RAVDESS's two statements, nEMO's\n"
     "`text` column, EmoDB's ten sentences; SAVEE's are not available here), per corpus and per emotion; the\n"
@@ -516,14 +517,16 @@ def report(r: dict) -> str:
 def write_markdown(r: dict, path: Path = MARKDOWN) -> None:
     m = r["machine"]
     body = (
-        f"`python -m bench.transcript` — {m['date']}, {m['cores']} cores, {m['cpu']}, load average "
+        f"`python -m bench.studies.transcript` — {m['date']}, {m['cores']} cores, {m['cpu']}, load average "
         f"{m['load']:.1f} at the end; took {r['wall_s']:.0f} s.\n\n{report(r)}\n"
     )
     rewrite_between(path, BEGIN, END, body, missing=f"## Transcripts (issue 24)\n\n{INTRO}\n\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.transcript", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.studies.transcript", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--data", type=Path, help="folder holding ravdess/, nemo/, emodb/ (SER_CORPORA_DIR)")
     ap.add_argument("-n", type=int, default=48, help="clips per corpus (default 48)")
     ap.add_argument("--pad-clips", type=int, default=12, help="clips per corpus for the padding study")
@@ -538,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     r = run(root, n=args.n, n_pad=args.pad_clips, seed=args.seed)
     r.update(
-        command="python -m bench.transcript " + " ".join(argv or sys.argv[1:]),
+        command="python -m bench.studies.transcript " + " ".join(argv or sys.argv[1:]),
         wall_s=time.perf_counter() - t0,
     )
     results = save_part("transcript", r, args.results)

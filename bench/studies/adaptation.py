@@ -1,6 +1,6 @@
 """Which adaptation settings (``ser_core.adapt.AdaptConfig``) to ship, chosen on the corpora that may train.
 
-    python -m bench.adaptation [--grid 2:1,5:1,5:2,10:2]     # tau:w_ref pairs; about 2 minutes each (cached)
+    python -m bench.studies.adaptation [--grid 2:1,5:1,5:2,10:2]  # tau:w_ref pairs; ~2 minutes each (cached)
 
 For every pair, the default preset's two heads (``fit_adaptive``) are trained and scored with the adaptation
 curve (``ser_core.scoring``, accuracy restricted to each corpus's classes) on: RAVDESS's six actor folds (nEMO
@@ -28,7 +28,7 @@ from ser_core.parallel import run_folds
 from ser_core.train import fit_adaptive
 from ser_core.workflow import _corpus_rows, load_features, preset_augment, preset_parts
 
-from .common import OUT, table
+from ..common import OUT, table
 
 SPECS = ("none", "profile-1", "profile-2", "profile-3", *scoring.SPECS[1:])
 TRAINING = ("actors", "nemo→ravdess", "ravdess→nemo")

@@ -1,6 +1,6 @@
 """What each set of augmented training copies buys on voices from elsewhere, measured the way the default was chosen.
 
-    python -m bench.copies [--preset whisper-mid] [--variants none,noise,noise+pitch,...]
+    python -m bench.studies.copies [--preset whisper-mid] [--variants none,noise,noise+pitch,...]
 
 For each variant (a ``+``-joined set of ``ser_core.augment`` names, one copy of every training clip per name, or
 ``none``) the preset is trained and scored like ``bench corpora``: unseen RAVDESS actors (the other corpora always
@@ -25,8 +25,8 @@ from ser_core.datasets import corpus_info
 from ser_core.features import DEFAULT_PRESET
 from ser_core.workflow import evaluate_corpora, evaluate_dataset, load_features, preset_parts
 
-from .common import OUT, corpora_dir, table
-from .corpora import CORPORA
+from ..common import OUT, corpora_dir, table
+from ..corpora import CORPORA
 
 VARIANTS = ("none", "noise", "pitch", "noise+speed", "noise+pitch", "noise+speed+pitch")
 
@@ -82,7 +82,7 @@ def _title(col: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.copies", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.studies.copies", description=__doc__.splitlines()[0])
     ap.add_argument(
         "--data", type=Path, help="folder holding ravdess/, nemo/, savee/, emodb/ (SER_CORPORA_DIR)"
     )

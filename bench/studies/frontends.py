@@ -1,6 +1,6 @@
 """The front-end study behind the default preset: which features carry emotion across corpora.
 
-    python -m bench.frontends --data ../shared/data [--variants ...] [--jobs 2]
+    python -m bench.studies.frontends --data ../shared/data [--variants ...] [--jobs 2]
 
 Every clip of ravdess/, nemo/, savee/, emodb/ is decoded once and summarised by every variant below (one pass,
 stored in ``$SER_CACHE_DIR/frontends/<corpus>.npz``); then each combination is scored with the same
@@ -143,7 +143,9 @@ def score(D: dict, spec: str, norm: str, C: float) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.frontends", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.studies.frontends", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--data", default=os.environ.get("SER_CORPORA_DIR"), help="folder holding the corpora")
     ap.add_argument(
         "--variants",

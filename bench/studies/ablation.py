@@ -1,6 +1,6 @@
 """Feature/classifier ablation on the speaker-independent folds (how the default preset was chosen).
 
-    python -m bench.ablation --data $SER_RAVDESS_DIR [--variants mean+std,rich,...]
+    python -m bench.studies.ablation --data $SER_RAVDESS_DIR [--variants mean+std,rich,...]
 
 Frame features are computed once per clip and kept in ``bench/out/frames.npz``; each variant then only
 recomputes clip statistics and refits. Every number is speaker-independent (six actor folds); nothing
@@ -13,7 +13,6 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from ser_core.evaluate import cross_validate
 from ser_core.features import clip_stats, frame_features, get_preset, pitch_stats, pitch_track
 from ser_core.train import MLPParams, fit
 
-OUT = Path(__file__).parent / "out"
+from ..common import OUT
 
 
 def _frames(path: str):
