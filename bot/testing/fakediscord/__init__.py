@@ -35,6 +35,7 @@ whose shard has no live socket is dropped, as Discord would, and kept in ``undel
 
 Unknown routes answer 404 with a JSON error and are logged (``fake.unknown``); it never answers 5xx, which
 the client would retry for many seconds.
+
 Layout: ``models`` (constants, ``Record``, ``FakeGuild``, sessions), ``state`` (ids, guilds, payloads),
 ``rest`` (HTTP routes, downloads, 429s), ``gateway`` (websocket sessions, shards, ``dispatch``), ``driver``
 (acting as users, awaiting records), ``server`` (``FakeDiscord`` and ``point_discord_at``). Imported only by
