@@ -62,7 +62,7 @@ VOICING_PEAK = 0.5
 VOICING_DIP = 0.5
 FMIN, FMAX = 60.0, 500.0
 MIN_VOICED_RUN_S = 0.05
-#: Measured against Silero VAD (``python -m bench.vad --compare``, a third of the four corpora): at 0.2 s, the
+#: Measured against Silero VAD (``python -m bench.studies.vad --compare``, a third of the four corpora): at 0.2 s, the
 #: loudest 0.3 s of a clip was refused in 502 of 2254 cases (Silero at 0.1 s: 226), at 0.1 s in 50, and no noise
 #: clip passes either way (none has one voiced run); whole clips, clean, at 20 or 5 dB SNR or quiet with digital
 #: silence between words: this rule refused 0–2, Silero 0–7.
