@@ -152,7 +152,7 @@ def bench_model(path: str | None = None):
     """(model, description): ``path`` or the shipped model; until that exists, a model of the shipped size
     fitted on random vectors (same features and network shape, so the same cost per clip)."""
     from ser_core import EMOTIONS, ModelError, load_model
-    from ser_core.features import DEFAULT_PRESET
+    from ser_core.presets import DEFAULT_PRESET
     from ser_core.train import fit
     from ser_core.workflow import preset_parts
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ser_core import scoring
 from ser_core.evaluate import plot_confusion
-from ser_core.features import DEFAULT_PRESET
+from ser_core.presets import DEFAULT_PRESET
 from ser_core.train import canonical_labels
 from ser_core.workflow import _oof_logits, evaluate_corpora, load_features, preset_augment, preset_parts
 

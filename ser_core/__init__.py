@@ -18,59 +18,31 @@ import os
 
 # One OpenMP thread per process unless the user says otherwise. CTranslate2 (the speech encoder) otherwise
 # runs on every core whatever ``intra_threads`` says, and its spinning threads made an encode 20x slower
-# (50 ms → 1 s) as soon as a second process wanted the 2 cores. libgomp reads the variable when it loads, which
-# is after this line (scikit-learn and CTranslate2 load it); work is spread over processes instead.
+# (50 ms → 1 s) as soon as a second process wanted the 2 cores. libgomp reads the variable once, when it loads;
+# scikit-learn and CTranslate2 ship the same libgomp and importing this package loads scikit-learn, so an entry
+# point (the CLI, the bot) would be too late: it is set here, before them, and only where the user has not.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from . import errors
 from .audio import Limits, decode
 from .constants import EMOTIONS, SAMPLE_RATE
-from .errors import (
-    AudioError,
-    ConfigError,
-    CorruptAudioError,
-    DatasetError,
-    DecodeTimeoutError,
-    EmptyAudioError,
-    ModelError,
-    NoSpeechError,
-    SerError,
-    SilentAudioError,
-    TooLargeError,
-    TooLongError,
-    TooShortError,
-    TruncatedAudioError,
-    UnsupportedFormatError,
-)
+from .errors import *  # noqa: F403 - the whole hierarchy is public; errors.__all__ lists it once
 from .features import FeatureConfig, extract
 from .model import Model, Prediction, Segment, default_model_path, load_model
 from .presets import PRESETS, get_preset
 from .transcript import Transcript, Word, transcribe
 
 __all__ = [
+    *errors.__all__,
     "EMOTIONS",
     "PRESETS",
     "SAMPLE_RATE",
-    "AudioError",
-    "ConfigError",
-    "CorruptAudioError",
-    "DatasetError",
-    "DecodeTimeoutError",
-    "EmptyAudioError",
     "FeatureConfig",
     "Limits",
     "Model",
-    "ModelError",
-    "NoSpeechError",
     "Prediction",
     "Segment",
-    "SerError",
-    "SilentAudioError",
-    "TooLargeError",
-    "TooLongError",
-    "TooShortError",
     "Transcript",
-    "TruncatedAudioError",
-    "UnsupportedFormatError",
     "Word",
     "decode",
     "default_model_path",

@@ -46,7 +46,7 @@ class AdaptConfig:
     """How a model turns a profile into an offset: shrinkage ``tau`` (in notes), the weight ``w_ref`` of a
     reference note, and the evidence (``w_ref * k + n``) from which the adapted head answers.
 
-    Chosen on the corpora that may train only (``python -m bench.adaptation``: unseen RAVDESS actors,
+    Chosen on the corpora that may train only (``python -m bench.studies.adaptation``: unseen RAVDESS actors,
     nEMO → RAVDESS, RAVDESS → nEMO, mean over the adaptations of ``scoring.SPECS`` but cold): tau 2 and w_ref 1
     58.37 %, tau 5 / w_ref 1 58.36, tau 5 / w_ref 2 58.30, tau 10 / w_ref 2 58.05 (cold 56.46); SAVEE and EmoDB
     took no part. One everyday note is slightly worse than cold there (56.3 %), two are better (58.0 %), so the

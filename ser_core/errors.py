@@ -24,6 +24,24 @@ Callers (the CLI, the bot) show ``str(err)`` to users and log anything that is n
 
 from __future__ import annotations
 
+__all__ = [
+    "SerError",
+    "AudioError",
+    "EmptyAudioError",
+    "UnsupportedFormatError",
+    "CorruptAudioError",
+    "TruncatedAudioError",
+    "TooLargeError",
+    "TooLongError",
+    "TooShortError",
+    "SilentAudioError",
+    "NoSpeechError",
+    "DecodeTimeoutError",
+    "ModelError",
+    "DatasetError",
+    "ConfigError",
+]
+
 
 class SerError(Exception):
     """Base class of every error ``ser_core`` raises on purpose."""

@@ -17,7 +17,13 @@ import librosa
 import numpy as np
 
 from .constants import SAMPLE_RATE
-from .dsp import PITCH_FRAME_S, lag_autocorrelation
+from .dsp import (  # noqa: F401 - LEVEL_DBFS: its old home
+    LEVEL_DBFS,
+    PITCH_FRAME_S,
+    lag_autocorrelation,
+    normalize_level,
+    zero_crossing_rate,
+)
 from .errors import ConfigError
 from .vad import speech_mask
 
@@ -97,10 +103,16 @@ class FeatureConfig:
 
 def __getattr__(name: str):
     # The presets moved to ``ser_core.presets`` (the one registry, above this module: it imports
-    # ``FeatureConfig`` from here); their old names still resolve here, looked up when first asked for.
+    # ``FeatureConfig`` from here). Their old names still resolve here for code written against them, with a
+    # warning; nothing in this project asks for them here any more.
     if name in ("PRESETS", "DEFAULT_PRESET", "get_preset"):
+        import warnings
+
         from . import presets
 
+        warnings.warn(
+            f"ser_core.features.{name} moved to ser_core.presets.{name}", DeprecationWarning, stacklevel=2
+        )
         return getattr(presets, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -170,9 +182,7 @@ def frame_features(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     flatness = np.exp(np.mean(np.log(power + 1e-10), axis=0, keepdims=True)) / (
         np.mean(power, axis=0, keepdims=True) + 1e-10
     )
-    zcr = librosa.feature.zero_crossing_rate(
-        y, frame_length=cfg.win_length, hop_length=cfg.hop_length, center=True
-    )[:, : spec.shape[1]]
+    zcr = zero_crossing_rate(y, frame_length=cfg.win_length, hop_length=cfg.hop_length)[:, : spec.shape[1]]
     logrms = 10 * np.log10(np.mean(power, axis=0, keepdims=True) + 1e-10)
     F = np.vstack(
         [
@@ -309,7 +319,13 @@ def extract(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return extract_windows(y, cfg)[0]
 
 
-def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, int]] = ()) -> np.ndarray:
+def extract_windows(
+    y: np.ndarray,
+    cfg: FeatureConfig,
+    windows: list[tuple[int, int]] = (),
+    *,
+    speech: np.ndarray | None = None,
+) -> np.ndarray:
     """Vectors of the whole clip and of sample ranges ``[start, end)`` of it, from one pass of frame features.
 
     With ``cfg.trim_silence``, frame features are still computed on the whole signal, but each row's
@@ -318,7 +334,9 @@ def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, 
     than ``MIN_KEPT_S`` of frames uses all its frames.
 
     With ``cfg.encoder``, the encoder's frames (20 ms each) of the same rows, pooled over the frames the same
-    mask keeps, follow (or, without ``cfg.handcrafted``, replace) the hand-made statistics.
+    mask keeps, follow (or, without ``cfg.handcrafted``, replace) the hand-made statistics. A caller that has
+    run the speech step already passes its mask as ``speech`` (``vad.detect(..., level_norm=cfg.level_norm)``);
+    otherwise it is found here.
 
     Returns
     -------
@@ -328,7 +346,9 @@ def extract_windows(y: np.ndarray, cfg: FeatureConfig, windows: list[tuple[int, 
         y = normalize_level(y, cfg.sr)
     keep = None
     if cfg.trim_silence:
-        keep = speech_mask(y, cfg.sr, hop_length=cfg.hop_length, frame_length=cfg.win_length)
+        keep = speech
+        if keep is None:
+            keep = speech_mask(y, cfg.sr, hop_length=cfg.hop_length, frame_length=cfg.win_length)
     bounds = [(0, y.size), *windows]
     parts = [_handcrafted_rows(y, cfg, windows, keep)] if cfg.handcrafted else []
     if cfg.encoder:
@@ -396,22 +416,6 @@ def _handcrafted_rows(y: np.ndarray, cfg: FeatureConfig, windows, keep) -> np.nd
             v = np.concatenate([v, p])
         rows.append(v)
     return np.vstack(rows)
-
-
-LEVEL_DBFS = -20.0
-
-
-def normalize_level(y: np.ndarray, sr: int) -> np.ndarray:
-    """``y`` scaled so that the RMS of its loudest 10 % of 50 ms frames is ``LEVEL_DBFS`` (no clipping check:
-    features are computed in float). Silence is returned unchanged."""
-    n = max(1, int(0.05 * sr))
-    m = max(1, y.size // n)
-    frames = np.resize(y, m * n).reshape(m, n).astype(np.float64)
-    rms = np.sqrt((frames**2).mean(axis=1))
-    loud = np.sort(rms)[-max(1, m // 10) :].mean()
-    if loud <= 1e-6:
-        return y
-    return (y * (10 ** (LEVEL_DBFS / 20) / loud)).astype(np.float32)
 
 
 def frame_names(cfg: FeatureConfig) -> list[str]:

@@ -9,12 +9,12 @@ import dataclasses
 
 import numpy as np
 
+from . import vad
 from .adapt import VoiceProfile
 from .audio import DEFAULT_LIMITS, AudioSource, Limits, cut_short_text, decode_audio, envelope
 from .errors import ModelError, NoSpeechError, TruncatedAudioError
 from .features import extract_windows
 from .network import Classifier, Prediction, Segment
-from .vad import has_speech
 
 #: Long clips are also scored in windows of this length and hop (s) for the timeline.
 WINDOW_S = 3.0
@@ -36,11 +36,24 @@ def predict_signal(
     sr = sr or model.features.sr
     if sr != model.features.sr:
         raise ModelError(f"signal is at {sr} Hz; the model needs {model.features.sr} Hz")
+    return _predict(model, y, envelope(y), profile)
+
+
+def _predict(model: Classifier, y: np.ndarray, level: np.ndarray, profile: VoiceProfile | None) -> Prediction:
+    """The steps after decoding, each module once and in order: speech (``vad``) → features (and the
+    encoder) → head (``network``, ``adapt``) → ``Prediction``. ``level`` is the picture's level curve
+    (``audio.envelope`` of ``y``)."""
+    cfg, sr = model.features, model.features.sr
     duration = y.size / sr
-    # The picture's level curve, while the signal is still audio's business (the data then only moves on).
-    level = envelope(y)
     # Classifying noise would give a confident emotion for nothing; say so instead (``vad`` has the rule).
-    if not has_speech(y, sr):
+    speech = vad.detect(
+        y,
+        sr,
+        hop_length=cfg.hop_length if cfg.trim_silence else None,
+        frame_length=cfg.win_length,
+        level_norm=cfg.level_norm,
+    )
+    if not speech.voiced:
         raise NoSpeechError(NO_SPEECH_TEXT)
     bounds: list[tuple[int, int]] = []
     if duration >= TIMELINE_MIN_S:
@@ -49,7 +62,7 @@ def predict_signal(
         if bounds[-1][1] < y.size:  # cover the tail too
             bounds.append((y.size - win, y.size))
     # One pass of frame features serves the whole clip and every window.
-    X = extract_windows(y, model.features, bounds)
+    X = extract_windows(y, cfg, bounds, speech=speech.mask)
     cold, P, adapted, adaptation = model.answer(X, profile)
     probs = _probs_dict(model.labels, P[0])
     timeline = tuple(
@@ -92,7 +105,7 @@ def predict(
     """
     decoded = decode_audio(audio, sr=model.features.sr, limits=limits)
     try:
-        pred = predict_signal(model, decoded.samples, profile=profile)
+        pred = _predict(model, decoded.samples, envelope(decoded.samples), profile)
     except NoSpeechError:
         if decoded.cut_short:  # "no voice" would blame the speaker for a broken upload
             raise TruncatedAudioError(cut_short_text(decoded.samples.size / model.features.sr)) from None

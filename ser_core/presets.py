@@ -45,7 +45,7 @@ class Preset:
 
 
 #: Encoder presets: a class-balanced multinomial logistic regression (C = 0.01 chosen on RAVDESS actors and
-#: RAVDESS <-> nEMO transfer; ``bench.frontends``). Balanced because nEMO has no calm and no disgust.
+#: RAVDESS <-> nEMO transfer; ``bench.studies.frontends``). Balanced because nEMO has no calm and no disgust.
 #: The hand-made presets' classifier settings are fixed in advance (MLP size/alpha tuning moved nothing on actor
 #: folds).
 ENCODER_PARAMS = MLPParams(head="logreg", C=0.01, balance="class")
@@ -62,7 +62,7 @@ def _encoder_preset(
     """A preset over ``encoder``'s blocks ``layers`` (0: the last), pooled by mean and std over the speech frames
     of level-normalised audio, with the encoder head (``ENCODER_PARAMS``). Level first: the corpora sit 23 dB
     apart (RAVDESS -34 dBFS, EmoDB -11), and unnormalised models learned "loud" as "happy" (README,
-    bench.frontends). ``handcrafted``: ``compact-trim``'s statistics beside them."""
+    bench.studies.frontends). ``handcrafted``: ``compact-trim``'s statistics beside them."""
     features = FeatureConfig(
         preset=name,
         stats=("mean", "std"),
@@ -102,7 +102,7 @@ REGISTRY: dict[str, Preset] = {
     "compact-trim": Preset(
         FeatureConfig(preset="compact-trim", stats=("mean", "std"), trim_silence=True),
         # Every augmentation the issue lists, one copy each: +3.8 points clean, +4.8 after Opus and +10.3 with
-        # noise on the actor folds (bench.augmentation); the `mix` chain on top moved nothing clear, so it is
+        # noise on the actor folds (bench.studies.augmentation); the `mix` chain on top moved nothing clear, so it is
         # left out.
         augment=("opus", "pitch", "speed", "noise", "gain", "reverb"),
     ),
@@ -119,7 +119,7 @@ REGISTRY: dict[str, Preset] = {
         # One noisy copy of every clip, chosen on training corpora only: +0.8 points on unseen RAVDESS actors
         # (nEMO in training), +2.7 nEMO → RAVDESS, +1.1 RAVDESS → nEMO; at 20 dB SNR the drop falls from 7.7 to
         # 4.8 points (RAVDESS actor folds). `mix` and `opus` beside it added nothing clear against noise
-        # (bench.augmentation). A pitch-shifted copy beside it (python -m bench.copies): choice 55.9 → 56.6
+        # (bench.studies.augmentation). A pitch-shifted copy beside it (python -m bench.studies.copies): choice 55.9 → 56.6
         # (RAVDESS → nEMO +3.6, nEMO → RAVDESS −1.9, unseen actors +0.6); nested inside RAVDESS's training actors
         # it won 5 of 6 folds. The trade: a third encoder pass per clip, and every fit sees three times the clips
         # instead of twice.

@@ -81,7 +81,7 @@ def balance_weights(y: np.ndarray, groups: np.ndarray | None, how: str) -> np.nd
 
 #: The classic recipe's classifier (it used a single MLP of two hidden layers).
 SEED_PARAMS = MLPParams(hidden=(256, 128), alpha=1e-4, n_ensemble=1, max_iter=300)
-#: Measured on the six actor folds (bench/ablation.py): the ensemble of three early-stopped networks was the
+#: Measured on the six actor folds (bench/studies/ablation.py): the ensemble of three early-stopped networks was the
 #: most stable; single networks trained to 200 epochs varied by up to 25 points on one fold.
 DEFAULT_PARAMS = MLPParams(early_stopping=True, n_ensemble=3)
 

@@ -18,7 +18,7 @@ frames — 10 ms at the default ``hop_length`` of 160 samples at 16 kHz).
    A pause inside the speech is kept whole up to ``MAX_PAUSE_S`` = 300 ms (pauses that short are
    prosody); a longer one is cut down to ``PAUSE_KEEP_S`` = 100 ms on each side.
 
-**No-speech rule** (``has_speech``, checked by ``Model.predict_signal`` for every preset): a note holds speech
+**No-speech rule** (``has_speech``, checked by every prediction through ``detect``): a note holds speech
 when at least ``MIN_VOICED_S`` = 0.1 s of its frames are voiced, in runs of at least ``MIN_VOICED_RUN_S`` =
 50 ms, and above the energy threshold. A frame is voiced when its normalised autocorrelation peaks at ≥ 0.5
 at a lag of 2–16.7 ms (F0 60–500 Hz) *and* has first dipped at least 0.5 below that peak. The dip is what
@@ -35,13 +35,14 @@ through Opus) are all rejected, none with a single voiced run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from scipy.signal import butter, sosfilt
 
 from .constants import SAMPLE_RATE
-from .dsp import PITCH_FRAME_S, lag_autocorrelation
+from .dsp import PITCH_FRAME_S, lag_autocorrelation, normalize_level
 
 #: Energy rule (dB): threshold = max(ABS_FLOOR_DB, min(noise + MARGIN_DB, loudest − RANGE_DB)).
 NOISE_PERCENTILE = 10
@@ -61,7 +62,7 @@ VOICING_PEAK = 0.5
 VOICING_DIP = 0.5
 FMIN, FMAX = 60.0, 500.0
 MIN_VOICED_RUN_S = 0.05
-#: Measured against Silero VAD (``python -m bench.vad --compare``, a third of the four corpora): at 0.2 s, the
+#: Measured against Silero VAD (``python -m bench.studies.vad --compare``, a third of the four corpora): at 0.2 s, the
 #: loudest 0.3 s of a clip was refused in 502 of 2254 cases (Silero at 0.1 s: 226), at 0.1 s in 50, and no noise
 #: clip passes either way (none has one voiced run); whole clips, clean, at 20 or 5 dB SNR or quiet with digital
 #: silence between words: this rule refused 0–2, Silero 0–7.
@@ -262,3 +263,33 @@ def has_speech(y: np.ndarray, sr: int = SAMPLE_RATE) -> bool:
     True
     """
     return voiced_seconds(y, sr, enough=MIN_VOICED_S) >= MIN_VOICED_S
+
+
+@dataclass(frozen=True)
+class Speech:
+    """What the speech step found in a note: whether it holds a voice (``has_speech``) and, when the features
+    want it, the frames they keep (``speech_mask`` [shape=(1 + n // hop_length,), dtype=bool])."""
+
+    voiced: bool
+    mask: np.ndarray | None = None
+
+
+def detect(
+    y: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    *,
+    hop_length: int | None = None,
+    frame_length: int = 400,
+    level_norm: bool = False,
+) -> Speech:
+    """The speech step of a prediction, in one call: ``has_speech(y, sr)`` and, with ``hop_length`` and a
+    voice found, ``speech_mask`` on the features' grid. With ``level_norm`` the mask is judged on the signal
+    as the features see it (``dsp.normalize_level``): the -80 dBFS floor of the threshold then falls at the
+    same place as in training.
+    """
+    if not has_speech(y, sr):
+        return Speech(voiced=False)
+    if hop_length is None:
+        return Speech(voiced=True)
+    z = normalize_level(y, sr) if level_norm else y
+    return Speech(voiced=True, mask=speech_mask(z, sr, hop_length=hop_length, frame_length=frame_length))

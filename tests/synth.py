@@ -48,7 +48,7 @@ def random_model(
     With ``speakers`` > 0 it also gets an adapted head (``fit_adaptive``) that answers from ``min_evidence``."""
     from ser_core import EMOTIONS
     from ser_core.adapt import AdaptConfig
-    from ser_core.features import get_preset
+    from ser_core.presets import get_preset
     from ser_core.train import MLPParams, fit, fit_adaptive
 
     cfg = get_preset(preset)

@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     import numpy as np, soundfile as sf
     import ser_core.cache as cache
-    from ser_core.features import get_preset
+    from ser_core.presets import get_preset
 
     numba_dir, wav_dir = Path(sys.argv[1]), Path(sys.argv[2])
     def files():

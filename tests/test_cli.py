@@ -12,8 +12,8 @@ from synth import SR, noise, tone
 
 from ser_core.audio import encode
 from ser_core.cli import main
-from ser_core.features import DEFAULT_PRESET
 from ser_core.model import load_model
+from ser_core.presets import DEFAULT_PRESET
 
 
 def run(*args, cwd=None):
@@ -269,7 +269,7 @@ def test_train_with_augmentation_records_it_and_caches_the_copies(labelled, tmp_
     # the cache is shared by the session, and other tests train the default preset (noise copies) too.
     from ser_core.augment import AUGMENT_VERSION
     from ser_core.cache import content_hash
-    from ser_core.features import get_preset
+    from ser_core.presets import get_preset
 
     folder = Path(os.environ["SER_CACHE_DIR"]) / get_preset(DEFAULT_PRESET).key
     digests = {content_hash(p.read_bytes()) for p in labelled.rglob("*.wav")}

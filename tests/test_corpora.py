@@ -131,7 +131,7 @@ def test_trained_model_measures_on_test_data_but_fits_without_it(corpora, monkey
 
 
 def _seed():
-    from ser_core.features import get_preset
+    from ser_core.presets import get_preset
 
     return get_preset("seed")
 

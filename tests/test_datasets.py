@@ -102,7 +102,7 @@ def test_real_ravdess_is_complete(ravdess_dir):
 def test_quick_training_on_ravdess_subset_beats_chance(ravdess_dir):
     """Train on 8 actors, test on 4 unseen actors, 4 well-separated emotions: far above 25 % chance."""
     from ser_core.cache import extract_files
-    from ser_core.features import get_preset
+    from ser_core.presets import get_preset
     from ser_core.train import MLPParams, fit
 
     emos = {"neutral", "angry", "sad", "happy"}

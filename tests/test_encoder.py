@@ -8,7 +8,8 @@ from synth import SR, random_model, tone
 
 from ser_core import ModelError, encoder, load_model
 from ser_core.errors import ConfigError
-from ser_core.features import extract, extract_windows, get_preset, normalize_level
+from ser_core.features import extract, extract_windows, normalize_level
+from ser_core.presets import get_preset
 from ser_core.vad import speech_mask
 
 TINY = "whisper-tiny.en"

@@ -8,16 +8,8 @@ from scipy import stats as sps
 from synth import SR, noise, tone
 
 from ser_core.errors import ConfigError
-from ser_core.features import (
-    PRESETS,
-    clip_stats,
-    extract,
-    feature_names,
-    frame_features,
-    get_preset,
-    pitch_stats,
-    pitch_track,
-)
+from ser_core.features import clip_stats, extract, feature_names, frame_features, pitch_stats, pitch_track
+from ser_core.presets import PRESETS, get_preset
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -12,8 +12,9 @@ from synth import SR, noise, tone
 from ser_core import inference
 from ser_core.audio import encode
 from ser_core.errors import ConfigError, DatasetError, ModelError
-from ser_core.features import extract, get_preset
+from ser_core.features import extract
 from ser_core.model import load_model
+from ser_core.presets import get_preset
 from ser_core.train import MLPParams, fit, pipeline
 
 SMALL = MLPParams(hidden=(32, 16), max_iter=150)
@@ -263,7 +264,7 @@ def test_model_from_another_feature_version_is_refused(tmp_path):
 
 def test_shipped_model_loads_with_its_card():
     from ser_core import EMOTIONS, default_model_path
-    from ser_core.features import DEFAULT_PRESET
+    from ser_core.presets import DEFAULT_PRESET
     from ser_core.workflow import preset_augment
 
     model = load_model()
@@ -304,10 +305,8 @@ def test_warm_up_runs_a_real_prediction(monkeypatch):
     X, y, cfg = _toy()
     model = fit(X, y, features=cfg, params=SMALL)
     seen = []
-    real = inference.predict_signal
-    monkeypatch.setattr(
-        inference, "predict_signal", lambda m, sig, **kw: seen.append(sig.size) or real(m, sig, **kw)
-    )
+    real = inference._predict
+    monkeypatch.setattr(inference, "_predict", lambda m, sig, *a: seen.append(sig.size) or real(m, sig, *a))
     model.warm_up()
     assert seen and abs(seen[0] - SR) < 400  # one second at 16 kHz (Opus adds a few ms)
 

@@ -20,9 +20,17 @@ def test_the_old_names_are_views_of_the_registry():
             presets.preset_parts(name) == (p.features, p.params) == (p.features, presets.PRESET_PARAMS[name])
         )
         assert presets.preset_augment(name) == p.augment == presets.PRESET_AUGMENT.get(name, ())
-    assert features.PRESETS is ser_core.PRESETS is presets.PRESETS
-    assert features.get_preset is workflow.get_preset is ser_core.get_preset is presets.get_preset
-    assert features.DEFAULT_PRESET == workflow.DEFAULT_PRESET == presets.DEFAULT_PRESET == "whisper-mid"
+    assert (
+        ser_core.PRESETS is presets.PRESETS
+        and workflow.get_preset is ser_core.get_preset is presets.get_preset
+    )
+    assert workflow.DEFAULT_PRESET == presets.DEFAULT_PRESET == "whisper-mid"
+    with pytest.warns(DeprecationWarning, match="moved to ser_core.presets.PRESETS"):
+        assert features.PRESETS is presets.PRESETS
+    with pytest.warns(DeprecationWarning, match="get_preset"):
+        assert features.get_preset is presets.get_preset
+    with pytest.warns(DeprecationWarning, match="DEFAULT_PRESET"):
+        assert features.DEFAULT_PRESET == "whisper-mid"
 
 
 def test_an_unknown_preset_names_the_choices_and_augment_overrides():

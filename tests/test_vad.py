@@ -9,7 +9,8 @@ from synth import SR, random_model, tone
 from ser_core import NoSpeechError
 from ser_core.audio import encode
 from ser_core.conditions import add_noise, coloured_noise
-from ser_core.features import PRESETS, extract, extract_windows, frame_features, get_preset
+from ser_core.features import extract, extract_windows, frame_features
+from ser_core.presets import PRESETS, get_preset
 from ser_core.vad import EDGE_S, PAUSE_KEEP_S, has_speech, speech_mask, voiced_frames, voiced_seconds
 
 HOP_S = 0.01

@@ -20,7 +20,8 @@ from ser_core.audio import decode
 from ser_core.cache import TRAIN_LIMITS
 from ser_core.datasets import scan_ravdess
 from ser_core.evaluate import cross_validate
-from ser_core.features import clip_stats, frame_features, get_preset, pitch_stats, pitch_track
+from ser_core.features import clip_stats, frame_features, pitch_stats, pitch_track
+from ser_core.presets import get_preset
 from ser_core.train import MLPParams, fit
 
 from ..common import OUT
