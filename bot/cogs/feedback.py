@@ -34,10 +34,10 @@ class Feedback(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(views.FeedbackButton, views.TrueLabelSelect)
+        views.register(self.bot, views.FeedbackHandlers(self.on_button, self.on_true_label))
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(views.FeedbackButton, views.TrueLabelSelect)
+        views.unregister(self.bot)
 
     async def _row(self, interaction: discord.Interaction, row_id: int) -> Detection | None:
         """The result row the button names, if it is stored and was answered where the button was pressed
