@@ -1,8 +1,7 @@
 """The Bot: framework concerns only (intents, shards, extensions, command sync, jobs, start and stop).
 
-What it serves comes in through ``build_bot``: the storage, the ``ModelManager`` and the ``Analyses`` service
-the cogs call. ``build_bot(settings)`` is the one place the bot is assembled: ``__main__``, the demo, the
-tests and the benchmark all use it.
+What it serves comes in through its constructor (``app.build_bot`` assembles it): the storage, the
+``ModelManager`` and the ``Analyses`` service the cogs call, as attributes.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from .service import (  # noqa: F401 - re-exported: the cogs and tests read them
     Outcome,
 )
 from .settings import Settings
-from .storage import STORAGE_ERRORS, Storage
+from .storage import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -46,37 +45,6 @@ INITIAL_EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.emotion",
     "bot.cogs.feedback",
 )
-
-
-async def build_bot(
-    settings: Settings,
-    *,
-    storage: Storage | None = None,
-    model: Model | None = None,
-    message_content: bool = True,
-    guild_ready_timeout: float = 2.0,
-    **service: object,
-) -> EmotionBot:
-    """Open the storage (SQLite in ``SER_DATA_DIR``, or ``SER_DATABASE_URL``), load the live model and
-    assemble the bot. ``model``: serve this already loaded model (it must be the file ``SER_MODEL_PATH``
-    names); ``service``: ``worker``, ``charts``, ``rate_limiter``, ``command_limiter`` or ``clip_cache`` for
-    ``Analyses``."""
-    if storage is None:
-        storage = await Storage.open(settings.database_url or settings.db_path)
-    models = ModelManager(storage, fixed=settings.model_path)
-    try:
-        await models.start(model)
-    except BaseException:
-        await storage.close()
-        raise
-    analyses = Analyses(settings=settings, models=models, storage=storage, **service)  # type: ignore[arg-type]
-    return EmotionBot(
-        settings=settings,
-        models=models,
-        analyses=analyses,
-        message_content=message_content,
-        guild_ready_timeout=guild_ready_timeout,
-    )
 
 
 #: What the bot needs in a channel: see it, read the note and its history (for 🔁 after 15 minutes), reply in
