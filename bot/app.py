@@ -8,6 +8,8 @@ from ser_core import Model, ModelError
 
 from .bot import EmotionBot
 from .models import ModelManager
+from .modelstore import ModelStore
+from .retrain import Retrainer, Retraining
 from .service import Analyses
 from .settings import Settings, SettingsError
 from .storage import Storage
@@ -35,10 +37,15 @@ async def build_bot(
         await storage.close()
         raise
     analyses = Analyses(settings=settings, models=models, storage=storage, **service)  # type: ignore[arg-type]
+    # The retrain session reads and writes its slot under the analyses' storage-down policy (``stored``).
+    retrainer = Retrainer(models_dir=ModelStore(settings.data_dir).dir)
     return EmotionBot(
         settings=settings,
         models=models,
         analyses=analyses,
+        retraining=Retraining(
+            settings=settings, storage=storage, models=models, stored=analyses.stored, retrainer=retrainer
+        ),
         message_content=message_content,
         guild_ready_timeout=guild_ready_timeout,
     )

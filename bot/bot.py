@@ -15,11 +15,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ser_core import Model
-
 from .models import ModelManager
 from .modelstore import ModelStore
-from .retrain import Retrainer
+from .retrain import Retraining
 from .service import (  # noqa: F401 - re-exported: the cogs and tests read them here
     APOLOGY_TEXT,
     BUSY_TEXT,
@@ -73,6 +71,7 @@ class EmotionBot(commands.AutoShardedBot):
         settings: Settings,
         models: ModelManager,
         analyses: Analyses,
+        retraining: Retraining,
         message_content: bool = True,
         guild_ready_timeout: float = 2.0,
     ) -> None:
@@ -94,13 +93,8 @@ class EmotionBot(commands.AutoShardedBot):
         self.models = models
         self.analyses = analyses
         self.storage = analyses.storage
-        self.retrainer = Retrainer(models_dir=ModelStore(settings.data_dir).dir)
+        self.retraining = retraining
         self._jobs: set[asyncio.Task] = set()
-
-    @property
-    def model(self) -> Model:
-        """The live model (``self.models`` swaps it)."""
-        return self.models.model
 
     @property
     def syncs_commands(self) -> bool:
@@ -110,18 +104,6 @@ class EmotionBot(commands.AutoShardedBot):
     @property
     def listening_to_content(self) -> bool:
         return self._connection._intents.message_content
-
-    # the service's storage-down policy, for the cogs
-    @property
-    def storage_ok(self) -> bool:
-        return self.analyses.storage_ok
-
-    async def stored(self, what: str, call: Callable[[], Awaitable], *, write: bool, default=None):
-        return await self.analyses.stored(what, call, write=write, default=default)
-
-    @property
-    def clip_cache(self):
-        return self.analyses.clip_cache
 
     async def setup_hook(self) -> None:
         # Leftovers of a training run cut short by a crash or kill of the bot (never the live model).
@@ -157,7 +139,7 @@ class EmotionBot(commands.AutoShardedBot):
 
     async def _warm(self) -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self.model.warm_up)
+            await asyncio.get_running_loop().run_in_executor(None, self.models.model.warm_up)
         except Exception:
             log.exception("model warm-up failed; the first analysis will be slower")
 
@@ -188,22 +170,6 @@ class EmotionBot(commands.AutoShardedBot):
         finally:
             if task is not None:
                 self._jobs.discard(task)
-
-    # ------------------------------------------------------------------ interactions
-    async def answer_interaction(
-        self, interaction: discord.Interaction, attachment: discord.Attachment, **who: int | None
-    ) -> None:
-        """Defer ``interaction`` (analysis can outlast Discord's 3 s), analyse ``attachment`` and follow up.
-        ``who`` is ``analyze``'s keyword arguments (user, guild, channel, message, requester ids)."""
-        from . import transcripts
-
-        await interaction.response.defer(thinking=True)
-        async with self.job():
-            outcome = await self.analyses.analyze(attachment, **who)
-            reply = await interaction.followup.send(**outcome.reply_kwargs())
-            await transcripts.after_reply(
-                self, reply, outcome, guild_id=interaction.guild_id, channel=interaction.channel
-            )
 
     # ------------------------------------------------------------------ running and stopping
     async def start(self, token: str, *, reconnect: bool = True) -> None:
@@ -267,9 +233,7 @@ class EmotionBot(commands.AutoShardedBot):
             if pending:
                 log.warning("cancelled %d analyses still running after 10 s", len(pending))
                 await asyncio.wait(pending, timeout=2.0)
-        retrainer = getattr(self, "retrainer", None)
-        if retrainer is not None:
-            await retrainer.cancel()
+        await self.retraining.retrainer.cancel()
         warm = getattr(self, "_warm_up", None)
         if warm is not None and not warm.done():  # a thread cannot be stopped: let it end (seconds)
             await asyncio.wait({warm}, timeout=30)
@@ -312,7 +276,7 @@ class _Tree(app_commands.CommandTree):
             text = str(error) or "You cannot use this command here."
         elif isinstance(original, STORAGE_ERRORS) and isinstance(interaction.client, EmotionBot):
             # Logged once per outage by ``stored``, like the analyses' storage calls.
-            await interaction.client.stored(
+            await interaction.client.analyses.stored(
                 f"/{getattr(interaction.command, 'qualified_name', '?')}", _raiser(original), write=True
             )
             text = STORAGE_DOWN_TEXT
