@@ -73,16 +73,28 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.describe(file="A voice note or audio file (OGG, MP3, WAV, FLAC, M4A)")
     async def analyze(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Detect the emotion in an audio file."""
-        await replies.answer_request(
-            self.bot,
-            interaction,
-            file,
-            speaker=interaction.user,
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            message_id=None,
+        await replies.answer_request(self.bot, interaction, file, speaker=interaction.user, message_id=None)
+
+    async def _settings_place(self, interaction: discord.Interaction, in_dm: str) -> tuple[int, int] | None:
+        """(server id, the channel whose settings apply here), or None after telling a direct message's user
+        that the command is for servers (``in_dm``: what to do there instead)."""
+        guild_id, channel_id = interaction.guild_id, interaction.channel_id
+        if guild_id is None or channel_id is None:
+            await interaction.response.send_message(f"{SERVER_ONLY} {in_dm}", ephemeral=True)
+            return None
+        # A thread follows its parent channel's settings, so in a thread a command shows and sets the parent's.
+        return guild_id, logic.mode_channel_id(interaction.channel, channel_id)
+
+    async def _cannot_manage(self, interaction: discord.Interaction, what: str) -> bool:
+        """True, after telling the member so, if they may not change ``what`` here (Manage Server)."""
+        # Discord cannot hide single subcommands (default_permissions applies to the whole group), so the
+        # permission is checked here, from the member's permissions in this interaction.
+        if logic.can_manage_modes(interaction.permissions.value):
+            return False
+        await interaction.response.send_message(
+            f"You need the Manage Server permission to change {what}.", ephemeral=True
         )
+        return True
 
     @app_commands.command()
     @app_commands.describe(user="Only this person's notes")
@@ -201,22 +213,13 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         where: Literal["channel", "server"] = "channel",
     ) -> None:
         """Show or set how I treat voice notes here: auto, on request or off (setting needs Manage Server)."""
-        guild_id, channel_id = interaction.guild_id, interaction.channel_id
-        if guild_id is None or channel_id is None:
-            await interaction.response.send_message(
-                SERVER_ONLY + " In direct messages I analyse every note you send me.", ephemeral=True
-            )
+        here = await self._settings_place(interaction, "In direct messages I analyse every note you send me.")
+        if here is None:
             return
-        # A thread follows its parent channel's mode, so in a thread this shows and sets the parent's.
-        channel_id = logic.mode_channel_id(interaction.channel, channel_id)
+        guild_id, channel_id = here
         storage = self.bot.storage
         if mode is not None:
-            # Discord cannot hide single subcommands (default_permissions applies to the whole group), so
-            # the permission is checked here, from the member's permissions in this interaction.
-            if not logic.can_manage_modes(interaction.permissions.value):
-                await interaction.response.send_message(
-                    "You need the Manage Server permission to change the mode.", ephemeral=True
-                )
+            if await self._cannot_manage(interaction, "the mode"):
                 return
             stored = MODE_CHOICES[mode]
             if where == "server":
@@ -250,11 +253,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         if interaction.guild_id is None:
             await interaction.response.send_message(SERVER_ONLY, ephemeral=True)
             return
-        if not logic.can_manage_modes(interaction.permissions.value):
-            await interaction.response.send_message(
-                "You need the Manage Server permission to change who is analysed automatically.",
-                ephemeral=True,
-            )
+        if await self._cannot_manage(interaction, "who is analysed automatically"):
             return
         await self.bot.storage.set_auto_role(interaction.guild_id, role.id if role else None)
         await interaction.response.send_message(
@@ -279,19 +278,15 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         language: str | None = None,
     ) -> None:
         """Show or set automatic transcripts and the server's language (setting needs Manage Server)."""
-        guild_id, channel_id = interaction.guild_id, interaction.channel_id
-        if guild_id is None or channel_id is None:
-            await interaction.response.send_message(
-                SERVER_ONLY + " In direct messages, press 📝 **Transcript** under a result.", ephemeral=True
-            )
+        here = await self._settings_place(
+            interaction, "In direct messages, press 📝 **Transcript** under a result."
+        )
+        if here is None:
             return
-        channel_id = logic.mode_channel_id(interaction.channel, channel_id)  # a thread follows its parent
+        guild_id, channel_id = here
         storage = self.bot.storage
         if auto is not None or language is not None:
-            if not logic.can_manage_modes(interaction.permissions.value):
-                await interaction.response.send_message(
-                    "You need the Manage Server permission to change transcripts.", ephemeral=True
-                )
+            if await self._cannot_manage(interaction, "transcripts"):
                 return
             code = None
             if language is not None and language.strip().lower() not in ("detect", "auto", ""):

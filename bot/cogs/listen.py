@@ -85,15 +85,7 @@ class Listen(commands.Cog):
             await interaction.response.send_message("That message has no audio attachment.", ephemeral=True)
             return
         await replies.answer_request(
-            self.bot,
-            interaction,
-            attachment,
-            speaker=message.author,
-            user_id=message.author.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            message_id=message.id,
-            requester_id=interaction.user.id,
+            self.bot, interaction, attachment, speaker=message.author, message_id=message.id
         )
 
 
