@@ -1,7 +1,7 @@
 """The Bot: framework concerns only (intents, shards, extensions, command sync, jobs, start and stop).
 
-What it serves comes in through its constructor (``app.build_bot`` assembles it): the storage, the
-``ModelManager`` and the ``Analyses`` service the cogs call, as attributes.
+What it serves comes in through its constructor (``app.build_bot`` assembles it) and the cogs reach it as
+attributes: ``storage``, ``models`` (the ``ModelManager``), ``analyses`` and ``retraining``.
 """
 
 from __future__ import annotations
@@ -18,15 +18,7 @@ from discord.ext import commands
 from .models import ModelManager
 from .modelstore import ModelStore
 from .retrain import Retraining
-from .service import (  # noqa: F401 - re-exported: the cogs and tests read them here
-    APOLOGY_TEXT,
-    BUSY_TEXT,
-    CLOSING_TEXT,
-    DOWNLOAD_TIMEOUT_S,
-    STORAGE_DOWN_TEXT,
-    Analyses,
-    Outcome,
-)
+from .service import APOLOGY_TEXT, STORAGE_DOWN_TEXT, Analyses
 from .settings import Settings
 from .storage import STORAGE_ERRORS
 
