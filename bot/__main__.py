@@ -53,26 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-async def open_bot(settings: Settings, build_bot, model_error: type[Exception]):
-    """``build_bot(settings)``, with a model or database that does not open turned into a one-line settings
-    error (exit code 2)."""
-    try:
-        return await build_bot(settings)
-    except model_error as exc:
-        where = "SER_MODEL_PATH" if settings.model_path else "the shipped model"
-        raise SettingsError(f"cannot load {where}: {exc}") from None
-    except Exception as exc:
-        where = "SER_DATABASE_URL" if settings.database_url else f"SER_DATA_DIR={settings.data_dir}"
-        raise SettingsError(f"cannot open the database ({where}): {exc}") from None
-
-
 async def run(settings: Settings) -> int:
     """Run the bot until SIGTERM/SIGINT (or the connection ends). Returns the exit code."""
     import discord
 
-    from ser_core import ModelError
-
-    from .bot import DiscordUnreachable, build_bot
+    from .app import open_bot
+    from .bot import DiscordUnreachable
 
     if settings.api_base or settings.gateway_url:
         from .testing.fakediscord import point_discord_at
@@ -81,7 +67,7 @@ async def run(settings: Settings) -> int:
             settings.api_base or discord.http.Route.BASE,
             settings.gateway_url or str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY),
         )
-    bot = await open_bot(settings, build_bot, ModelError)
+    bot = await open_bot(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

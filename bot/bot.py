@@ -1,8 +1,7 @@
 """The Bot: framework concerns only (intents, shards, extensions, command sync, jobs, start and stop).
 
-What it serves comes in through ``build_bot``: the storage, the ``ModelManager`` and the ``Analyses`` service
-the cogs call. ``build_bot(settings)`` is the one place the bot is assembled: ``__main__``, the demo, the
-tests and the benchmark all use it.
+What it serves comes in through its constructor (``app.build_bot`` assembles it) and the cogs reach it as
+attributes: ``storage``, ``models`` (the ``ModelManager``), ``analyses`` and ``retraining``.
 """
 
 from __future__ import annotations
@@ -16,22 +15,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ser_core import Model
-
 from .models import ModelManager
 from .modelstore import ModelStore
-from .retrain import Retrainer
-from .service import (  # noqa: F401 - re-exported: the cogs and tests read them here
-    APOLOGY_TEXT,
-    BUSY_TEXT,
-    CLOSING_TEXT,
-    DOWNLOAD_TIMEOUT_S,
-    STORAGE_DOWN_TEXT,
-    Analyses,
-    Outcome,
-)
+from .retrain import Retraining
+from .service import APOLOGY_TEXT, STORAGE_DOWN_TEXT, Analyses
 from .settings import Settings
-from .storage import STORAGE_ERRORS, Storage
+from .storage import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -46,37 +35,6 @@ INITIAL_EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.emotion",
     "bot.cogs.feedback",
 )
-
-
-async def build_bot(
-    settings: Settings,
-    *,
-    storage: Storage | None = None,
-    model: Model | None = None,
-    message_content: bool = True,
-    guild_ready_timeout: float = 2.0,
-    **service: object,
-) -> EmotionBot:
-    """Open the storage (SQLite in ``SER_DATA_DIR``, or ``SER_DATABASE_URL``), load the live model and
-    assemble the bot. ``model``: serve this already loaded model (it must be the file ``SER_MODEL_PATH``
-    names); ``service``: ``worker``, ``charts``, ``rate_limiter``, ``command_limiter`` or ``clip_cache`` for
-    ``Analyses``."""
-    if storage is None:
-        storage = await Storage.open(settings.database_url or settings.db_path)
-    models = ModelManager(storage, fixed=settings.model_path)
-    try:
-        await models.start(model)
-    except BaseException:
-        await storage.close()
-        raise
-    analyses = Analyses(settings=settings, models=models, storage=storage, **service)  # type: ignore[arg-type]
-    return EmotionBot(
-        settings=settings,
-        models=models,
-        analyses=analyses,
-        message_content=message_content,
-        guild_ready_timeout=guild_ready_timeout,
-    )
 
 
 #: What the bot needs in a channel: see it, read the note and its history (for 🔁 after 15 minutes), reply in
@@ -105,6 +63,7 @@ class EmotionBot(commands.AutoShardedBot):
         settings: Settings,
         models: ModelManager,
         analyses: Analyses,
+        retraining: Retraining,
         message_content: bool = True,
         guild_ready_timeout: float = 2.0,
     ) -> None:
@@ -126,13 +85,8 @@ class EmotionBot(commands.AutoShardedBot):
         self.models = models
         self.analyses = analyses
         self.storage = analyses.storage
-        self.retrainer = Retrainer(models_dir=ModelStore(settings.data_dir).dir)
+        self.retraining = retraining
         self._jobs: set[asyncio.Task] = set()
-
-    @property
-    def model(self) -> Model:
-        """The live model (``self.models`` swaps it)."""
-        return self.models.model
 
     @property
     def syncs_commands(self) -> bool:
@@ -142,18 +96,6 @@ class EmotionBot(commands.AutoShardedBot):
     @property
     def listening_to_content(self) -> bool:
         return self._connection._intents.message_content
-
-    # the service's storage-down policy, for the cogs
-    @property
-    def storage_ok(self) -> bool:
-        return self.analyses.storage_ok
-
-    async def stored(self, what: str, call: Callable[[], Awaitable], *, write: bool, default=None):
-        return await self.analyses.stored(what, call, write=write, default=default)
-
-    @property
-    def clip_cache(self):
-        return self.analyses.clip_cache
 
     async def setup_hook(self) -> None:
         # Leftovers of a training run cut short by a crash or kill of the bot (never the live model).
@@ -189,7 +131,7 @@ class EmotionBot(commands.AutoShardedBot):
 
     async def _warm(self) -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self.model.warm_up)
+            await asyncio.get_running_loop().run_in_executor(None, self.models.model.warm_up)
         except Exception:
             log.exception("model warm-up failed; the first analysis will be slower")
 
@@ -220,22 +162,6 @@ class EmotionBot(commands.AutoShardedBot):
         finally:
             if task is not None:
                 self._jobs.discard(task)
-
-    # ------------------------------------------------------------------ interactions
-    async def answer_interaction(
-        self, interaction: discord.Interaction, attachment: discord.Attachment, **who: int | None
-    ) -> None:
-        """Defer ``interaction`` (analysis can outlast Discord's 3 s), analyse ``attachment`` and follow up.
-        ``who`` is ``analyze``'s keyword arguments (user, guild, channel, message, requester ids)."""
-        from . import transcripts
-
-        await interaction.response.defer(thinking=True)
-        async with self.job():
-            outcome = await self.analyses.analyze(attachment, **who)
-            reply = await interaction.followup.send(**outcome.reply_kwargs())
-            await transcripts.after_reply(
-                self, reply, outcome, guild_id=interaction.guild_id, channel=interaction.channel
-            )
 
     # ------------------------------------------------------------------ running and stopping
     async def start(self, token: str, *, reconnect: bool = True) -> None:
@@ -299,9 +225,7 @@ class EmotionBot(commands.AutoShardedBot):
             if pending:
                 log.warning("cancelled %d analyses still running after 10 s", len(pending))
                 await asyncio.wait(pending, timeout=2.0)
-        retrainer = getattr(self, "retrainer", None)
-        if retrainer is not None:
-            await retrainer.cancel()
+        await self.retraining.retrainer.cancel()
         warm = getattr(self, "_warm_up", None)
         if warm is not None and not warm.done():  # a thread cannot be stopped: let it end (seconds)
             await asyncio.wait({warm}, timeout=30)
@@ -344,7 +268,7 @@ class _Tree(app_commands.CommandTree):
             text = str(error) or "You cannot use this command here."
         elif isinstance(original, STORAGE_ERRORS) and isinstance(interaction.client, EmotionBot):
             # Logged once per outage by ``stored``, like the analyses' storage calls.
-            await interaction.client.stored(
+            await interaction.client.analyses.stored(
                 f"/{getattr(interaction.command, 'qualified_name', '?')}", _raiser(original), write=True
             )
             text = STORAGE_DOWN_TEXT

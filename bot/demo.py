@@ -99,11 +99,10 @@ def synthetic_voice(seconds: float = 3.0, sr: int = 48_000, seed: int = 0) -> np
 
 
 async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
-    from ser_core import SAMPLE_RATE, ModelError
+    from ser_core import SAMPLE_RATE
     from ser_core.audio import decode
 
-    from . import __main__ as launcher
-    from .bot import build_bot
+    from .app import open_bot
     from .testing.fakediscord import FakeDiscord
 
     clips = [(voice, voice.path.read_bytes()) for voice in DEMO_VOICES]
@@ -121,7 +120,7 @@ async def run_demo(settings: Settings, *, timeout: float = 60.0) -> int:
         async with FakeDiscord() as fake:
             fake.install()
             try:
-                bot = await launcher.open_bot(demo_settings, build_bot, ModelError)
+                bot = await open_bot(demo_settings)
             except SettingsError as exc:
                 print(f"ser-bot --demo: {exc}", file=sys.stderr)
                 return 2

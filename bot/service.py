@@ -380,13 +380,8 @@ class Analyses:
         profile.add_reference(pred.features)
         left = int(enrol["left"]) - 1
         record = profile.to_dict() | ({"enrol": {**enrol, "left": left}} if left > 0 else {})
-        stored = await self.stored(
-            "saving a reference note",
-            lambda: self.storage.save_profile(user_id, record, since=started),
-            write=True,
-            default=False,
-        )
-        if not stored:
+        # Storage down: a reference that is not kept must be sent again, so it counts as not stored.
+        if not await self._save_profile("saving a reference note", user_id, record, started, down=False):
             return Outcome(
                 error="I could not store that reference note; try `/emotion calibrate` again later."
             )
@@ -411,13 +406,8 @@ class Analyses:
         if pred.features is not None and pred.cold is not None:
             profile.add_note(pred.features, pred.cold, model.labels)
             record = profile.to_dict() | ({"enrol": saved["enrol"]} if "enrol" in saved else {})
-            kept = await self.stored(
-                "saving a voice profile",
-                lambda: self.storage.save_profile(user_id, record, since=started),
-                write=True,
-                default=True,
-            )
-            if not kept:
+            # Storage down: the result is still answered (and held), so the profile counts as kept.
+            if not await self._save_profile("saving a voice profile", user_id, record, started, down=True):
                 return None, FORGOTTEN_NOTE
             if model.supports_adaptation:
                 note = views.adaptation_note(pred.adaptation)
@@ -660,6 +650,15 @@ class Analyses:
             "reading a voice profile", lambda: self.storage.get_profile(user_id), write=False
         )
         return saved or {}
+
+    async def _save_profile(
+        self, what: str, user_id: int, record: dict, started: float, *, down: bool
+    ) -> bool:
+        """Store ``record`` as ``user_id``'s voice profile unless they were forgotten since ``started``
+        (False); ``down`` is the answer while storage is down."""
+        return await self.stored(
+            what, lambda: self.storage.save_profile(user_id, record, since=started), write=True, default=down
+        )
 
     async def calibrate(self, user_id: int, *, notes: int, reset: bool) -> VoiceProfile:
         """``/emotion calibrate``: the next ``notes`` notes of ``user_id`` (within ``ENROL_MINUTES``) become

@@ -99,7 +99,7 @@ async def on_button(bot: EmotionBot, interaction: discord.Interaction, row: Dete
     async with slot:
         await interaction.response.defer()  # a transcript can outlast Discord's 3 s
         assert row.id is not None
-        data = bot.clip_cache.get(row.id) or await fetch()
+        data = analyses.clip_cache.get(row.id) or await fetch()
         if data is None:
             await interaction.followup.send(AUDIO_GONE_TEXT, ephemeral=True)
             return

@@ -6,32 +6,23 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import math
-import shutil
 import time
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ser_core import EMOTIONS, ConfigError, ModelError, presets
+from ser_core import ConfigError, presets
 from ser_core.transcript import language_code, language_name
 
-from .. import logic, views
-from ..bot import STORAGE_DOWN_TEXT, EmotionBot
-from ..retrain import (
-    Progress,
-    RetrainError,
-    cap_kept_clips,
-    cooldown_left,
-    decide,
-    format_elapsed,
-    live_accuracy,
-)
-from ..service import ENROL_MINUTES
+from .. import logic, replies, views
+from ..retrain import Progress, RetrainRefused, progress_message
+from ..service import ENROL_MINUTES, STORAGE_DOWN_TEXT
 from ..worker import Busy, Closed
+
+if TYPE_CHECKING:
+    from ..bot import EmotionBot
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +32,6 @@ PRESET_CHOICES = [app_commands.Choice(name=name, value=name) for name in presets
 ADMIN_ONLY = (
     "Only the bot's operators (its owner or team in the Developer Portal, or SER_ADMIN_IDS) can {what}: "
     "the model is shared by every server the bot is in, so a server's administrators cannot."
-)
-BUSY_ELSEWHERE = (
-    "A retraining run is already in progress in another process ({preset}): {line}. Wait for it to finish."
 )
 SERVER_ONLY = "This command works in a server, not in direct messages."
 #: ``/emotion mode`` choices → stored mode (None: the channel follows the server's default).
@@ -61,9 +49,6 @@ MODE_TEXT = {
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 @app_commands.allowed_installs(guilds=True, users=False)
 class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech emotion recognition"):
-    #: Seconds between edits of the retraining progress message.
-    PROGRESS_EVERY_S = 2.0
-
     def __init__(self, bot: EmotionBot) -> None:
         self.bot = bot
         self._tasks: set[asyncio.Task] = set()
@@ -88,18 +73,28 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.describe(file="A voice note or audio file (OGG, MP3, WAV, FLAC, M4A)")
     async def analyze(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Detect the emotion in an audio file."""
-        refusal = await self.bot.analyses.refuse_request(interaction, speaker=interaction.user)
-        if refusal:
-            await interaction.response.send_message(refusal, ephemeral=True)
-            return
-        await self.bot.answer_interaction(
-            interaction,
-            file,
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            message_id=None,
+        await replies.answer_request(self.bot, interaction, file, speaker=interaction.user, message_id=None)
+
+    async def _settings_place(self, interaction: discord.Interaction, in_dm: str) -> tuple[int, int] | None:
+        """(server id, the channel whose settings apply here), or None after telling a direct message's user
+        that the command is for servers (``in_dm``: what to do there instead)."""
+        guild_id, channel_id = interaction.guild_id, interaction.channel_id
+        if guild_id is None or channel_id is None:
+            await interaction.response.send_message(f"{SERVER_ONLY} {in_dm}", ephemeral=True)
+            return None
+        # A thread follows its parent channel's settings, so in a thread a command shows and sets the parent's.
+        return guild_id, logic.mode_channel_id(interaction.channel, channel_id)
+
+    async def _cannot_manage(self, interaction: discord.Interaction, what: str) -> bool:
+        """True, after telling the member so, if they may not change ``what`` here (Manage Server)."""
+        # Discord cannot hide single subcommands (default_permissions applies to the whole group), so the
+        # permission is checked here, from the member's permissions in this interaction.
+        if logic.can_manage_modes(interaction.permissions.value):
+            return False
+        await interaction.response.send_message(
+            f"You need the Manage Server permission to change {what}.", ephemeral=True
         )
+        return True
 
     @app_commands.command()
     @app_commands.describe(user="Only this person's notes")
@@ -112,12 +107,12 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         if scope is _DOWN:
             await interaction.response.send_message(STORAGE_DOWN_TEXT, ephemeral=True)
             return
-        rows = await self.bot.stored(
+        rows = await self.bot.analyses.stored(
             "reading the history",
             lambda: self.bot.storage.history(guild_id, user_id=user.id if user else None, limit=10, **scope),
             write=False,
         )
-        if rows is None or not self.bot.storage_ok:
+        if rows is None or not self.bot.analyses.storage_ok:
             await interaction.response.send_message(STORAGE_DOWN_TEXT, ephemeral=True)
             return
         embed = views.history_embed(rows, who=user.display_name if user else "everyone")
@@ -131,7 +126,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             return {}
         if guild is None or not isinstance(interaction.user, discord.Member):
             return {"channels": (), "own": interaction.user.id}  # nothing to check against: own results only
-        ids = await self.bot.stored(
+        ids = await self.bot.analyses.stored(
             "reading the channels with results",
             lambda: self.bot.storage.channels(interaction.guild_id),
             write=False,
@@ -167,17 +162,19 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         since = time.time() - days * 86400
         rows = None
         if scope is not _DOWN:
-            rows = await self.bot.stored(
+            rows = await self.bot.analyses.stored(
                 "reading statistics",
                 lambda: self.bot.storage.since(guild_id, since, user_id=user.id if user else None, **scope),
                 write=False,
             )
         # Failing writes (a read-only or full disk) make the numbers stale: say so rather than show them.
-        if rows is None or not self.bot.storage_ok:
+        if rows is None or not self.bot.analyses.storage_ok:
             await interaction.followup.send(STORAGE_DOWN_TEXT, ephemeral=True)
             return
         stats = logic.aggregate(
-            ((r.created_at, r.label, r.confidence) for r in rows), days=days, labels=self.bot.model.labels
+            ((r.created_at, r.label, r.confidence) for r in rows),
+            days=days,
+            labels=self.bot.models.model.labels,
         )
         who = user.display_name if user else "everyone"
         chart = None
@@ -199,7 +196,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
     @app_commands.command()
     async def model(self, interaction: discord.Interaction) -> None:
         """Show the model card: training data, protocols, scores, classes and date."""
-        m = self.bot.model
+        m = self.bot.models.model
         await interaction.response.send_message(
             embed=views.model_embed(m.card, labels=m.labels, version=m.version)
         )
@@ -216,22 +213,13 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         where: Literal["channel", "server"] = "channel",
     ) -> None:
         """Show or set how I treat voice notes here: auto, on request or off (setting needs Manage Server)."""
-        guild_id, channel_id = interaction.guild_id, interaction.channel_id
-        if guild_id is None or channel_id is None:
-            await interaction.response.send_message(
-                SERVER_ONLY + " In direct messages I analyse every note you send me.", ephemeral=True
-            )
+        here = await self._settings_place(interaction, "In direct messages I analyse every note you send me.")
+        if here is None:
             return
-        # A thread follows its parent channel's mode, so in a thread this shows and sets the parent's.
-        channel_id = logic.mode_channel_id(interaction.channel, channel_id)
+        guild_id, channel_id = here
         storage = self.bot.storage
         if mode is not None:
-            # Discord cannot hide single subcommands (default_permissions applies to the whole group), so
-            # the permission is checked here, from the member's permissions in this interaction.
-            if not logic.can_manage_modes(interaction.permissions.value):
-                await interaction.response.send_message(
-                    "You need the Manage Server permission to change the mode.", ephemeral=True
-                )
+            if await self._cannot_manage(interaction, "the mode"):
                 return
             stored = MODE_CHOICES[mode]
             if where == "server":
@@ -265,11 +253,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         if interaction.guild_id is None:
             await interaction.response.send_message(SERVER_ONLY, ephemeral=True)
             return
-        if not logic.can_manage_modes(interaction.permissions.value):
-            await interaction.response.send_message(
-                "You need the Manage Server permission to change who is analysed automatically.",
-                ephemeral=True,
-            )
+        if await self._cannot_manage(interaction, "who is analysed automatically"):
             return
         await self.bot.storage.set_auto_role(interaction.guild_id, role.id if role else None)
         await interaction.response.send_message(
@@ -294,19 +278,15 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         language: str | None = None,
     ) -> None:
         """Show or set automatic transcripts and the server's language (setting needs Manage Server)."""
-        guild_id, channel_id = interaction.guild_id, interaction.channel_id
-        if guild_id is None or channel_id is None:
-            await interaction.response.send_message(
-                SERVER_ONLY + " In direct messages, press 📝 **Transcript** under a result.", ephemeral=True
-            )
+        here = await self._settings_place(
+            interaction, "In direct messages, press 📝 **Transcript** under a result."
+        )
+        if here is None:
             return
-        channel_id = logic.mode_channel_id(interaction.channel, channel_id)  # a thread follows its parent
+        guild_id, channel_id = here
         storage = self.bot.storage
         if auto is not None or language is not None:
-            if not logic.can_manage_modes(interaction.permissions.value):
-                await interaction.response.send_message(
-                    "You need the Manage Server permission to change transcripts.", ephemeral=True
-                )
+            if await self._cannot_manage(interaction, "transcripts"):
                 return
             code = None
             if language is not None and language.strip().lower() not in ("detect", "auto", ""):
@@ -360,9 +340,9 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
                 ephemeral=True,
             )
             return
-        if not self.bot.model.supports_adaptation:
+        if not self.bot.models.model.supports_adaptation:
             await interaction.response.send_message(
-                f"The live model (`{self.bot.model.version}`) cannot learn a voice (it has no adapted head), so "
+                f"The live model (`{self.bot.models.model.version}`) cannot learn a voice (it has no adapted head), so "
                 "a reference would not change its answers.",
                 ephemeral=True,
             )
@@ -428,149 +408,36 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
                 ADMIN_ONLY.format(what="retrain the model"), ephemeral=True
             )
             return
-        retrainer, storage = self.bot.retrainer, self.bot.storage
-        if retrainer.progress is not None:
-            await interaction.response.send_message(
-                f"A retraining run is already in progress ({retrainer.progress.preset}): "
-                f"{retrainer.progress.line()}. Wait for it to finish.",
-                ephemeral=True,
-            )
-            return
-        elsewhere = await self.bot.stored(
-            "reading the retraining status", storage.retrain_status, write=False
-        )
-        if elsewhere:
-            await interaction.response.send_message(BUSY_ELSEWHERE.format(**elsewhere), ephemeral=True)
-            return
-        ended = await self.bot.stored(
-            "reading the last retraining", lambda: storage.get_state(RETRAIN_ENDED), write=False
-        )
-        wait = cooldown_left(_float(ended), self.bot.settings.retrain_cooldown_min * 60, time.time())
-        if wait:
-            await interaction.response.send_message(
-                f"The last retraining run ended less than {self.bot.settings.retrain_cooldown_min:g} minutes ago "
-                f"(SER_RETRAIN_COOLDOWN_MIN); try again in {format_elapsed(math.ceil(wait))}.",
-                ephemeral=True,
-            )
-            return
-        data = self.bot.settings.ravdess_dir
-        if data is None or not data.is_dir():
-            what = "SER_RAVDESS_DIR is not set" if data is None else f"SER_RAVDESS_DIR={data} is not a folder"
-            await interaction.response.send_message(
-                f"I cannot retrain: {what}. Point it at the RAVDESS folder (or a folder with labels.csv) "
-                "and restart the bot.",
-                ephemeral=True,
-            )
-            return
-        chosen = preset or str(self.bot.model.card.get("preset") or self.bot.model.features.preset or "rich")
-        progress = retrainer.begin(chosen)  # claims this process's slot before the first await
+        retraining = self.bot.retraining
         try:
-            # ... and the one slot of every process sharing the storage (an advisory lock in PostgreSQL)
-            locked = await self.bot.stored(
-                "claiming the retraining slot", storage.try_lock_retrain, write=False
-            )
-            if not locked:
-                retrainer.finish()
-                elsewhere = await self.bot.stored(
-                    "reading the retraining status", storage.retrain_status, write=False
-                )
-                text = (
-                    BUSY_ELSEWHERE.format(**elsewhere)
-                    if elsewhere
-                    else "I cannot retrain right now: another process holds the retraining slot, or the "
-                    "database is unreachable. Try again in a minute."
-                )
-                await interaction.response.send_message(text, ephemeral=True)
-                return
-            await interaction.response.send_message(f"🔄 Retraining (`{chosen}`): {progress.line()}")
+            progress = await retraining.start(preset)
+        except RetrainRefused as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+        try:
+            await interaction.response.send_message(progress_message(progress))
         except BaseException:
-            retrainer.finish()
-            await self._release_slot()
+            await retraining.abandon()
             raise
         task = asyncio.create_task(self._run_retrain(interaction, progress, force), name="ser-retrain")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run_retrain(self, interaction: discord.Interaction, progress: Progress, force: bool) -> None:
-        bot = self.bot
-        old = bot.model
-        ticker = asyncio.create_task(self._show_progress(interaction, progress))
-        text = f"❌ Retraining stopped; the bot keeps using model `{old.version}`."
-        clips_dir = bot.retrainer.models_dir / f".clips-{time.time_ns()}"
-        try:
-            extra, left_out = await self._kept_clips(clips_dir)
-            assert bot.settings.ravdess_dir is not None
-            cand = await bot.retrainer.run(bot.settings.training_data, extra)
-            live = live_accuracy(old.card)
-            ok, why = decide(cand.accuracy, live, force=force)
-            took = format_elapsed(cand.seconds)
-            capped = (
-                f" ({left_out} more left out: at most {bot.settings.clips_per_user} a person and "
-                f"{bot.settings.clips_per_server} a server)"
-                if left_out
-                else ""
-            )
-            if ok:
-                new = await bot.models.install(cand.path, cand.version)
-                text = (
-                    f"✅ Retrained in {took} on {len(extra)} kept clip(s){capped} plus the data set: model "
-                    f"`{new.version}` is now live instead of `{old.version}` ({why}); `/emotion rollback` "
-                    "restores the previous one."
-                )
-            else:
-                text = (
-                    f"⏹️ Retrained in {took}, but kept model `{old.version}`: {why}; run "
-                    f"`/emotion retrain force:True` to use the new one anyway."
-                )
-                cand.path.unlink(missing_ok=True)
-        except RetrainError as exc:
-            text = f"❌ Retraining failed: {exc}; the bot keeps using model `{bot.model.version}`."
-        except ModelError as exc:
-            text = f"❌ Retraining failed: the new model does not load ({exc}); the bot keeps using `{bot.model.version}`."
-        except asyncio.CancelledError:
-            text = f"❌ Retraining was stopped because the bot is shutting down; it keeps model `{bot.model.version}`."
-            raise
-        except Exception:
-            log.exception("retraining failed")
-            text = f"❌ Retraining failed because of an error on my side (logged); the bot keeps using `{bot.model.version}`."
-        finally:
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
-            await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, clips_dir, True)
-            await bot.stored(
-                "recording the end of a retraining run",
-                lambda: bot.storage.set_state(RETRAIN_ENDED, repr(time.time())),
-                write=True,
-            )
-            bot.retrainer.finish()
-            await self._release_slot()
-            await self._show_result(interaction, text)
-        log.info("retraining: %s", text)
-
-    async def _release_slot(self) -> None:
-        storage = self.bot.storage
-        await self.bot.stored(
-            "clearing the retraining status", lambda: storage.set_retrain_status(None), write=True
-        )
-        await self.bot.stored("releasing the retraining slot", storage.unlock_retrain, write=True)
-
-    async def _show_progress(self, interaction: discord.Interaction, progress: Progress) -> None:
-        """Edit the progress message at most once every ``PROGRESS_EVERY_S`` seconds, and publish the progress
-        for other processes (a retrain request there shows it)."""
-        storage = self.bot.storage
-        while True:
-            status = {"preset": progress.preset, "line": progress.line()}
-            await self.bot.stored(
-                "publishing retraining progress", lambda s=status: storage.set_retrain_status(s), write=True
-            )
-            await asyncio.sleep(self.PROGRESS_EVERY_S)
+        async def show_progress(text: str) -> bool:
             try:
-                await interaction.edit_original_response(
-                    content=f"🔄 Retraining (`{progress.preset}`): {progress.line()}"
-                )
+                await interaction.edit_original_response(content=text)
             except discord.HTTPException as exc:  # e.g. the 15-minute interaction token expired
                 log.warning("stopped updating the retraining progress: %s", exc)
-                return
+                return False
+            return True
+
+        await self.bot.retraining.run(
+            progress,
+            force=force,
+            show_progress=show_progress,
+            show_result=lambda text: self._show_result(interaction, text),
+        )
 
     async def _show_result(self, interaction: discord.Interaction, text: str) -> None:
         """Edit the progress message; if that is no longer possible (a run longer than the 15 minutes an
@@ -587,14 +454,6 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             except (discord.HTTPException, asyncio.TimeoutError) as exc:
                 log.warning("could not post the retraining result: %r", exc)
 
-    async def _kept_clips(self, folder: Path) -> tuple[list[dict], int]:
-        """Consented feedback clips as training clips (files in ``folder`` if the storage keeps them
-        elsewhere; the user id is the speaker), capped per person and per server (``cap_kept_clips``); and how
-        many the caps left out."""
-        clips = [c for c in await self.bot.storage.training_clips(folder) if c["emotion"] in EMOTIONS]
-        settings = self.bot.settings
-        return cap_kept_clips(clips, per_user=settings.clips_per_user, per_server=settings.clips_per_server)
-
     @app_commands.command()
     async def rollback(self, interaction: discord.Interaction) -> None:
         """Serve the previous model again (the bot's operators only)."""
@@ -603,37 +462,20 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
                 ADMIN_ONLY.format(what="roll the model back"), ephemeral=True
             )
             return
-        if self.bot.retrainer.running:
+        if self.bot.retraining.running:
             await interaction.response.send_message(
                 "A retraining run is in progress; roll back after it finishes.", ephemeral=True
             )
             return
         await interaction.response.defer(thinking=True)
-        old = self.bot.model.version
-        try:
-            new = await self.bot.models.rollback()
-        except ModelError as exc:
-            await interaction.followup.send(f"I cannot roll back: {exc}; the bot keeps using model `{old}`.")
-            return
-        await interaction.followup.send(
-            f"↩️ Rolled back: model `{new.version}` is live again instead of `{old}`."
-        )
+        await interaction.followup.send(await self.bot.retraining.rollback())
 
 
 async def setup(bot: EmotionBot) -> None:
     await bot.add_cog(Emotion(bot))
 
 
-#: ``Storage.get_state`` key: when the last retraining run ended (unix time).
-RETRAIN_ENDED = "retrain_ended"
 _DOWN = object()
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _mode_name(mode: str) -> str:

@@ -11,6 +11,7 @@ out).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
@@ -18,9 +19,11 @@ from discord.ext import commands
 from ser_core import EMOTIONS
 
 from .. import logic, transcripts, views
-from ..bot import EmotionBot
 from ..service import NOT_HERE_TEXT, DownloadRefused
 from ..storage import Detection
+
+if TYPE_CHECKING:
+    from ..bot import EmotionBot
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +37,10 @@ class Feedback(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(views.FeedbackButton, views.TrueLabelSelect)
+        views.register(self.bot, views.FeedbackHandlers(self.on_button, self.on_true_label))
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(views.FeedbackButton, views.TrueLabelSelect)
+        views.unregister(self.bot)
 
     async def _row(self, interaction: discord.Interaction, row_id: int) -> Detection | None:
         """The result row the button names, if it is stored and was answered where the button was pressed
@@ -117,7 +120,7 @@ class Feedback(commands.Cog):
                 ephemeral=True,
             )
             return
-        data = self.bot.clip_cache.get(row.id)
+        data = self.bot.analyses.clip_cache.get(row.id)
         if data is None:
             await interaction.response.send_message(
                 "That clip is no longer available: I hold notes in memory only for a few minutes, and never "

@@ -4,13 +4,16 @@ or server turned it on), and the "Detect emotion" context menu."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .. import logic, transcripts
-from ..bot import EmotionBot
+from .. import logic, replies, transcripts
+
+if TYPE_CHECKING:
+    from ..bot import EmotionBot
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +84,8 @@ class Listen(commands.Cog):
         if attachment is None:
             await interaction.response.send_message("That message has no audio attachment.", ephemeral=True)
             return
-        refusal = await self.bot.analyses.refuse_request(interaction, speaker=message.author)
-        if refusal:
-            await interaction.response.send_message(refusal, ephemeral=True)
-            return
-        await self.bot.answer_interaction(
-            interaction,
-            attachment,
-            user_id=message.author.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            message_id=message.id,
-            requester_id=interaction.user.id,
+        await replies.answer_request(
+            self.bot, interaction, attachment, speaker=message.author, message_id=message.id
         )
 
 

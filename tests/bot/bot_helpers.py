@@ -8,7 +8,8 @@ import os
 import re
 from pathlib import Path
 
-from bot.bot import EmotionBot, build_bot
+from bot.app import build_bot
+from bot.bot import EmotionBot
 from bot.logic import RateLimiter
 from bot.settings import Settings
 from bot.storage import Detection

@@ -171,7 +171,7 @@ async def test_retrain_and_rollback_are_for_the_bots_operators_only(fake, bot, p
         else:  # past the check: a deferred answer; nothing to roll back to
             done = await fake.wait_interaction(inter, kinds=("followup",))
             assert "no previous model" in done.content
-    assert not bot.retrainer.running
+    assert not bot.retraining.running
 
 
 async def test_stats_attaches_a_chart_and_history_lists(fake, bot, voice_ogg):

@@ -78,7 +78,7 @@ async def test_right_consent_keeps_the_clip_at_a_safe_path_and_forget_removes_ev
 
     row = await bot.storage.get(row_id)
     assert row.true_label == row.label
-    kept, left_out = await bot.get_cog("Emotion")._kept_clips(tmp_path / "clips")  # what retraining would get
+    kept, left_out = await bot.retraining.kept_clips(tmp_path / "clips")  # what retraining would get
     assert [(k["emotion"], k["speaker"]) for k in kept] == [(row.label, str(owner))] and left_out == 0
     assert Path(kept[0]["path"]).read_bytes() == voice_ogg
     expected = settings.data_dir / "feedback" / str(owner) / f"{row_id}.ogg"

@@ -118,7 +118,7 @@ async def test_optout_stops_auto_and_others_requests_and_stores_nothing_until_op
     assert "nothing was stored" in (await fake.wait_for_reply(dm["id"])).text
     assert await bot.storage.count(user_id=uid) == 0
     assert await bot.storage.get_profile(uid) is None
-    assert len(bot.clip_cache) == 0
+    assert len(bot.analyses.clip_cache) == 0
 
     inter = await fake.slash("emotion", "optin", [])
     assert "opted in" in (await fake.wait_interaction(inter, kinds=("callback",))).content
@@ -215,7 +215,7 @@ async def test_rerun_after_a_model_swap_names_the_new_model(fake, bot, voice_ogg
     first = await fake.wait_for_reply(
         (await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)]))["id"]
     )
-    old = bot.model.version
+    old = bot.models.model.version
     assert f"model {old}" in first.text
     (row,) = await bot.storage.history(fake.guild_id)
 
@@ -223,22 +223,22 @@ async def test_rerun_after_a_model_swap_names_the_new_model(fake, bot, voice_ogg
     path = tmp_path / "newer.npz"
     newer.save(path)
     await bot.models.install(path, newer.version)
-    assert bot.model.version != old
+    assert bot.models.model.version != old
 
     expected = [f"(re-run; previous answer by model {old})", "(re-run with the same model)"]
     for cache, says in zip(("held in memory", "fetched again from Discord"), expected, strict=True):
         downloads = len(fake.downloads)
         if cache.startswith("fetched"):
-            bot.clip_cache.pop(row.id)  # as after 15 minutes: the audio comes from the message again
+            bot.analyses.clip_cache.pop(row.id)  # as after 15 minutes: the audio comes from the message again
         stranger = fake.user(fake.new_id(), "someone")
         inter = await fake.click(first, f"ser:fb:rerun:{row.id}", user=stranger)
         edit = await fake.wait_interaction(inter, kinds=("edit",))
-        assert f"model {bot.model.version} {says}" in edit.text, cache
-        assert first_emotion(edit.text) == expected_label(bot.model, voice_ogg)
+        assert f"model {bot.models.model.version} {says}" in edit.text, cache
+        assert first_emotion(edit.text) == expected_label(bot.models.model, voice_ogg)
         assert [n for n, _ in edit.files] == ["emotion.png"]
         stored = await bot.storage.get(row.id)
-        assert stored.model_version == bot.model.version and stored.label == expected_label(
-            bot.model, voice_ogg
+        assert stored.model_version == bot.models.model.version and stored.label == expected_label(
+            bot.models.model, voice_ogg
         )
         assert len(fake.downloads) == downloads + cache.startswith("fetched")
 
@@ -302,7 +302,7 @@ async def test_rerun_is_refused_for_an_opted_out_author_and_says_when_the_audio_
     assert "opted out" in rec.content and rec.flags & EPHEMERAL_FLAG
     await bot.storage.set_opted_out(int(fake.owner["id"]), False)
 
-    bot.clip_cache.pop(row.id)  # out of memory, and the note itself deleted from Discord
+    bot.analyses.clip_cache.pop(row.id)  # out of memory, and the note itself deleted from Discord
     del fake.messages[int(note["id"])]
     inter = await fake.click(reply, f"ser:fb:rerun:{row.id}", user=stranger)
     rec = await fake.wait_interaction(inter, kinds=("followup",))

@@ -17,7 +17,7 @@ from bot.cogs.emotion import Emotion
 from bot.logic import ADMINISTRATOR
 from bot.models import load_live
 from bot.modelstore import ModelStore
-from bot.retrain import decide, live_accuracy
+from bot.retrain import Retraining, decide, live_accuracy
 from bot.settings import Settings
 from ser_core import PRESETS, load_model
 from ser_core.presets import DEFAULT_PRESET
@@ -33,7 +33,7 @@ def labelled(tmp_path_factory):
 
 @pytest.fixture
 def fast_progress(monkeypatch):
-    monkeypatch.setattr(Emotion, "PROGRESS_EVERY_S", 0.3)
+    monkeypatch.setattr(Retraining, "PROGRESS_EVERY_S", 0.3)
 
 
 def edits_of(fake, inter) -> list[str]:
@@ -58,7 +58,7 @@ async def test_retrain_swaps_in_a_new_model_refuses_a_second_run_and_rollback_re
     settings = dataclasses.replace(settings, ravdess_dir=labelled)
     bot, task = await start_bot(fake, settings, model)
     try:
-        old = bot.model.version
+        old = bot.models.model.version
         # One note whose author says it was angry and lets the bot keep it: retraining must use it.
         note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
         reply = await fake.wait_for_reply(note["id"])
@@ -84,12 +84,15 @@ async def test_retrain_swaps_in_a_new_model_refuses_a_second_run_and_rollback_re
 
         text = await final_edit(fake, inter)
         assert text.startswith("✅") and "is now live" in text and "1 kept clip" in text, text
-        new = bot.model.version
+        new = bot.models.model.version
         assert new != old and f"`{new}`" in text and f"`{old}`" in text
         assert any("elapsed" in e for e in edits_of(fake, inter)[:-1])  # progress was shown before the end
         assert new in await model_card_text(fake)
-        assert bot.model.card["scores"]["actors"]["accuracy"] >= 0.8  # three very different sounds
-        assert bot.model.card["data"]["n_extra_clips"] == 1 and bot.model.card["data"]["n_clips"] == 37
+        assert bot.models.model.card["scores"]["actors"]["accuracy"] >= 0.8  # three very different sounds
+        assert (
+            bot.models.model.card["data"]["n_extra_clips"] == 1
+            and bot.models.model.card["data"]["n_clips"] == 37
+        )
 
         store = ModelStore(settings.data_dir)
         shared = bot.storage.shared
@@ -106,7 +109,7 @@ async def test_retrain_swaps_in_a_new_model_refuses_a_second_run_and_rollback_re
         back = await fake.slash("emotion", "rollback", **ADMIN)
         text = (await fake.wait_interaction(back)).content
         assert "Rolled back" in text and f"`{old}`" in text
-        assert bot.model.version == old and old in await model_card_text(fake)
+        assert bot.models.model.version == old and old in await model_card_text(fake)
         if shared:
             ptr = await bot.storage.model_pointer()
             assert (ptr.current, ptr.previous) == ("base", new)
@@ -140,14 +143,17 @@ async def test_a_worse_model_is_not_swapped_in_unless_forced(fake, settings, mod
         assert (
             text.startswith("⏹️") and "kept model `strong`" in text and "below the live model's 150.0%" in text
         )
-        assert bot.model.version == "strong" and not (settings.data_dir / "models" / "current.json").exists()
+        assert (
+            bot.models.model.version == "strong"
+            and not (settings.data_dir / "models" / "current.json").exists()
+        )
         assert list((settings.data_dir / "models").glob("*.npz")) == []
 
         forced = await fake.slash(
             "emotion", "retrain", [{"type": 5, "name": "force", "value": True}], **ADMIN
         )
         text = await final_edit(fake, forced)
-        assert text.startswith("✅") and "(forced)" in text and bot.model.version != "strong"
+        assert text.startswith("✅") and "(forced)" in text and bot.models.model.version != "strong"
     finally:
         await stop_bot(bot, task)
 
@@ -161,7 +167,7 @@ async def test_a_failing_retrain_keeps_the_model_and_says_why(fake, settings, mo
         text = await final_edit(fake, inter, timeout=60)
         assert text.startswith("❌ Retraining failed: no RAVDESS clips") and str(empty) in text
         assert f"keeps using model `{model.version}`" in text
-        assert bot.model is model and not bot.retrainer.running
+        assert bot.models.model is model and not bot.retraining.running
         assert not (settings.data_dir / "models" / "current.json").exists()
         assert list((settings.data_dir / "models").glob("*.npz")) == []
     finally:
@@ -190,15 +196,15 @@ async def test_a_killed_training_process_keeps_the_model(fake, settings, model, 
         inter = await fake.slash("emotion", "retrain", user=fake.user(42, "listed-admin"), permissions=0)
         await fake.wait_interaction(inter, kinds=("callback",))
         for _ in range(200):
-            if bot.retrainer.process is not None:
+            if bot.retraining.retrainer.process is not None:
                 break
             await asyncio.sleep(0.05)
-        os.kill(bot.retrainer.process.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+        os.kill(bot.retraining.retrainer.process.pid, signal.SIGKILL)  # as the kernel's OOM killer would
         text = await final_edit(fake, inter, timeout=30)
         assert "killed (SIGKILL)" in text and f"`{model.version}`" in text
-        assert bot.model is model
+        assert bot.models.model is model
         assert list((settings.data_dir / "models").glob("candidate-*")) == []
-        assert not bot.retrainer.running  # the slot is free again
+        assert not bot.retraining.running  # the slot is free again
     finally:
         await stop_bot(bot, task)
 
@@ -310,7 +316,7 @@ async def test_a_retrain_held_by_another_process_is_refused_with_its_progress_or
         inter = await fake.slash("emotion", "retrain", **ADMIN)
         text = (await fake.wait_interaction(inter, kinds=("callback",))).content
         assert "in progress in another process (seed): fitting: 40 %" in text, text
-        assert not bot.retrainer.running
+        assert not bot.retraining.running
     finally:
         await stop_bot(bot, task)
         await other.unlock_retrain()

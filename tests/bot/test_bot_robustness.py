@@ -13,8 +13,8 @@ from bad_audio import CASE_IDS, case
 from bot_helpers import bot_env, expected_label, first_emotion, start_bot, stop_bot
 
 from bot import views
-from bot.bot import APOLOGY_TEXT, STORAGE_DOWN_TEXT
 from bot.logic import ADMINISTRATOR, MANAGE_GUILD
+from bot.service import APOLOGY_TEXT, STORAGE_DOWN_TEXT
 from bot.testing.fakediscord import ALL_PERMISSIONS, EPHEMERAL_FLAG
 from ser_core import Limits
 from ser_core.errors import SerError
@@ -146,7 +146,7 @@ async def test_a_failing_database_still_answers_logs_once_and_stats_says_so(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "storage failed" in errors[0].getMessage(), [r.getMessage() for r in errors]
     assert errors[0].exc_info is not None  # the traceback is in the log (once)
-    assert not bot.storage_ok
+    assert not bot.analyses.storage_ok
 
     stats = await fake.slash("emotion", "stats")
     assert (await fake.wait_interaction(stats)).content == STORAGE_DOWN_TEXT
@@ -168,7 +168,7 @@ async def test_storage_recovers_says_so_and_saves_what_it_answered_meanwhile(
     note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
     held = await fake.wait_for_reply(note["id"], timeout=15)
     assert first_emotion(held.text) and not held.components
-    assert not bot.storage_ok and len(bot.analyses.unsaved) == 1
+    assert not bot.analyses.storage_ok and len(bot.analyses.unsaved) == 1
     await asyncio.sleep(0.5)
     assert len(bot.analyses.unsaved) == 1  # still down: still held, not dropped
     repair()
@@ -177,7 +177,7 @@ async def test_storage_recovers_says_so_and_saves_what_it_answered_meanwhile(
         await asyncio.sleep(0.05)
     (row,) = await bot.storage.history(fake.guild_id)  # answered during the outage, stored after it
     assert row.message_id == int(note["id"]) and row.label == first_emotion(held.text)
-    assert bot.storage_ok and "storage works again" in caplog.text
+    assert bot.analyses.storage_ok and "storage works again" in caplog.text
     await assert_answers_a_good_note(fake, model, voice_ogg)
     assert await bot.storage.count() == 2
     stats = await fake.slash("emotion", "stats")
@@ -206,12 +206,12 @@ async def test_admin_commands_check_rights_server_side(
     # The command is visible to everyone (no default_member_permissions), so the check must be in the bot.
     synced = {c["name"]: c for cmds in fake.commands.values() for c in cmds}
     assert synced["emotion"]["default_member_permissions"] is None
-    model_before = bot.model
+    model_before = bot.models.model
     user = fake.user(user_id or fake.new_id(), "someone")
     inter = await fake.slash("emotion", command, user=user, permissions=permissions)
     rec = await fake.wait_interaction(inter, kinds=("followup",) if allowed else ("callback",))
     assert answer in rec.content
-    assert bot.model is model_before and not bot.retrainer.running
+    assert bot.models.model is model_before and not bot.retraining.running
     assert not (bot.settings.data_dir / "models" / "current.json").exists()
     if not allowed:
         assert rec.flags & EPHEMERAL_FLAG
@@ -250,7 +250,7 @@ async def test_the_token_never_appears_in_logs_or_replies(
         def boom(*args, **kwargs):
             raise RuntimeError(f"analysis exploded with settings {settings!r}")
 
-        monkeypatch.setattr(bot.model, "predict", boom)
+        monkeypatch.setattr(bot.models.model, "predict", boom)
         note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
         reply = await fake.wait_for_reply(note["id"])
         assert APOLOGY_TEXT in reply.content
@@ -316,4 +316,4 @@ async def test_an_outage_keeps_a_channel_off_and_an_opted_out_person_out(fake, b
             with pytest.raises(asyncio.TimeoutError):
                 await fake.wait_for_reply(note["id"], timeout=1.0)
         break_storage(bot, reads_too=True)
-    assert not bot.storage_ok
+    assert not bot.analyses.storage_ok

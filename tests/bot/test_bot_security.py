@@ -399,6 +399,6 @@ async def test_a_retrain_right_after_another_waits_for_the_cooldown(fake, settin
         inter = await fake.slash("emotion", "retrain")
         rec = await fake.wait_interaction(inter, kinds=("callback",))
         assert "less than 15 minutes ago" in rec.content and "try again in 14:" in rec.content
-        assert not bot.retrainer.running
+        assert not bot.retraining.running
     finally:
         await stop_bot(bot, task)

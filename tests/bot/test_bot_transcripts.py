@@ -216,7 +216,7 @@ async def test_a_transcript_waits_while_notes_are_being_analysed(bot):
 async def test_opting_out_drops_what_is_held_in_memory_for_a_later_transcript(fake, bot, demo_note):
     _, reply = await note_and_reply(fake, demo_note)
     (row,) = await bot.storage.history(fake.guild_id)
-    assert row.id in bot.analyses._predictions and bot.clip_cache.get(row.id) is not None
+    assert row.id in bot.analyses._predictions and bot.analyses.clip_cache.get(row.id) is not None
     out = await fake.slash("emotion", "optout")
     await fake.wait_interaction(out, kinds=("callback",))
-    assert row.id not in bot.analyses._predictions and bot.clip_cache.get(row.id) is None
+    assert row.id not in bot.analyses._predictions and bot.analyses.clip_cache.get(row.id) is None

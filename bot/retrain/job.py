@@ -1,8 +1,12 @@
-"""Retraining: run ``bot.train_job`` in a child process, follow its progress, decide whether to swap.
+"""One training run in a child process: both ends of it.
 
-The child process isolates the bot from a crash or an out-of-memory kill during training; its JSON lines
-on stdout are read with asyncio (no thread, no blocking). One run at a time. Nothing here talks to Discord:
-the cog turns ``Progress`` and ``RetrainError`` into messages.
+The bot side (``Retrainer``) starts ``python -m bot.train_job JOB.json`` and follows its progress; the child
+side (``main``, ``run``) trains and reports. The child process isolates the bot from a crash or an
+out-of-memory kill during training. The job file holds {"data" (one folder or a list of corpus folders),
+"preset", "out", "version", "extra": [{"path", "emotion", "speaker"}]}. Progress goes to stdout as JSON lines
+``{"stage", "done", "total"}``, read with asyncio (no thread, no blocking); the last line is ``{"ok": true,
+"path", "version", "accuracy"}`` or ``{"ok": false, "error": "<one sentence for the user>"}`` (exit code 1).
+One run at a time. Nothing here imports discord.
 """
 
 from __future__ import annotations
@@ -23,9 +27,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: The new model must not be worse than the live one by more than this (accuracy, 0..1) to be swapped in.
-MAX_DROP = 0.01
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 STAGE_NAMES = {
     "features": "extracting features",
     "evaluate:actors": "cross-validating on unseen speakers",
@@ -76,28 +78,6 @@ def format_elapsed(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def live_accuracy(card: dict) -> float | None:
-    """``card["scores"]["actors"]["accuracy"]`` if the card has one."""
-    try:
-        value = card["scores"]["actors"]["accuracy"]
-    except (KeyError, TypeError):
-        return None
-    return float(value) if isinstance(value, int | float) else None
-
-
-def decide(new: float | None, live: float | None, *, force: bool = False) -> tuple[bool, str]:
-    """Whether to swap in a model scoring ``new`` for one scoring ``live``, and why (a sentence part)."""
-    if force:
-        return True, "forced"
-    if live is None:
-        return True, "the live model has no speaker-independent score to compare with"
-    if new is None:
-        return False, "the new model has no speaker-independent score"
-    if new >= live - MAX_DROP:
-        return True, f"{new:.1%} vs {live:.1%} for the live model"
-    return False, f"{new:.1%} is more than 1 point below the live model's {live:.1%}"
-
-
 #: What the training process may see of the bot's environment: where Python and the caches are, the locale
 #: and the thread settings, and nothing else: not the token, not SER_DATABASE_URL or PGPASSWORD, no cloud keys.
 TRAINING_ENV_KEYS = (
@@ -133,32 +113,6 @@ def training_env(environ) -> dict[str, str]:
         }
     )
     return env
-
-
-def cap_kept_clips(clips: Sequence[dict], *, per_user: int, per_server: int) -> tuple[list[dict], int]:
-    """The kept clips a retrain may use: the newest ``per_user`` of each person and ``per_server`` of each
-    server (direct messages count as one), so no one voice or community steers the model all servers share.
-    ``clips`` oldest first (as ``Storage.training_clips``); returns (the clips kept, oldest first; how many
-    were left out)."""
-    users: dict[str, int] = {}
-    servers: dict[object, int] = {}
-    kept = []
-    for c in reversed(clips):
-        user, server = str(c["speaker"]), c.get("guild")
-        if users.get(user, 0) >= per_user or servers.get(server, 0) >= per_server:
-            continue
-        users[user] = users.get(user, 0) + 1
-        servers[server] = servers.get(server, 0) + 1
-        kept.append(c)
-    kept.reverse()
-    return kept, len(clips) - len(kept)
-
-
-def cooldown_left(last_ended: float | None, cooldown_s: float, now: float) -> float:
-    """Seconds until another retrain may start after one that ended at ``last_ended`` (unix time)."""
-    if last_ended is None or cooldown_s <= 0:
-        return 0.0
-    return max(0.0, last_ended + cooldown_s - now)
 
 
 def new_version() -> str:
@@ -291,3 +245,76 @@ class Retrainer:
     async def cancel(self) -> None:
         """Stop a running training process (bot shutdown)."""
         await self._kill()
+
+
+# ---------------------------------------------------------------------------------- the child process
+def emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def run_job(job: dict) -> dict:
+    """Train as ``job`` says and save the model (in the child process); the last line to report."""
+    from ser_core import SerError
+    from ser_core.datasets import Clip
+    from ser_core.presets import DEFAULT_PRESET
+    from ser_core.training import train_model
+
+    last = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done in (0, total) or now - last[0] >= 0.5:  # the bot shows at most one update every ~2 s
+            last[0] = now
+            emit({"stage": stage, "done": int(done), "total": int(total)})
+
+    extra = [
+        Clip(path=Path(c["path"]), emotion=str(c["emotion"]), speaker=str(c["speaker"]))
+        for c in job.get("extra", [])
+    ]
+    try:
+        model = train_model(
+            job["data"],
+            preset=job.get("preset", DEFAULT_PRESET),
+            protocols=("actors",),
+            extra_clips=extra,
+            progress=progress,
+            n_jobs=2,
+            calibrate_corpora=False,
+        )
+    except SerError as exc:
+        return {"ok": False, "error": str(exc)}
+    model.card["version"] = job["version"]
+    out = Path(job["out"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    accuracy = ((model.card.get("scores") or {}).get("actors") or {}).get("accuracy")
+    return {"ok": True, "path": str(out), "version": model.version, "accuracy": accuracy}
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask for SIGTERM when the bot dies, so a killed bot leaves no training running."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child process: ``python -m bot.train_job JOB.json``."""
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(5)  # the bot's own replies come first
+    _die_with_parent()
+    try:
+        job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    except (IndexError, OSError, ValueError) as exc:
+        emit({"ok": False, "error": f"the training job could not be read ({exc})"})
+        return 1
+    result = run_job(job)
+    emit(result)
+    return 0 if result["ok"] else 1
