@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import sys
 from pathlib import Path
 
 from bot.app import build_bot
@@ -37,6 +38,21 @@ def bot_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
+
+
+async def bot_process(cwd: Path, env: dict[str, str], *, stdout=asyncio.subprocess.PIPE):
+    """``python -m bot`` started in ``cwd`` with ``env`` (see ``bot_env``); stderr is piped for the tests'
+    messages. Stop it with ``reap``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=cwd, env=env, stdout=stdout, stderr=asyncio.subprocess.PIPE
+    )
+
+
+async def reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill ``proc`` if the test left it running, and wait for it."""
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
 
 
 @contextlib.asynccontextmanager

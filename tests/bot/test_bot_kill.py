@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bot_helpers import ROOT, bot_env, first_emotion
+from bot_helpers import ROOT, bot_env, bot_process, first_emotion, reap
 from synth import random_model
 
 from bot.modelstore import ModelStore
@@ -38,15 +38,7 @@ def two_models(models_dir: Path) -> tuple[Path, Path]:
 async def start_process(
     fake: FakeDiscord, env: dict, cwd: Path, identifies: int
 ) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await bot_process(cwd, env, stdout=asyncio.subprocess.DEVNULL)
     deadline = time.monotonic() + 45
     while len(fake.identifies) <= identifies:
         assert proc.returncode is None, (await proc.stderr.read()).decode()[-2000:]
@@ -85,9 +77,7 @@ async def test_kill_9_while_answering_and_swapping_loses_no_answered_result(tmp_
             proc.send_signal(signal.SIGKILL)
             await asyncio.wait_for(proc.wait(), 10)
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await reap(proc)
         answered = {r.reply_to for r in fake.records if r.reply_to in note_ids and first_emotion(r.text)}
         assert len(answered) >= 4
 
@@ -109,9 +99,7 @@ async def test_kill_9_while_answering_and_swapping_loses_no_answered_result(tmp_
             _, err = await asyncio.wait_for(proc.communicate(), 30)
             assert proc.returncode == 0, err.decode()[-2000:]
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await reap(proc)
 
     with sqlite3.connect(data_dir / "ser-bot.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

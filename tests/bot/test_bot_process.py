@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bot_helpers import bot_env, expected_label, first_emotion
+from bot_helpers import bot_env, bot_process, expected_label, first_emotion, reap
 
 from bot.demo import DEMO_VOICES
 from bot.testing.fakediscord import FakeDiscord
@@ -71,15 +71,7 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
             SER_MODEL_PATH=str(model_path),
             **fake.env(),
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await bot_process(tmp_path, env)
         try:
             await fake.wait_ready(45)
             await asyncio.sleep(
@@ -94,9 +86,7 @@ async def test_python_m_bot_replies_to_a_voice_message_and_stops_on_sigterm(
             assert proc.returncode == 0, stderr.decode()[-2000:]
             assert b"shut down cleanly" in stderr
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await reap(proc)
 
 
 def run_demo_process(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:

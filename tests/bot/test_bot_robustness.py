@@ -10,7 +10,7 @@ import time
 
 import pytest
 from bad_audio import CASE_IDS, case
-from bot_helpers import bot_env, expected_label, first_emotion, start_bot, stop_bot
+from bot_helpers import bot_env, bot_process, expected_label, first_emotion, reap, start_bot, stop_bot
 
 from bot import views
 from bot.logic import ADMINISTRATOR, MANAGE_GUILD
@@ -267,7 +267,6 @@ async def test_the_token_never_appears_in_logs_or_replies(
 
 async def test_a_refused_token_is_not_echoed(tmp_path, model_path):
     """A full ``python -m bot`` start with a token Discord refuses: exit 2, one line, no token anywhere."""
-    import sys
 
     from bot.testing.fakediscord import FakeDiscord
 
@@ -278,21 +277,11 @@ async def test_a_refused_token_is_not_echoed(tmp_path, model_path):
             SER_MODEL_PATH=str(model_path),
             **fake.env(),
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await bot_process(tmp_path, env)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), 45)
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await reap(proc)
     assert proc.returncode == 2, err.decode()[-2000:]
     assert b"LoginFailure" in err
     assert SECRET.encode() not in out + err

@@ -13,7 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
-from bot_helpers import ROOT, bot_env, first_emotion, make_labelled_folder, start_bot, stop_bot
+from bot_helpers import (
+    ROOT,
+    bot_env,
+    bot_process,
+    first_emotion,
+    make_labelled_folder,
+    reap,
+    start_bot,
+    stop_bot,
+)
 
 from bot import views
 from bot.logic import MANAGE_GUILD, RateLimiter
@@ -361,15 +370,7 @@ async def test_stopping_the_bot_stops_every_training_process(tmp_path):
             SER_RETRAIN_COOLDOWN_MIN="0",
             **fake.env(),
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await bot_process(tmp_path, env, stdout=asyncio.subprocess.DEVNULL)
         try:
             await fake.wait_ready(60)
             await asyncio.sleep(0.5)
@@ -382,9 +383,7 @@ async def test_stopping_the_bot_stops_every_training_process(tmp_path):
             _, err = await asyncio.wait_for(proc.communicate(), 40)
             assert proc.returncode == 0, err.decode()[-2000:]
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await reap(proc)
     deadline = time.monotonic() + 5
     while _train_jobs() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
