@@ -15,6 +15,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 #: How a channel treats voice notes: reply to every one, only when asked (menu, /emotion analyze), never.
 MODES: tuple[str, ...] = ("auto", "request", "off")
@@ -87,6 +88,16 @@ class TranscriptSettings:
     @property
     def auto(self) -> bool:
         return self.server if self.own is None else self.own
+
+
+class Scope(NamedTuple):
+    """Which results ``history`` and ``since`` read: those of ``guild_id`` (None: direct messages), of
+    ``user_id`` if given, and if ``channels`` is given only from those channels, plus every one of ``own``."""
+
+    guild_id: int | None
+    user_id: int | None = None
+    channels: Collection[int] | None = None
+    own: int | None = None
 
 
 def now() -> float:
@@ -203,7 +214,6 @@ class Storage(abc.ABC):
     async def set_feedback(self, detection_id: int, *, user_id: int, feedback: str, true_label: str) -> bool:
         """Store the author's verdict on a result; False if the row is gone or not theirs."""
 
-    @abc.abstractmethod
     async def history(
         self,
         guild_id: int | None,
@@ -216,8 +226,8 @@ class Storage(abc.ABC):
         """The latest detections in ``guild_id`` (None: direct messages) of ``user_id`` if given, newest
         first. A server's rows never include direct messages, and direct messages never a server's.
         ``channels``: only rows from these channels (those the asker can read), and every row of ``own``."""
+        return await self._detections(Scope(guild_id, user_id, channels, own), limit=limit)
 
-    @abc.abstractmethod
     async def since(
         self,
         guild_id: int | None,
@@ -229,6 +239,14 @@ class Storage(abc.ABC):
     ) -> list[Detection]:
         """Detections in ``guild_id`` (None: direct messages) at or after ``since`` (unix time), oldest first;
         ``channels`` and ``own`` as in ``history``."""
+        return await self._detections(Scope(guild_id, user_id, channels, own), since=since)
+
+    @abc.abstractmethod
+    async def _detections(
+        self, scope: Scope, *, since: float | None = None, limit: int = 10
+    ) -> list[Detection]:
+        """The rows of ``scope`` at or after ``since``, oldest first; without ``since``, the latest ``limit``
+        of them, newest first."""
 
     @abc.abstractmethod
     async def channels(self, guild_id: int) -> list[int]:
