@@ -34,6 +34,9 @@ def _storage_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
+#: Why a ``postgresql://`` target cannot open, and the fix: asyncpg is the ``postgres`` extra.
+POSTGRES_MISSING = "the PostgreSQL driver (asyncpg) is not installed: pip install 'ser-bot[postgres]'"
+
 #: What a database that is read-only, full, locked, corrupt, gone or unreachable raises.
 STORAGE_ERRORS: tuple[type[Exception], ...] = _storage_errors()
 
@@ -183,7 +186,12 @@ class Storage(abc.ABC):
     async def open(cls, target: str | Path) -> Storage:
         """``postgresql://…`` → the PostgreSQL driver; anything else is a SQLite file path."""
         if str(target).startswith(("postgresql://", "postgres://")):
-            from .postgres import PostgresStorage
+            try:
+                from .postgres import PostgresStorage
+            except ImportError as exc:
+                if exc.name != "asyncpg":
+                    raise
+                raise ImportError(POSTGRES_MISSING, name="asyncpg") from None
 
             return await PostgresStorage.open(str(target))
         from .sqlite import SqliteStorage
