@@ -44,7 +44,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY ser_core ./ser_core
 COPY bot ./bot
-RUN pip install . && rm -rf /root/.cache
+# The postgres extra (asyncpg) by default: the same image runs alone on SQLite or as shards on PostgreSQL.
+ARG SER_EXTRAS=postgres
+RUN pip install ".[${SER_EXTRAS}]" && rm -rf /root/.cache
 
 USER ser
 VOLUME ["/data"]

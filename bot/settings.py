@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ class Settings:
             ),
             clips_per_user=_whole("SER_CLIPS_PER_USER", get("SER_CLIPS_PER_USER"), 20, 0, 100_000),
             clips_per_server=_whole("SER_CLIPS_PER_SERVER", get("SER_CLIPS_PER_SERVER"), 100, 0, 1_000_000),
-            database_url=_url("SER_DATABASE_URL", get("SER_DATABASE_URL"), ("postgresql://", "postgres://")),
+            database_url=_database_url(get("SER_DATABASE_URL")),
             **_shards(get("SER_SHARD_COUNT"), get("SER_SHARD_IDS")),
             ravdess_dir=ravdess_dir,
             train_dirs=train_dirs,
@@ -186,6 +187,16 @@ def _url(name: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
     if not value.startswith(schemes):
         raise SettingsError(f"{name}={mask_url(value)!r} must start with {' or '.join(schemes)}.")
     return value.rstrip("/")
+
+
+def _database_url(value: str | None) -> str | None:
+    url = _url("SER_DATABASE_URL", value, ("postgresql://", "postgres://"))
+    if url is not None and importlib.util.find_spec("asyncpg") is None:  # the postgres extra, not a default
+        raise SettingsError(
+            "SER_DATABASE_URL is set but the PostgreSQL driver (asyncpg) is not installed: "
+            "pip install 'ser-bot[postgres]'."
+        )
+    return url
 
 
 def mask_url(url: str) -> str:

@@ -24,3 +24,21 @@ def test_compose_refuses_to_start_without_a_token():
     compose = (ROOT / "compose.yaml").read_text(encoding="utf-8")
     (line,) = [line for line in compose.splitlines() if re.match(r"\s*DISCORD_TOKEN:", line)]
     assert re.search(r"\$\{DISCORD_TOKEN:\?[^}]*DISCORD_TOKEN[^}]*\}", line), line
+
+
+def test_asyncpg_is_the_postgres_extra_and_the_migrations_ship():
+    """SQLite needs no server and no driver beyond the default install; CI (``.[dev]``) tests PostgreSQL too.
+    The migrations are package data, or an installed bot could not create its tables."""
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = config["project"]
+    assert not any(d.startswith("asyncpg") for d in project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert any(d.startswith("asyncpg") for d in extras["postgres"])
+    assert any(re.fullmatch(r"ser-bot\[.*\bpostgres\b.*\]", d) for d in extras["dev"])
+    patterns = config["tool"]["setuptools"]["package-data"]["bot"]
+    sql = sorted((ROOT / "bot").glob("storage/migrations/*"))
+    assert sql and all(any(f.relative_to(ROOT / "bot").match(p) for p in patterns) for f in sql), sql
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG SER_EXTRAS=postgres" in dockerfile and 'pip install ".[${SER_EXTRAS}]"' in dockerfile
+    assert "SER_EXTRAS: postgres" in (ROOT / "compose.yaml").read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 #: How a channel treats voice notes: reply to every one, only when asked (menu, /emotion analyze), never.
 MODES: tuple[str, ...] = ("auto", "request", "off")
@@ -32,6 +33,9 @@ def _storage_errors() -> tuple[type[Exception], ...]:
         pass
     return tuple(errors)
 
+
+#: Why a ``postgresql://`` target cannot open, and the fix: asyncpg is the ``postgres`` extra.
+POSTGRES_MISSING = "the PostgreSQL driver (asyncpg) is not installed: pip install 'ser-bot[postgres]'"
 
 #: What a database that is read-only, full, locked, corrupt, gone or unreachable raises.
 STORAGE_ERRORS: tuple[type[Exception], ...] = _storage_errors()
@@ -87,6 +91,16 @@ class TranscriptSettings:
     @property
     def auto(self) -> bool:
         return self.server if self.own is None else self.own
+
+
+class Scope(NamedTuple):
+    """Which results ``history`` and ``since`` read: those of ``guild_id`` (None: direct messages), of
+    ``user_id`` if given, and if ``channels`` is given only from those channels, plus every one of ``own``."""
+
+    guild_id: int | None
+    user_id: int | None = None
+    channels: Collection[int] | None = None
+    own: int | None = None
 
 
 def now() -> float:
@@ -172,7 +186,12 @@ class Storage(abc.ABC):
     async def open(cls, target: str | Path) -> Storage:
         """``postgresql://…`` → the PostgreSQL driver; anything else is a SQLite file path."""
         if str(target).startswith(("postgresql://", "postgres://")):
-            from .postgres import PostgresStorage
+            try:
+                from .postgres import PostgresStorage
+            except ImportError as exc:
+                if exc.name != "asyncpg":
+                    raise
+                raise ImportError(POSTGRES_MISSING, name="asyncpg") from None
 
             return await PostgresStorage.open(str(target))
         from .sqlite import SqliteStorage
@@ -203,7 +222,6 @@ class Storage(abc.ABC):
     async def set_feedback(self, detection_id: int, *, user_id: int, feedback: str, true_label: str) -> bool:
         """Store the author's verdict on a result; False if the row is gone or not theirs."""
 
-    @abc.abstractmethod
     async def history(
         self,
         guild_id: int | None,
@@ -216,8 +234,8 @@ class Storage(abc.ABC):
         """The latest detections in ``guild_id`` (None: direct messages) of ``user_id`` if given, newest
         first. A server's rows never include direct messages, and direct messages never a server's.
         ``channels``: only rows from these channels (those the asker can read), and every row of ``own``."""
+        return await self._detections(Scope(guild_id, user_id, channels, own), limit=limit)
 
-    @abc.abstractmethod
     async def since(
         self,
         guild_id: int | None,
@@ -229,6 +247,14 @@ class Storage(abc.ABC):
     ) -> list[Detection]:
         """Detections in ``guild_id`` (None: direct messages) at or after ``since`` (unix time), oldest first;
         ``channels`` and ``own`` as in ``history``."""
+        return await self._detections(Scope(guild_id, user_id, channels, own), since=since)
+
+    @abc.abstractmethod
+    async def _detections(
+        self, scope: Scope, *, since: float | None = None, limit: int = 10
+    ) -> list[Detection]:
+        """The rows of ``scope`` at or after ``since``, oldest first; without ``since``, the latest ``limit``
+        of them, newest first."""
 
     @abc.abstractmethod
     async def channels(self, guild_id: int) -> list[int]:

@@ -16,11 +16,14 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import feedback
 from .base import DETECTION_COLUMNS, Storage
-from .postgres import BASE, PostgresStorage
 from .sqlite import SqliteStorage
+
+if TYPE_CHECKING:
+    from .postgres import PostgresStorage
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,13 @@ async def copy_sqlite(src: Path, url: str) -> dict[str, int]:
     if not Path(src).is_file():
         raise CopyError(f"{src} is not a file")
     source = await SqliteStorage.open(src)  # upgrades an old schema in place first, as the bot would
-    target = await Storage.open(url)
+    try:
+        target = await Storage.open(url)
+    except BaseException:
+        await source.close()  # its thread would keep the process alive after the one-line error
+        raise
+    from .postgres import PostgresStorage  # only now: asyncpg is the postgres extra (Storage.open says so)
+
     assert isinstance(target, PostgresStorage)
     counts: dict[str, int] = {}
     try:
@@ -96,6 +105,8 @@ async def copy_sqlite(src: Path, url: str) -> dict[str, int]:
 async def _copy_live_model(source: SqliteStorage, target: PostgresStorage) -> int:
     """Publish the model ``current.json`` names, if it is a retrained one (not the shipped model)."""
     from ser_core import default_model_path, load_model
+
+    from .postgres import BASE
 
     pointer = await source.model_pointer()
     if pointer is None or pointer.current is None:

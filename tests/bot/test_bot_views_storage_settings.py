@@ -285,6 +285,25 @@ def test_settings_errors_are_one_line(env):
     assert "\n" not in str(info.value)
 
 
+async def test_a_database_url_without_asyncpg_stops_at_start_naming_the_extra(tmp_path, monkeypatch, capsys):
+    """asyncpg is the ``postgres`` extra: without it a PostgreSQL URL stops the bot with one line saying how
+    to install it, before anything loads; ``Storage.open`` (the copy tool too) says the same."""
+    import sys
+
+    from bot.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # what ``import asyncpg`` does where it is missing
+    monkeypatch.setenv("DISCORD_TOKEN", "t")
+    monkeypatch.setenv("SER_DATABASE_URL", "postgresql://ser@db-host:5432/ser")
+    assert main(["--env-file", str(tmp_path / "none.env")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("ser-bot: SER_DATABASE_URL") and "pip install 'ser-bot[postgres]'" in line
+    monkeypatch.delitem(sys.modules, "bot.storage.postgres", raising=False)  # as if never imported
+    with pytest.raises(ImportError, match=r"pip install 'ser-bot\[postgres\]'"):
+        await Storage.open("postgresql://ser@db-host:5432/ser")
+    assert Settings.from_env({"DISCORD_TOKEN": "t"}).database_url is None  # SQLite needs no extra
+
+
 def test_train_dirs_join_ravdess_and_refuse_evaluation_only_corpora(tmp_path):
     ravdess, nemo, savee = (tmp_path / n for n in ("ravdess", "nemo", "SAVEE"))
     for d in (ravdess, nemo, savee):

@@ -4,6 +4,7 @@ with a one-line reason where no server is reachable)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pg
@@ -339,3 +340,72 @@ async def test_a_cached_postgres_model_file_is_checked_against_its_sha256(postgr
         assert st._cache.stat().st_mode & 0o077 == 0
     finally:
         await st.close()
+
+
+# Before issue 22 each driver numbered its own migrations (SQLite 1–7, PostgreSQL 1–8 with the shared tables
+# at 5); a database at any of them, today's latest above all, must open with one numbering and keep its rows.
+@pytest.mark.parametrize(
+    ("driver", "old_version"),
+    [
+        ("sqlite", 5),
+        ("sqlite", 7),
+        ("postgres", 4),
+        ("postgres", 5),
+        ("postgres", 6),
+        ("postgres", 7),
+        ("postgres", 8),
+    ],
+)
+async def test_a_database_from_before_one_numbering_upgrades_with_its_rows(tmp_path, driver, old_version):
+    import legacy_schema
+
+    from bot.storage import SCHEMA_VERSION
+
+    async with contextlib.AsyncExitStack() as stack:
+        if driver == "sqlite":
+            target = tmp_path / "ser-bot.sqlite3"
+            had = legacy_schema.make_sqlite(target, old_version)
+        else:
+            target = await stack.enter_async_context(pg.fresh_database())
+            had = await legacy_schema.make_postgres(target, old_version)
+        st = await Storage.open(target)
+        stack.push_async_callback(st.close)
+        assert await st.schema_version() == SCHEMA_VERSION == 8
+        assert [r[0] for r in await st._fetch("SELECT version FROM schema_version ORDER BY version")] == list(
+            range(1, SCHEMA_VERSION + 1)
+        )
+        row = await st.get(1)
+        assert (row.label, row.confidence, row.probabilities, row.model_version) == (
+            "sad",
+            0.75,
+            {"sad": 1.0},
+            "v-old",
+        )
+        assert (row.feedback, row.true_label) == (("wrong", "angry") if "feedback" in had else (None, None))
+        assert (await st.get_profile(10) or {}).get("n") == (4 if "feedback" in had else None)
+        assert await st.modes(5, 1) == ("off", "request" if "modes" in had else "auto")  # listen=0 stays off
+        assert await st.opted_out(11) == ("modes" in had)
+        assert await st.auto_role(1) == (77 if "auto_role" in had else None)
+        assert await st.get_state("retrain_ended") == ("5.5" if "forgotten" in had else None)
+        forgotten = await st.add_detection(det(99, 1500.0), since=1500.0) is None
+        assert forgotten == ("forgotten" in had)
+        settings = await st.transcript_settings(5, 1)
+        assert (settings.own, settings.server, settings.language) == (
+            (False, True, "pl") if "transcripts" in had else (None, False, None)
+        )
+        if "shared" in had:
+            assert (await st.model_pointer()).current == "r1"
+            assert [(c.detection_id, c.path) for c in await st.kept_clips()] == [(1, "db:1")]
+        # and everything the latest schema holds can be written
+        await st.set_auto_role(1, 78)
+        await st.set_auto_transcripts(None, 1, True)
+        await st.set_transcript_language(1, "de")
+        await st.set_state("retrain_ended", "6.5")
+        assert await st.add_detection(det(12, 2000.0)) == (2 if forgotten else 3)  # ids go on after the old
+        assert await st.auto_role(1) == 78 and (await st.transcript_settings(5, 1)).language == "de"
+        await st.forget_user(10)
+        assert await st.get(1) is None and await st.count(user_id=10) == 0
+    if driver == "sqlite":  # reopening changes nothing
+        again = await Storage.open(target)
+        assert await again.schema_version() == SCHEMA_VERSION and await again.count() >= 1
+        await again.close()
