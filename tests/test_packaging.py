@@ -42,3 +42,37 @@ def test_asyncpg_is_the_postgres_extra_and_the_migrations_ship():
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "ARG SER_EXTRAS=postgres" in dockerfile and 'pip install ".[${SER_EXTRAS}]"' in dockerfile
     assert "SER_EXTRAS: postgres" in (ROOT / "compose.yaml").read_text(encoding="utf-8")
+
+
+def test_every_file_the_code_reads_ships_in_the_package(tmp_path):
+    """A wheel holds what ``build_py`` copies: every data file under ``ser_core/`` and ``bot/`` (the model, the
+    language table, the migrations, the demo voices) must be among them, or an installed bot fails at run time
+    where the checkout worked."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from setuptools import setup; setup()",
+            "-q",
+            "build_py",
+            "--build-lib",
+            tmp_path,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    shipped = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
+    data = {
+        p.relative_to(ROOT)
+        for package in ("ser_core", "bot")
+        for p in (ROOT / package).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".py", ".pyc")
+    }
+    assert {Path("ser_core/models/default.npz"), Path("ser_core/whisper_languages.json")} <= data
+    assert data - shipped == set()
