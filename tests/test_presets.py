@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
 import ser_core
@@ -38,27 +35,3 @@ def test_an_unknown_preset_names_the_choices_and_augment_overrides():
         presets.get_preset("nope")
     assert presets.preset_augment("whisper-mid", "none") == ()
     assert presets.preset_augment("seed") == () and presets.preset_augment("nope") == ()
-
-
-def test_ser_core_modules_import_each_other_one_way():
-    """Module-level imports inside ser_core form no cycle (a function-level import for an old name is allowed)."""
-    root = Path(ser_core.__file__).parent
-    deps = {}
-    for path in root.glob("*.py"):
-        names = set()
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                names |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
-        deps[path.stem] = names - {path.stem}
-    done: set[str] = set()
-
-    def visit(m: str, path: tuple[str, ...]) -> None:
-        assert m not in path, " → ".join((*path, m))
-        if m in done or m not in deps:
-            return
-        for d in deps[m]:
-            visit(d, (*path, m))
-        done.add(m)
-
-    for m in deps:
-        visit(m, ())
