@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from ser_core import Model, ModelError
 
+from .analysis import Analyses
 from .bot import EmotionBot
+from .download import Downloads
 from .models import ModelManager
 from .modelstore import ModelStore
+from .profiles import Profiles
+from .resilience import ResilientStorage
 from .retrain import Retrainer, Retraining
-from .service import Analyses
 from .settings import Settings, SettingsError
 from .storage import Storage
 
@@ -36,15 +39,26 @@ async def build_bot(
     except BaseException:
         await storage.close()
         raise
-    analyses = Analyses(settings=settings, models=models, storage=storage, **service)  # type: ignore[arg-type]
-    # The retrain session reads and writes its slot under the analyses' storage-down policy (``stored``).
+    resilient = ResilientStorage(storage)
+    profiles = Profiles(resilient)
+    analyses = Analyses(
+        settings=settings,
+        models=models,
+        resilient=resilient,
+        downloads=Downloads(max_bytes=settings.max_bytes),
+        profiles=profiles,
+        **service,  # type: ignore[arg-type]
+    )
+    # The retrain session reads and writes its slot under the same storage-down policy (``stored``).
     retrainer = Retrainer(models_dir=ModelStore(settings.data_dir).dir)
     return EmotionBot(
         settings=settings,
         models=models,
+        resilient=resilient,
+        profiles=profiles,
         analyses=analyses,
         retraining=Retraining(
-            settings=settings, storage=storage, models=models, stored=analyses.stored, retrainer=retrainer
+            settings=settings, storage=storage, models=models, stored=resilient.stored, retrainer=retrainer
         ),
         message_content=message_content,
         guild_ready_timeout=guild_ready_timeout,

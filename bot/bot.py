@@ -1,7 +1,8 @@
 """The Bot: framework concerns only (intents, shards, extensions, command sync, jobs, start and stop).
 
 What it serves comes in through its constructor (``app.build_bot`` assembles it) and the cogs reach it as
-attributes: ``storage``, ``models`` (the ``ModelManager``), ``analyses`` and ``retraining``.
+attributes: ``storage``, ``resilient`` (storage calls under the storage-down policy), ``models`` (the
+``ModelManager``), ``profiles`` (voice profiles), ``analyses`` and ``retraining``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .analysis import APOLOGY_TEXT, Analyses
 from .models import ModelManager
 from .modelstore import ModelStore
+from .profiles import Profiles
+from .resilience import STORAGE_DOWN_TEXT, ResilientStorage
 from .retrain import Retraining
-from .service import APOLOGY_TEXT, STORAGE_DOWN_TEXT, Analyses
 from .settings import Settings
 from .storage import STORAGE_ERRORS
 
@@ -62,6 +65,8 @@ class EmotionBot(commands.AutoShardedBot):
         *,
         settings: Settings,
         models: ModelManager,
+        resilient: ResilientStorage,
+        profiles: Profiles,
         analyses: Analyses,
         retraining: Retraining,
         message_content: bool = True,
@@ -83,8 +88,10 @@ class EmotionBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.models = models
+        self.resilient = resilient
+        self.storage = resilient.storage
+        self.profiles = profiles
         self.analyses = analyses
-        self.storage = analyses.storage
         self.retraining = retraining
         self._jobs: set[asyncio.Task] = set()
 
@@ -268,7 +275,7 @@ class _Tree(app_commands.CommandTree):
             text = str(error) or "You cannot use this command here."
         elif isinstance(original, STORAGE_ERRORS) and isinstance(interaction.client, EmotionBot):
             # Logged once per outage by ``stored``, like the analyses' storage calls.
-            await interaction.client.analyses.stored(
+            await interaction.client.resilient.stored(
                 f"/{getattr(interaction.command, 'qualified_name', '?')}", _raiser(original), write=True
             )
             text = STORAGE_DOWN_TEXT

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from . import transcripts
+from .analysis import Place
 
 if TYPE_CHECKING:
     from .bot import EmotionBot
@@ -25,7 +26,9 @@ async def answer_request(
     Discord's 3 s), analyse ``speaker``'s ``attachment`` (from message ``message_id``, if any) where the
     interaction happened and follow up, then add the transcript where it is automatic. The asker is the one
     rate-limited."""
-    refusal = await bot.analyses.refuse_request(interaction, speaker=speaker)
+    refusal = await bot.analyses.refuse_request(
+        Place.of(interaction), speaker_id=speaker.id, speaker_name=speaker.display_name
+    )
     if refusal:
         await interaction.response.send_message(refusal, ephemeral=True)
         return
@@ -41,5 +44,5 @@ async def answer_request(
         )
         reply = await interaction.followup.send(**outcome.reply_kwargs())
         await transcripts.after_reply(
-            bot, reply, outcome, guild_id=interaction.guild_id, channel=interaction.channel
+            bot.analyses, reply, outcome, guild_id=interaction.guild_id, channel=interaction.channel
         )

@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING
 
 import discord
 
 from . import logic, views
-from .service import (
+from .analysis import (
     AUDIO_GONE_TEXT,
     CLOSING_TEXT,
     TRANSCRIPT_BUSY_TEXT,
     TRANSCRIPT_OPTED_OUT_TEXT,
+    Analyses,
     Outcome,
+    Place,
     TranscriptOutcome,
 )
 from .storage import Detection
 from .worker import Busy, Closed
-
-if TYPE_CHECKING:
-    from .bot import EmotionBot
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +44,17 @@ def edit_kwargs(embed: discord.Embed, out: TranscriptOutcome) -> dict:
 
 
 async def after_reply(
-    bot: EmotionBot, reply: discord.Message | None, outcome: Outcome, *, guild_id: int | None, channel
+    analyses: Analyses,
+    reply: discord.Message | None,
+    outcome: Outcome,
+    *,
+    guild_id: int | None,
+    channel,
 ) -> None:
     """If transcripts are automatic where ``reply`` was sent, transcribe the note and edit it in. Busy: the
     reply says so in the transcript's place (the 📝 button stays for later)."""
     if reply is None or not reply.embeds or outcome.prediction is None or outcome.audio is None:
         return
-    analyses = bot.analyses
     channel_id = getattr(channel, "id", None)
     where = logic.mode_channel_id(channel, channel_id) if channel_id is not None else None
     settings = await analyses.transcript_settings(where, guild_id)
@@ -71,21 +73,13 @@ async def after_reply(
     await _edit(reply.edit, reply.embeds[0], out)
 
 
-async def on_button(bot: EmotionBot, interaction: discord.Interaction, row: Detection, fetch) -> None:
+async def on_button(analyses: Analyses, interaction: discord.Interaction, row: Detection, fetch) -> None:
     """📝 pressed under ``row``'s result: refused as a re-run would be (another place, an off channel,
     someone else's note whose author opted out), over the command budget, or busy, at once and only to the
     presser; otherwise the press is acknowledged and the transcript edited into the message."""
-    analyses = bot.analyses
-    mode_channel = (
-        logic.mode_channel_id(interaction.channel, interaction.channel_id) if interaction.channel_id else None
-    )
+    place = Place.of(interaction)
     refusal = await analyses.refuse_rerun(
-        row,
-        requester_id=interaction.user.id,
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        mode_channel=mode_channel,
-        opted_out_text=TRANSCRIPT_OPTED_OUT_TEXT,
+        row, place, opted_out_text=TRANSCRIPT_OPTED_OUT_TEXT
     ) or analyses.command_refused(interaction.user.id)
     if refusal:
         await interaction.response.send_message(refusal, ephemeral=True)
@@ -103,7 +97,7 @@ async def on_button(bot: EmotionBot, interaction: discord.Interaction, row: Dete
         if data is None:
             await interaction.followup.send(AUDIO_GONE_TEXT, ephemeral=True)
             return
-        settings = await analyses.transcript_settings(mode_channel, interaction.guild_id)
+        settings = await analyses.transcript_settings(place.mode_channel, place.guild_id)
         out = await analyses.transcribe(data, language=settings.language, row_id=row.id)
     if out.transcript is None:
         await interaction.followup.send(out.error or TRANSCRIPT_BUSY_TEXT, ephemeral=True)

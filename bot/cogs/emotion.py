@@ -17,8 +17,9 @@ from ser_core import ConfigError, presets
 from ser_core.transcript import language_code, language_name
 
 from .. import logic, replies, views
+from ..profiles import ENROL_MINUTES
+from ..resilience import STORAGE_DOWN_TEXT
 from ..retrain import Progress, RetrainRefused, progress_message
-from ..service import ENROL_MINUTES, STORAGE_DOWN_TEXT
 from ..worker import Busy, Closed
 
 if TYPE_CHECKING:
@@ -107,12 +108,12 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         if scope is _DOWN:
             await interaction.response.send_message(STORAGE_DOWN_TEXT, ephemeral=True)
             return
-        rows = await self.bot.analyses.stored(
+        rows = await self.bot.resilient.stored(
             "reading the history",
             lambda: self.bot.storage.history(guild_id, user_id=user.id if user else None, limit=10, **scope),
             write=False,
         )
-        if rows is None or not self.bot.analyses.storage_ok:
+        if rows is None or not self.bot.resilient.storage_ok:
             await interaction.response.send_message(STORAGE_DOWN_TEXT, ephemeral=True)
             return
         embed = views.history_embed(rows, who=user.display_name if user else "everyone")
@@ -126,7 +127,7 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
             return {}
         if guild is None or not isinstance(interaction.user, discord.Member):
             return {"channels": (), "own": interaction.user.id}  # nothing to check against: own results only
-        ids = await self.bot.analyses.stored(
+        ids = await self.bot.resilient.stored(
             "reading the channels with results",
             lambda: self.bot.storage.channels(interaction.guild_id),
             write=False,
@@ -162,13 +163,13 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         since = time.time() - days * 86400
         rows = None
         if scope is not _DOWN:
-            rows = await self.bot.analyses.stored(
+            rows = await self.bot.resilient.stored(
                 "reading statistics",
                 lambda: self.bot.storage.since(guild_id, since, user_id=user.id if user else None, **scope),
                 write=False,
             )
         # Failing writes (a read-only or full disk) make the numbers stale: say so rather than show them.
-        if rows is None or not self.bot.analyses.storage_ok:
+        if rows is None or not self.bot.resilient.storage_ok:
             await interaction.followup.send(STORAGE_DOWN_TEXT, ephemeral=True)
             return
         stats = logic.aggregate(
@@ -350,11 +351,11 @@ class Emotion(commands.GroupCog, group_name="emotion", group_description="Speech
         if file is not None:
             await interaction.response.defer(ephemeral=True, thinking=True)
             if reset:
-                await analyses.calibrate(uid, notes=0, reset=True)
+                await self.bot.profiles.calibrate(uid, notes=0, reset=True)
             outcome = await analyses.add_reference(file, user_id=uid)
             await interaction.followup.send(**outcome.reply_kwargs(), ephemeral=True)
             return
-        profile = await analyses.calibrate(uid, notes=notes, reset=reset)
+        profile = await self.bot.profiles.calibrate(uid, notes=notes, reset=reset)
         await interaction.response.send_message(
             views.calibration_text(language, notes, kept=profile.k, minutes=ENROL_MINUTES), ephemeral=True
         )

@@ -19,7 +19,8 @@ from discord.ext import commands
 from ser_core import EMOTIONS
 
 from .. import logic, transcripts, views
-from ..service import NOT_HERE_TEXT, DownloadRefused
+from ..analysis import NOT_HERE_TEXT, Place
+from ..download import DownloadRefused
 from ..storage import Detection
 
 if TYPE_CHECKING:
@@ -72,7 +73,9 @@ class Feedback(commands.Cog):
             row = await self._row(interaction, row_id)
             if row is not None:
                 async with self.bot.job():
-                    await transcripts.on_button(self.bot, interaction, row, lambda: self._fetch_note(row))
+                    await transcripts.on_button(
+                        self.bot.analyses, interaction, row, lambda: self._fetch_note(row)
+                    )
             return
         row = await self._own_row(interaction, row_id)
         if row is None:
@@ -143,21 +146,14 @@ class Feedback(commands.Cog):
         row = await self._row(interaction, row_id)
         if row is None:
             return
-        where = {
-            "requester_id": interaction.user.id,
-            "guild_id": interaction.guild_id,
-            "channel_id": interaction.channel_id,
-            "mode_channel": logic.mode_channel_id(interaction.channel, interaction.channel_id)
-            if interaction.channel_id
-            else None,
-        }
-        refusal = await bot.analyses.refuse_rerun(row, **where)  # at once, before deferring
+        place = Place.of(interaction)
+        refusal = await bot.analyses.refuse_rerun(row, place)  # at once, before deferring
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True)
             return
         await interaction.response.defer()  # the analysis can outlast Discord's 3 s
         async with bot.job():
-            outcome = await bot.analyses.rerun(row, **where, fetch=lambda: self._fetch_note(row))
+            outcome = await bot.analyses.rerun(row, place, fetch=lambda: self._fetch_note(row))
             if outcome.prediction is None:
                 await interaction.followup.send(**outcome.reply_kwargs(), ephemeral=True)
                 return
@@ -179,7 +175,7 @@ class Feedback(commands.Cog):
         if attachment is None or attachment.size > self.bot.settings.max_bytes:
             return None
         try:
-            return await self.bot.analyses.download(attachment)
+            return await self.bot.analyses.downloads.fetch(attachment)
         except DownloadRefused as exc:
             log.info("cannot download note %s for a re-run: %s", row.message_id, exc)
             return None

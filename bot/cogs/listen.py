@@ -69,7 +69,7 @@ class Listen(commands.Cog):
                 return
             # The emotion is out; now the transcript, where the channel or server asked for it
             await transcripts.after_reply(
-                self.bot,
+                self.bot.analyses,
                 reply,
                 outcome,
                 guild_id=message.guild.id if message.guild else None,

@@ -100,8 +100,8 @@ def busy_here(progress: Progress) -> str:
 class Retraining:
     """At most one retraining run across every process sharing the storage, from ``start`` to the install.
 
-    ``stored`` is the storage-down policy (``Analyses.stored``): a failing storage call is logged once and
-    answered with its default, so an outage cannot leave the slot taken.
+    ``stored`` is the storage-down policy (``ResilientStorage.stored``): a failing storage call is logged once
+    and answered with its default, so an outage cannot leave the slot taken.
     """
 
     #: Seconds between updates of the progress (the message, and the status other processes read).

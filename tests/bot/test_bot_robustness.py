@@ -13,8 +13,9 @@ from bad_audio import CASE_IDS, case
 from bot_helpers import bot_env, bot_process, expected_label, first_emotion, reap, start_bot, stop_bot
 
 from bot import views
+from bot.analysis import APOLOGY_TEXT
 from bot.logic import ADMINISTRATOR, MANAGE_GUILD
-from bot.service import APOLOGY_TEXT, STORAGE_DOWN_TEXT
+from bot.resilience import STORAGE_DOWN_TEXT
 from bot.testing.fakediscord import ALL_PERMISSIONS, EPHEMERAL_FLAG
 from ser_core import Limits
 from ser_core.errors import SerError
@@ -146,7 +147,7 @@ async def test_a_failing_database_still_answers_logs_once_and_stats_says_so(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "storage failed" in errors[0].getMessage(), [r.getMessage() for r in errors]
     assert errors[0].exc_info is not None  # the traceback is in the log (once)
-    assert not bot.analyses.storage_ok
+    assert not bot.resilient.storage_ok
 
     stats = await fake.slash("emotion", "stats")
     assert (await fake.wait_interaction(stats)).content == STORAGE_DOWN_TEXT
@@ -161,23 +162,23 @@ async def test_a_failing_database_still_answers_logs_once_and_stats_says_so(
 async def test_storage_recovers_says_so_and_saves_what_it_answered_meanwhile(
     fake, bot, model, voice_ogg, caplog, monkeypatch
 ):
-    import bot.service as service
+    import bot.resilience as resilience
 
-    monkeypatch.setattr(service, "RESAVE_EVERY_S", (0.2,))
+    monkeypatch.setattr(resilience, "RESAVE_EVERY_S", (0.2,))
     _, repair = break_storage(bot)
     note = await fake.send_message(attachments=[fake.voice_attachment(voice_ogg, 2.5)])
     held = await fake.wait_for_reply(note["id"], timeout=15)
     assert first_emotion(held.text) and not held.components
-    assert not bot.analyses.storage_ok and len(bot.analyses.unsaved) == 1
+    assert not bot.resilient.storage_ok and len(bot.resilient.unsaved) == 1
     await asyncio.sleep(0.5)
-    assert len(bot.analyses.unsaved) == 1  # still down: still held, not dropped
+    assert len(bot.resilient.unsaved) == 1  # still down: still held, not dropped
     repair()
     deadline = asyncio.get_running_loop().time() + 10
-    while bot.analyses.unsaved and asyncio.get_running_loop().time() < deadline:
+    while bot.resilient.unsaved and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
     (row,) = await bot.storage.history(fake.guild_id)  # answered during the outage, stored after it
     assert row.message_id == int(note["id"]) and row.label == first_emotion(held.text)
-    assert bot.analyses.storage_ok and "storage works again" in caplog.text
+    assert bot.resilient.storage_ok and "storage works again" in caplog.text
     await assert_answers_a_good_note(fake, model, voice_ogg)
     assert await bot.storage.count() == 2
     stats = await fake.slash("emotion", "stats")
@@ -305,4 +306,4 @@ async def test_an_outage_keeps_a_channel_off_and_an_opted_out_person_out(fake, b
             with pytest.raises(asyncio.TimeoutError):
                 await fake.wait_for_reply(note["id"], timeout=1.0)
         break_storage(bot, reads_too=True)
-    assert not bot.analyses.storage_ok
+    assert not bot.resilient.storage_ok

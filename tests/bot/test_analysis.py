@@ -1,71 +1,23 @@
-"""``Analyses`` on its own: the analysis path and the storage-down policy, over an in-memory storage and plain
-attachments (no Discord, no download)."""
+"""``Analyses`` on its own: the analysis path and the storage-down policy it runs under, over an in-memory
+storage and plain attachments (no Discord, no download)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import sqlite3
 from types import SimpleNamespace
 
 import pytest
+from memory_storage import MemoryStorage
 
+from bot.analysis import CLOSING_TEXT, NOT_HERE_TEXT, OFF_TEXT, Analyses, Place
+from bot.download import DownloadRefused
 from bot.logic import RateLimiter
-from bot.service import (
-    CLOSING_TEXT,
-    NOT_HERE_TEXT,
-    OFF_TEXT,
-    Analyses,
-    DownloadRefused,
-)
+from bot.profiles import Profiles
+from bot.resilience import ResilientStorage
 from bot.settings import Settings
-from bot.storage import Detection
 
 GUILD, CHANNEL, SPEAKER = 1, 2, 3
-
-
-class MemoryStorage:
-    """The storage calls the analysis path makes, in memory. ``down``: every call fails as a locked, full or
-    gone database does."""
-
-    def __init__(self) -> None:
-        self.rows: dict[int, Detection] = {}
-        self.profiles: dict[int, dict] = {}
-        self.modes: dict[int, str] = {}
-        self.out: set[int] = set()
-        self.down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise sqlite3.OperationalError("database is locked")
-
-    async def add_detection(self, d: Detection, *, since: float | None = None) -> int | None:
-        self._check()
-        row_id = len(self.rows) + 1
-        self.rows[row_id] = dataclasses.replace(d, id=row_id)
-        return row_id
-
-    async def replace_result(self, row_id: int, d: Detection) -> bool:
-        self._check()
-        self.rows[row_id] = d
-        return True
-
-    async def get_profile(self, user_id: int) -> dict | None:
-        self._check()
-        return self.profiles.get(user_id)
-
-    async def save_profile(self, user_id: int, profile: dict, *, since: float | None = None) -> bool:
-        self._check()
-        self.profiles[user_id] = profile
-        return True
-
-    async def opted_out(self, user_id: int) -> bool:
-        self._check()
-        return user_id in self.out
-
-    async def mode(self, channel_id: int, guild_id: int | None) -> str:
-        self._check()
-        return self.modes.get(channel_id, "auto")
 
 
 def attachment(data: bytes, *, size: int | None = None, duration: float | None = 2.5):
@@ -83,20 +35,31 @@ def storage() -> MemoryStorage:
     return MemoryStorage()
 
 
+class Downloads:
+    """Every attachment downloads as ``data``; a test swaps ``fetch`` to refuse or to fail."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def fetch(self, attachment) -> bytes:
+        return self.data
+
+    async def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 async def analyses(tmp_path, model, storage, voice_ogg):
     settings = Settings(token="t", data_dir=tmp_path)
+    resilient = ResilientStorage(storage)  # type: ignore[arg-type]
     service = Analyses(
         settings=settings,
         models=SimpleNamespace(model=model),  # type: ignore[arg-type]
-        storage=storage,  # type: ignore[arg-type]
+        resilient=resilient,
+        downloads=Downloads(voice_ogg),  # type: ignore[arg-type]
+        profiles=Profiles(resilient),
         rate_limiter=RateLimiter(capacity=2, per=60.0),
     )
-
-    async def download(att) -> bytes:
-        return voice_ogg
-
-    service.download = download  # type: ignore[method-assign]
     yield service
     await service.close()
 
@@ -138,7 +101,7 @@ async def test_refused_from_the_metadata_before_any_download(
     async def no_download(att):
         raise AssertionError("downloaded a note that the metadata refuses")
 
-    analyses.download = no_download
+    analyses.downloads.fetch = no_download
     out = await analyses.analyze(attachment(voice_ogg, size=size, duration=duration), **where())
     assert out.prediction is None and says in out.error and storage.rows == {}
 
@@ -159,7 +122,7 @@ async def test_a_refused_download_is_the_users_sentence(analyses, voice_ogg):
     async def refused(att):
         raise DownloadRefused("I could not download the file from Discord. Try again.")
 
-    analyses.download = refused
+    analyses.downloads.fetch = refused
     out = await analyses.analyze(attachment(voice_ogg), **where())
     assert (
         out.error == "I could not download the file from Discord. Try again." and out.filename == "note.ogg"
@@ -170,29 +133,18 @@ async def test_storage_down_results_are_answered_held_and_saved_when_it_is_back(
     analyses, storage, voice_ogg, caplog
 ):
     storage.down = True
-    with caplog.at_level(logging.ERROR, logger="bot.service"):
+    with caplog.at_level(logging.ERROR, logger="bot.resilience"):
         first = await analyses.analyze(attachment(voice_ogg), **where())
         second = await analyses.analyze(attachment(voice_ogg), **where(message_id=8))
     assert first.prediction is not None and first.row_id is None  # answered, without buttons
-    assert second.prediction is not None and not analyses.storage_ok
+    assert second.prediction is not None and not analyses.resilient.storage_ok
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1  # one line per outage
-    assert [d.message_id for d, _ in analyses.unsaved] == [7, 8]
+    assert [d.message_id for d, _ in analyses.resilient.unsaved] == [7, 8]
 
     storage.down = False
     await analyses.close()  # tries once more to save what it holds
-    assert [r.message_id for r in storage.rows.values()] == [7, 8] and not analyses.unsaved
-    assert analyses.storage_ok
-
-
-async def test_stored_returns_the_default_and_only_a_write_says_storage_works_again(analyses, storage):
-    storage.down = True
-    assert await analyses.stored("reading", lambda: storage.opted_out(1), write=False, default="d") == "d"
-    assert not analyses.storage_ok
-    storage.down = False
-    assert await analyses.stored("reading", lambda: storage.opted_out(1), write=False) is False
-    assert not analyses.storage_ok  # a read proves little: a full disk still reads
-    await analyses.stored("writing", lambda: storage.save_profile(1, {}), write=True)
-    assert analyses.storage_ok
+    assert [r.message_id for r in storage.rows.values()] == [7, 8] and not analyses.resilient.unsaved
+    assert analyses.resilient.storage_ok
 
 
 async def test_with_storage_down_the_last_answers_read_stand(analyses, storage):
@@ -210,14 +162,15 @@ async def test_with_storage_down_the_last_answers_read_stand(analyses, storage):
 async def test_a_rerun_is_refused_elsewhere_and_where_it_is_off(analyses, storage, voice_ogg):
     out = await analyses.analyze(attachment(voice_ogg), **where())
     row = storage.rows[out.row_id]
-    here = {"requester_id": 50, "guild_id": GUILD, "channel_id": CHANNEL, "mode_channel": CHANNEL}
-    assert await analyses.refuse_rerun(row, **(here | {"channel_id": CHANNEL + 1})) == NOT_HERE_TEXT
+    here = Place(requester_id=50, guild_id=GUILD, channel_id=CHANNEL, mode_channel=CHANNEL)
+    elsewhere = dataclasses.replace(here, channel_id=CHANNEL + 1)
+    assert await analyses.refuse_rerun(row, elsewhere) == NOT_HERE_TEXT
     storage.modes[CHANNEL] = "off"
-    assert await analyses.refuse_rerun(row, **here) == OFF_TEXT
+    assert await analyses.refuse_rerun(row, here) == OFF_TEXT
     storage.modes[CHANNEL] = "auto"
     storage.out.add(SPEAKER)
-    assert "opted out" in await analyses.refuse_rerun(row, **here)
-    assert await analyses.refuse_rerun(row, **(here | {"requester_id": SPEAKER})) is None  # their own note
+    assert "opted out" in await analyses.refuse_rerun(row, here)
+    assert await analyses.refuse_rerun(row, dataclasses.replace(here, requester_id=SPEAKER)) is None  # own
 
 
 async def test_a_rerun_replaces_the_stored_answer_with_the_live_models(analyses, storage, model, voice_ogg):
@@ -229,9 +182,7 @@ async def test_a_rerun_replaces_the_stored_answer_with_the_live_models(analyses,
     async def fetch() -> bytes:
         return voice_ogg
 
-    again = await analyses.rerun(
-        old, requester_id=50, guild_id=GUILD, channel_id=CHANNEL, mode_channel=CHANNEL, fetch=fetch
-    )
+    again = await analyses.rerun(old, Place(50, GUILD, CHANNEL, CHANNEL), fetch=fetch)
     assert again.rerun_of == "old" and again.row_id == out.row_id
     assert storage.rows[out.row_id].label == out.prediction.label
     assert storage.rows[out.row_id].model_version == model.version

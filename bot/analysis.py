@@ -1,6 +1,7 @@
-"""The analysis path as a plain service: who may be analysed where (modes, opt-outs), rate limits, download,
-prediction and picture in the worker, storing. The cogs call it; it holds no Discord connection, only the
-attachments and ids the cogs hand it, so it reads like the library it wraps.
+"""The analysis path as a plain service: who may be analysed where (modes, opt-outs), rate limits, then
+download (``download``), prediction and picture in the worker, the voice profile (``profiles``) and storing
+(under ``resilience``'s storage-down policy); re-runs, transcripts and forgetting. The cogs call it; it holds no
+Discord connection, only the attachments and ids the cogs hand it, so it reads like the library it wraps.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import dataclasses
 import io
 import logging
 import math
-import urllib.parse
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiohttp
 import discord
 
 from ser_core import AudioError, Limits, Model, ModelError, Prediction, Transcript, transcribe
@@ -24,29 +22,22 @@ from ser_core.adapt import VoiceProfile
 from ser_core.transcript import lower_thread_priority
 
 from . import logic, views
+from .download import DownloadRefused, Downloads, safe_url
 from .feedback import ClipCache
 from .models import ModelManager
+from .profiles import ENROL_MINUTES, Profiles, enrolment
+from .resilience import HELD, ResilientStorage
 from .settings import Settings
-from .storage import DEFAULT_MODE, STORAGE_ERRORS, Detection, Storage, TranscriptSettings, now
+from .storage import DEFAULT_MODE, Detection, TranscriptSettings, now
 from .worker import Busy, Closed, Worker
 
 log = logging.getLogger(__name__)
 
-DOWNLOAD_TIMEOUT_S = 30.0
-#: Downloads at once, across every request: a burst of presses on a large note cannot fill the memory.
-MAX_DOWNLOADS = 4
-#: Where Discord serves attachments; a URL anywhere else is not downloaded.
-CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 BUSY_TEXT = "I'm busy with other notes right now. Try again in a few seconds."
-DOWNLOAD_FAILED_TEXT = "I could not download the file from Discord. Try again."
 OFF_TEXT = "Emotion analysis is off in this channel. Someone with Manage Server can change that with `/emotion mode`."
 FORGOTTEN_NOTE = "you asked me to forget you meanwhile: nothing was stored"
 CLOSING_TEXT = "I'm restarting right now. Send the note again in a minute."
 APOLOGY_TEXT = "Sorry, something went wrong on my side while analysing this. The error was logged."
-STORAGE_DOWN_TEXT = (
-    "My storage is unavailable right now, so I cannot show stored results (the error was logged). "
-    "Analysing voice notes still works; new results wait in memory and are saved when it is back."
-)
 TRANSCRIPT_BUSY_TEXT = "I'm transcribing other notes right now. Try again in a minute."
 TRANSCRIPT_UNAVAILABLE_TEXT = "Transcripts are not available on this bot right now (the error was logged)."
 TRANSCRIPT_OPTED_OUT_TEXT = "The author of this note has opted out, so I won't transcribe it."
@@ -58,11 +49,11 @@ TRANSCRIPT_QUEUE = 3
 TRANSCRIPT_YIELD_S = 10.0
 #: Predictions of recent results kept to draw their picture again with the transcript's words (by row id).
 RECENT_PREDICTIONS = 64
-#: Results answered while storage was down, held in memory until a write works again (the oldest go first
-#: past this many; a restart before then loses them).
-MAX_UNSAVED = 1000
-#: Seconds between attempts to save them (doubling up to the last).
-RESAVE_EVERY_S = (2.0, 5.0, 15.0, 30.0, 60.0)
+NOT_HERE_TEXT = "This result belongs to another channel, so I won't re-run it here."
+AUDIO_GONE_TEXT = (
+    "I no longer have this note's audio (I hold notes in memory only for a few minutes). "
+    "Right-click the note → Apps → **Detect emotion** to analyse it again."
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +94,24 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where a request was made: who asked, in which server (None: a direct message) and channel, and the
+    channel whose mode applies there (a thread's parent; None without a channel)."""
+
+    requester_id: int
+    guild_id: int | None
+    channel_id: int | None
+    mode_channel: int | None
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction) -> Place:
+        """The place of an interaction (a press, a command)."""
+        channel_id = interaction.channel_id
+        mode_channel = logic.mode_channel_id(interaction.channel, channel_id) if channel_id else None
+        return cls(interaction.user.id, interaction.guild_id, channel_id, mode_channel)
+
+
+@dataclass(frozen=True)
 class TranscriptOutcome:
     """A transcript (and the result's picture drawn again with its words, when the prediction was still
     held), or a sentence for the user saying why not."""
@@ -113,14 +122,16 @@ class TranscriptOutcome:
 
 
 class Analyses:
-    """Everything between "a note arrived" and "here is what to reply", and the storage-down policy."""
+    """Everything between "a note arrived" and "here is what to reply"."""
 
     def __init__(
         self,
         *,
         settings: Settings,
         models: ModelManager,
-        storage: Storage,
+        resilient: ResilientStorage,
+        downloads: Downloads,
+        profiles: Profiles,
         worker: Worker | None = None,
         rate_limiter: logic.RateLimiter | None = None,
         clip_cache: ClipCache | None = None,
@@ -131,8 +142,12 @@ class Analyses:
     ) -> None:
         self.settings = settings
         self.models = models
-        self.storage = storage
         self.worker = worker or Worker()
+        #: Storage calls under the storage-down policy; ``storage`` itself for those that should fail.
+        self.resilient = resilient
+        self.storage = resilient.storage
+        self.downloads = downloads
+        self.profiles = profiles
         #: Charts have a worker and a bound of their own: a flood of ``/emotion stats`` never starves notes.
         self.charts = charts or Worker(workers=1, max_pending=4)
         #: Transcripts too: one at a time, a small queue (``TRANSCRIPT_QUEUE``), never beside the notes' work.
@@ -144,100 +159,27 @@ class Analyses:
         #: Commands that queue work but are not notes (``/emotion stats``): their own budget per person.
         self.command_limiter = command_limiter or logic.RateLimiter(capacity=5, per=60.0)
         self.clip_cache = clip_cache if clip_cache is not None else ClipCache()
-        self._downloads = asyncio.Semaphore(MAX_DOWNLOADS)
-        self._http: aiohttp.ClientSession | None = None
         #: Set when shutdown begins: new analyses are refused with ``CLOSING_TEXT``.
         self.closing = False
-        self._profile_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        #: Opt-outs, channel modes and server roles last read here that differ from the default: the answers
-        #: to fall back on while storage is down (``_remembered``).
-        self._last_read: dict[tuple, object] = {}
-        #: False from the first failed storage call until a write succeeds again; logged once per outage.
-        self.storage_ok = True
-        #: Results answered but not stored (storage down): (result, when its analysis began), oldest first.
-        self.unsaved: collections.deque[tuple[Detection, float]] = collections.deque(maxlen=MAX_UNSAVED)
-        self._resaver: asyncio.Task | None = None
 
     @property
     def limits(self) -> Limits:
         return Limits(max_bytes=self.settings.max_bytes, max_seconds=self.settings.max_seconds)
 
     async def close(self) -> None:
-        """Stop the workers (in-flight jobs get 2 s), try once more to save results held in memory, and close
-        the download session."""
-        if self._resaver is not None:
-            self._resaver.cancel()
-        if self.unsaved:
-            await self._save_unsaved()
-            if self.unsaved:
-                log.error(
-                    "%d answered result(s) could not be saved before shutdown and are lost", len(self.unsaved)
-                )
+        """Try once more to save results held in memory, stop the workers (in-flight jobs get 2 s), and close
+        the downloads."""
+        await self.resilient.close()
         await self.worker.close(timeout=2.0)
         await self.charts.close(timeout=2.0)
         await self.transcripts.close(timeout=2.0)
-        if self._http is not None:
-            await self._http.close()
-
-    # ------------------------------------------------------------------ downloads
-    async def download(self, attachment) -> bytes:
-        """The attachment's bytes, from Discord's CDN only, never more than it declared (nor the size limit),
-        at most ``MAX_DOWNLOADS`` at once. ``DownloadRefused`` with a sentence for the user otherwise."""
-        url = str(attachment.url)
-        if not allowed_attachment_url(url):
-            log.warning("refused to download an attachment from %s", safe_url(url))
-            raise DownloadRefused(DOWNLOAD_FAILED_TEXT)
-        declared = attachment.size if attachment.size and attachment.size > 0 else None
-        cap = min(declared or self.settings.max_bytes, self.settings.max_bytes)
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_S))
-        async with self._downloads:
-            try:
-                async with self._http.get(url, allow_redirects=False) as resp:
-                    if resp.status != 200:
-                        raise DownloadRefused(DOWNLOAD_FAILED_TEXT)
-                    data = await _read_at_most(resp.content, cap + 1)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                log.warning("download of %s failed: %r", safe_url(url), exc)
-                raise DownloadRefused(DOWNLOAD_FAILED_TEXT) from None
-        if len(data) > cap:  # the metadata lied, or there was none and the file is over the limit
-            if declared is not None and declared <= self.settings.max_bytes:
-                raise DownloadRefused(
-                    "The file is larger than Discord says it is, so I did not read it. Upload it again."
-                )
-            raise DownloadRefused(logic.precheck_size(len(data), self.settings.max_bytes))
-        return data
-
-    # ------------------------------------------------------------------ storage that may fail
-    async def stored(self, what: str, call: Callable[[], Awaitable], *, write: bool, default=None):
-        """Run one storage call; on a database error return ``default`` instead of raising.
-
-        An outage is logged once (with the traceback), not once per note; the first successful write after it
-        logs the recovery. Analyses go on without storage: results are answered, just not saved.
-        """
-        try:
-            result = await call()
-        except STORAGE_ERRORS as exc:
-            if self.storage_ok:
-                self.storage_ok = False
-                log.error(
-                    "storage failed (%s): analyses continue; results wait in memory until it works again",
-                    what,
-                    exc_info=exc,
-                )
-            else:
-                log.debug("storage still failing (%s): %r", what, exc)
-            return default
-        if write and not self.storage_ok:
-            self.storage_ok = True
-            log.warning("storage works again (%s)", what)
-        return result
+        await self.downloads.close()
 
     # ------------------------------------------------------------------ who may be analysed where
     async def channel_mode(self, channel_id: int, guild_id: int | None) -> str:
         """The effective mode of a channel ("auto", "request" or "off"). Storage down: the last mode read for
         that channel in this process (a channel switched off stays off), else "auto", the default."""
-        return await self._remembered(
+        return await self.resilient.remembered(
             "reading the channel's mode",
             lambda: self.storage.mode(channel_id, guild_id),
             ("mode", channel_id),
@@ -247,47 +189,34 @@ class Analyses:
     async def auto_role(self, guild_id: int) -> int | None:
         """The role a member needs to be analysed automatically in ``guild_id`` (None: everyone). Storage
         down: the last one read here."""
-        return await self._remembered(
+        return await self.resilient.remembered(
             "reading the server's role for automatic analysis",
             lambda: self.storage.auto_role(guild_id),
             ("role", guild_id),
             None,
         )
 
-    async def _remembered(self, what: str, call: Callable[[], Awaitable], key: tuple, usual):
-        """``stored(call)``, falling back while storage is down on the last answer read for ``key`` in this
-        process, else ``usual``. Only answers other than ``usual`` are kept, so the memory stays small."""
-        value = await self.stored(what, call, write=False, default=self._last_read.get(key, usual))
-        if value == usual:
-            self._last_read.pop(key, None)
-        else:
-            self._last_read[key] = value
-        return value
-
-    async def refuse_request(
-        self, interaction: discord.Interaction, *, speaker: discord.abc.User
-    ) -> str | None:
-        """Why an explicit request (menu, ``/emotion analyze``) cannot be served here, or None.
+    async def refuse_request(self, place: Place, *, speaker_id: int, speaker_name: str) -> str | None:
+        """Why an explicit request (menu, ``/emotion analyze``) cannot be served at ``place``, or None.
 
         Refused: a channel whose mode is off (a thread follows its parent), and someone else's note when its
         speaker opted out.
         """
-        if await self.is_off(interaction):
+        if await self.is_off(place):
             return OFF_TEXT
-        if speaker.id != interaction.user.id and await self.opted_out(speaker.id):
-            name = discord.utils.escape_markdown(speaker.display_name)
+        if speaker_id != place.requester_id and await self.opted_out(speaker_id):
+            name = discord.utils.escape_markdown(speaker_name)
             return (
                 f"{name} has opted out of emotion analysis, so I won't analyse their notes. "
                 "Thanks for understanding."
             )
         return None
 
-    async def is_off(self, interaction: discord.Interaction) -> bool:
-        """Whether the interaction's channel (a thread: its parent's) is in mode off."""
-        if interaction.guild_id is None or interaction.channel_id is None:
+    async def is_off(self, place: Place) -> bool:
+        """Whether ``place``'s channel (a thread: its parent's) is in mode off; never in a direct message."""
+        if place.guild_id is None or place.mode_channel is None:
             return False
-        channel = logic.mode_channel_id(interaction.channel, interaction.channel_id)
-        return await self.channel_mode(channel, interaction.guild_id) == "off"
+        return await self.channel_mode(place.mode_channel, place.guild_id) == "off"
 
     def command_refused(self, user_id: int) -> str | None:
         """The sentence for a person over their budget of work-queuing commands, or None."""
@@ -330,18 +259,16 @@ class Analyses:
         started = now()  # a /emotion forget from now on wins: nothing of this note is stored
         try:
             async with self.worker.reserve():
-                data = await self.download(attachment)
+                data = await self.downloads.fetch(attachment)
                 if private is None:  # the caller may have read it already (one round trip less)
                     private = await self.opted_out(user_id)
                 model = self.models.model
-                async with self._profile_lock(user_id):
-                    saved = {} if private else await self._saved_profile(user_id)
+                async with self.profiles.lock(user_id):
+                    saved = {} if private else await self.profiles.saved(user_id)
                     profile = VoiceProfile.from_dict(saved)
                     enrol = enrolment(saved, now())
                     if enrol and model.supports_adaptation:
-                        return await self._reference(
-                            model, data, saved, profile, enrol, started, user_id, name
-                        )
+                        return await self._reference(model, data, profile, enrol, started, user_id, name)
                     pred, picture = await self.worker.run(self._predict_and_draw, model, data, profile)
                     if private:
                         return Outcome(
@@ -365,7 +292,6 @@ class Analyses:
         self,
         model: Model,
         data: bytes,
-        saved: dict,
         profile: VoiceProfile,
         enrol: dict,
         started: float,
@@ -377,11 +303,8 @@ class Analyses:
         pred = await self.worker.run(lambda: model.predict(data, limits=self.limits))
         if pred.features is None:
             return Outcome(error=APOLOGY_TEXT, filename=name)
-        profile.add_reference(pred.features)
-        left = int(enrol["left"]) - 1
-        record = profile.to_dict() | ({"enrol": {**enrol, "left": left}} if left > 0 else {})
-        # Storage down: a reference that is not kept must be sent again, so it counts as not stored.
-        if not await self._save_profile("saving a reference note", user_id, record, started, down=False):
+        left = await self.profiles.add_reference(user_id, profile, enrol, pred.features, started)
+        if left is None:
             return Outcome(
                 error="I could not store that reference note; try `/emotion calibrate` again later."
             )
@@ -404,10 +327,10 @@ class Analyses:
         ``started``; (the row id or None, the footer's note). Called under the speaker's profile lock."""
         note = None
         if pred.features is not None and pred.cold is not None:
-            profile.add_note(pred.features, pred.cold, model.labels)
-            record = profile.to_dict() | ({"enrol": saved["enrol"]} if "enrol" in saved else {})
-            # Storage down: the result is still answered (and held), so the profile counts as kept.
-            if not await self._save_profile("saving a voice profile", user_id, record, started, down=True):
+            kept = await self.profiles.add_note(
+                user_id, saved, profile, pred.features, pred.cold, model.labels, started
+            )
+            if not kept:
                 return None, FORGOTTEN_NOTE
             if model.supports_adaptation:
                 note = views.adaptation_note(pred.adaptation)
@@ -423,17 +346,8 @@ class Analyses:
             duration_s=pred.duration_s,
             model_version=pred.model_version,
         )
-        # Not saved (storage down): the reply still comes, without the buttons.
-        row_id = await self.stored(
-            "saving a result",
-            lambda: self.storage.add_detection(detection, since=started),
-            write=True,
-            default=_DOWN,
-        )
-        if row_id is _DOWN:  # kept in memory, saved when storage works again (no buttons meanwhile)
-            self.unsaved.append((detection, started))
-            if self._resaver is None or self._resaver.done():
-                self._resaver = asyncio.create_task(self._resave(), name="ser-resave")
+        row_id = await self.resilient.save_result(detection, since=started)
+        if row_id is HELD:  # storage down: the reply still comes, without the buttons meanwhile
             return None, note
         if row_id is None:
             return None, FORGOTTEN_NOTE
@@ -443,23 +357,19 @@ class Analyses:
     async def refuse_rerun(
         self,
         row: Detection,
+        place: Place,
         *,
-        requester_id: int,
-        guild_id: int | None,
-        channel_id: int | None,
-        mode_channel: int | None,
         opted_out_text: str = "The author of this note has opted out of emotion analysis, so I won't analyse "
         "it again.",
     ) -> str | None:
-        """Why 🔁 (or 📝) on ``row`` cannot be served here, or None: a press in another server or channel than
-        the result's (a custom id is the client's to forge), a channel in mode off (``mode_channel``: the
-        channel, or a thread's parent), or someone else's note when its author opted out."""
-        if row.guild_id != guild_id or row.channel_id != channel_id:
+        """Why 🔁 (or 📝) on ``row`` cannot be served at ``place``, or None: a press in another server or
+        channel than the result's (a custom id is the client's to forge), a channel in mode off (a thread
+        follows its parent), or someone else's note when its author opted out."""
+        if row.guild_id != place.guild_id or row.channel_id != place.channel_id:
             return NOT_HERE_TEXT
-        off = guild_id is not None and mode_channel is not None
-        if off and await self.channel_mode(mode_channel, guild_id) == "off":
+        if await self.is_off(place):
             return OFF_TEXT
-        if requester_id != row.user_id and await self.opted_out(row.user_id):
+        if place.requester_id != row.user_id and await self.opted_out(row.user_id):
             return opted_out_text
         return None
 
@@ -469,7 +379,7 @@ class Analyses:
         language. In a direct message, or with storage down: off, detected."""
         if guild_id is None or channel_id is None:
             return TranscriptSettings()
-        return await self.stored(
+        return await self.resilient.stored(
             "reading the transcript settings",
             lambda: self.storage.transcript_settings(channel_id, guild_id),
             write=False,
@@ -539,14 +449,7 @@ class Analyses:
             self._predictions.popitem(last=False)
 
     async def rerun(
-        self,
-        row: Detection,
-        *,
-        requester_id: int,
-        guild_id: int | None,
-        channel_id: int | None,
-        mode_channel: int | None,
-        fetch: Callable[[], Awaitable[bytes | None]],
+        self, row: Detection, place: Place, *, fetch: Callable[[], Awaitable[bytes | None]]
     ) -> Outcome:
         """Analyse a stored result's note again with the live model and replace the stored answer (same row,
         so its buttons keep working). The voice profile is read, not updated: it is the same note.
@@ -554,17 +457,11 @@ class Analyses:
         Refused as ``refuse_rerun`` says, and over the rate limit, before any download. The audio is the one
         held in memory, else ``fetch()`` (None: gone). An author who opted out is answered, nothing stored.
         """
-        refusal = await self.refuse_rerun(
-            row,
-            requester_id=requester_id,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            mode_channel=mode_channel,
-        )
+        refusal = await self.refuse_rerun(row, place)
         if refusal:
             return Outcome(error=refusal)
         private = await self.opted_out(row.user_id)
-        refused = self._rate_limited(requester_id)
+        refused = self._rate_limited(place.requester_id)
         if refused:
             return refused
         assert row.id is not None
@@ -574,7 +471,7 @@ class Analyses:
                 if data is None:
                     return Outcome(error=AUDIO_GONE_TEXT)
                 model = self.models.model
-                profile = VoiceProfile.from_dict({} if private else await self._saved_profile(row.user_id))
+                profile = VoiceProfile.from_dict({} if private else await self.profiles.saved(row.user_id))
                 pred, picture = await self.worker.run(self._predict_and_draw, model, data, profile)
                 if not private:
                     answer = dataclasses.replace(
@@ -584,7 +481,7 @@ class Analyses:
                         probabilities=pred.probabilities,
                         model_version=pred.model_version,
                     )
-                    await self.stored(
+                    await self.resilient.stored(
                         "saving a re-run", lambda: self.storage.replace_result(row.id, answer), write=True
                     )
                 self._remember(row.id, pred, row.user_id)
@@ -607,33 +504,6 @@ class Analyses:
             log.info("forget: removed %d cached feature vectors of kept clips", gone)
         return n, files
 
-    async def _save_unsaved(self) -> None:
-        """Store the results held in memory, oldest first, until one fails (storage still down)."""
-        while self.unsaved:
-            detection, started = self.unsaved[0]
-            try:
-                await self.storage.add_detection(detection, since=started)  # None: forgotten meanwhile
-            except STORAGE_ERRORS as exc:
-                log.debug("storage still failing (saving held results): %r", exc)
-                return
-            self.unsaved.popleft()
-        if not self.storage_ok:
-            self.storage_ok = True
-            log.warning("storage works again (saving held results)")
-
-    async def _resave(self) -> None:
-        """Retry ``_save_unsaved`` with back-off until nothing is held (``RESAVE_EVERY_S``)."""
-        step = 0
-        while self.unsaved:
-            await asyncio.sleep(RESAVE_EVERY_S[min(step, len(RESAVE_EVERY_S) - 1)])
-            step += 1
-            before = len(self.unsaved)
-            await self._save_unsaved()
-            if len(self.unsaved) < before:
-                log.info(
-                    "saved %d result(s) held in memory while storage was down", before - len(self.unsaved)
-                )
-
     def _rate_limited(self, key: int) -> Outcome | None:
         wait = self.rate_limiter.hit(key)
         if not wait:
@@ -642,36 +512,6 @@ class Analyses:
             error=f"You are sending notes faster than I can listen ({self.rate_limiter.capacity} a minute). "
             f"Try again in {math.ceil(wait)} s."
         )
-
-    async def _saved_profile(self, user_id: int) -> dict:
-        """The stored voice profile record ({} when none, or storage is down). A profile of another feature
-        set is not used (``VoiceProfile`` and ``Model.voice_offset`` check) and starts again."""
-        saved = await self.stored(
-            "reading a voice profile", lambda: self.storage.get_profile(user_id), write=False
-        )
-        return saved or {}
-
-    async def _save_profile(
-        self, what: str, user_id: int, record: dict, started: float, *, down: bool
-    ) -> bool:
-        """Store ``record`` as ``user_id``'s voice profile unless they were forgotten since ``started``
-        (False); ``down`` is the answer while storage is down."""
-        return await self.stored(
-            what, lambda: self.storage.save_profile(user_id, record, since=started), write=True, default=down
-        )
-
-    async def calibrate(self, user_id: int, *, notes: int, reset: bool) -> VoiceProfile:
-        """``/emotion calibrate``: the next ``notes`` notes of ``user_id`` (within ``ENROL_MINUTES``) become
-        neutral references; ``reset`` first drops the references kept so far. Returns the profile as it is."""
-        async with self._profile_lock(user_id):
-            saved = await self.storage.get_profile(user_id) or {}
-            profile = VoiceProfile.from_dict(saved)
-            if reset:
-                profile.clear_references()
-            until = now() + ENROL_MINUTES * 60
-            record = profile.to_dict() | ({"enrol": {"left": notes, "until": until}} if notes else {})
-            await self.storage.save_profile(user_id, record)
-            return profile
 
     async def add_reference(self, attachment, *, user_id: int) -> Outcome:
         """``/emotion calibrate file:``: that file is one neutral reference note (pre-checked, rate-limited,
@@ -687,14 +527,13 @@ class Analyses:
         started = now()
         try:
             async with self.worker.reserve():
-                data = await self.download(attachment)
+                data = await self.downloads.fetch(attachment)
                 model = self.models.model
-                async with self._profile_lock(user_id):
-                    saved = await self._saved_profile(user_id)
+                async with self.profiles.lock(user_id):
+                    saved = await self.profiles.saved(user_id)
                     enrol = enrolment(saved, started) or {"left": 1, "until": started + ENROL_MINUTES * 60}
-                    return await self._reference(
-                        model, data, saved, VoiceProfile.from_dict(saved), enrol, started, user_id, None
-                    )
+                    profile = VoiceProfile.from_dict(saved)
+                    return await self._reference(model, data, profile, enrol, started, user_id, None)
         except Exception as exc:
             return _failed(exc, f"reference note ({safe_url(str(attachment.url))})")
 
@@ -713,74 +552,9 @@ class Analyses:
     async def opted_out(self, user_id: int) -> bool:
         """Whether ``user_id`` opted out. With storage down, the last answer read (people seen opting out
         are remembered in this process), else False: an outage must not silence the bot for everyone."""
-        return await self._remembered(
+        return await self.resilient.remembered(
             "reading an opt-out", lambda: self.storage.opted_out(user_id), ("opted out", user_id), False
         )
-
-    def _profile_lock(self, user_id: int) -> asyncio.Lock:
-        """One lock per speaker: their notes update the profile one at a time (read, predict, write)."""
-        lock = self._profile_locks.get(user_id)
-        if lock is None:
-            lock = self._profile_locks[user_id] = asyncio.Lock()
-        return lock
-
-
-#: How long after ``/emotion calibrate`` the next notes are taken as neutral references.
-ENROL_MINUTES = 15
-
-
-def enrolment(saved: dict, at: float) -> dict | None:
-    """The pending enrolment of a stored profile record (``{"left", "until"}``), or None if none is due."""
-    enrol = saved.get("enrol")
-    try:
-        if enrol and int(enrol["left"]) > 0 and float(enrol["until"]) >= at:
-            return {"left": int(enrol["left"]), "until": float(enrol["until"])}
-    except (KeyError, TypeError, ValueError):
-        pass
-    return None
-
-
-class DownloadRefused(Exception):
-    """A download that was not made or not finished; the message is for the user."""
-
-
-#: ``stored``'s default for a storage that is down (None means "not stored: forgotten").
-_DOWN = object()
-NOT_HERE_TEXT = "This result belongs to another channel, so I won't re-run it here."
-AUDIO_GONE_TEXT = (
-    "I no longer have this note's audio (I hold notes in memory only for a few minutes). "
-    "Right-click the note → Apps → **Detect emotion** to analyse it again."
-)
-
-
-async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """The body, or its first ``limit`` bytes if it is longer (the rest is never read)."""
-    chunks, size = [], 0
-    while size < limit:
-        chunk = await stream.read(min(limit - size, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def allowed_attachment_url(url: str) -> bool:
-    """Whether ``url`` is an attachment on Discord's CDN (HTTPS), or on the API host the bot is pointed at
-    (the loopback fake Discord of the tests and the demo serves its files there)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https" and parts.hostname in CDN_HOSTS and parts.port in (None, 443):
-        return True
-    api = urllib.parse.urlsplit(discord.http.Route.BASE)
-    if api.hostname in ("discord.com", "discordapp.com"):
-        return False
-    return (parts.scheme, parts.hostname, parts.port) == (api.scheme, api.hostname, api.port)
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its query string (Discord signs attachment URLs there: ``?ex=…&hm=…``), for logs."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _failed(exc: Exception, what: str, *, filename: str | None = None) -> Outcome:
