@@ -409,3 +409,29 @@ async def test_a_database_from_before_one_numbering_upgrades_with_its_rows(tmp_p
         again = await Storage.open(target)
         assert await again.schema_version() == SCHEMA_VERSION and await again.count() >= 1
         await again.close()
+
+
+def test_the_migrations_refuse_a_gap_in_their_numbering_and_an_unknown_dialect(tmp_path, monkeypatch):
+    """A missing step would leave every later database a version behind its tables: refuse to load."""
+    import types
+
+    from bot.storage import sql
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_a.sql").write_text("CREATE TABLE a (x BIGINT);")
+    (folder / "003_c.sql").write_text("CREATE TABLE c (x BIGINT);")
+    (folder / "README.md").write_text("not a step")
+    monkeypatch.setattr(sql, "resources", types.SimpleNamespace(files=lambda package: tmp_path))
+    sql.migrations.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match=r"not numbered 1 to 2: \[1, 3\]"):
+            sql.migrations("sqlite")
+        (folder / "002_b.postgres.sql").write_text("CREATE TABLE b (x DOUBLE PRECISION);")
+        sql.migrations.cache_clear()
+        assert sql.migrations("sqlite") == ("CREATE TABLE a (x INTEGER);", "", "CREATE TABLE c (x INTEGER);")
+        assert sql.migrations("postgres")[1] == "CREATE TABLE b (x DOUBLE PRECISION);"
+        with pytest.raises(ValueError, match="dialect='mysql' must be one of"):
+            sql.migrations("mysql")
+    finally:
+        sql.migrations.cache_clear()
